@@ -1,0 +1,288 @@
+"""The routes file: YAML with ``${VAR}`` substitution, validated into typed routes.
+
+Every problem is reported with the route and key it concerns, so a broken file is
+fixed from the message alone (``relay validate`` prints these).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from urllib.parse import urlsplit
+
+import yaml
+
+from .schema import SchemaError, StreamSchema, load_dcr_streams, parse_columns
+
+SOURCES = ("http", "blob", "eventhub")
+FORMATS = ("auto", "ndjson", "json", "records", "csv")
+TYPE_ERROR_POLICIES = ("reject", "extra")
+ROUTE_KEYS = frozenset(
+    {
+        "name", "source", "match", "endpoint", "dcr", "stream", "schema", "columns", "time_field",
+        "map", "extra", "secret", "id_column", "auxiliary", "on_type_error", "format",
+    }
+)
+DEFAULT_KEYS = frozenset({"endpoint", "dcr", "schema", "id_column", "auxiliary", "on_type_error", "extra"})
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_ROUTE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+_DCR_ID = re.compile(r"dcr-[0-9a-f]{32}")
+
+
+class ConfigError(ValueError):
+    """The routes file cannot be used; ``problems`` lists every finding."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route: which input goes to which DCR stream, and how it is shaped."""
+
+    name: str
+    source: str
+    match: str
+    endpoint: str
+    dcr: str
+    stream: str
+    schema: StreamSchema
+    time_field: str | None = None
+    map: Mapping[str, str] = field(default_factory=dict)
+    extra: str | None = None
+    secret: str | None = field(default=None, repr=False)
+    id_column: str | None = None
+    auxiliary: bool = False
+    on_type_error: str = "reject"
+    format: str = "auto"
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    routes: tuple[Route, ...]
+    path: Path | None = None
+
+    def http_route(self, segment: str) -> Route | None:
+        for route in self.routes:
+            if route.source == "http" and route.match == segment:
+                return route
+        return None
+
+    def routes_for(self, source: str) -> tuple[Route, ...]:
+        return tuple(r for r in self.routes if r.source == source)
+
+    @property
+    def endpoints(self) -> frozenset[str]:
+        return frozenset(r.endpoint for r in self.routes)
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def substitute(value: object, env: Mapping[str, str], where: str, problems: list[str]) -> object:
+    """Replace ``${NAME}`` / ``${NAME:-default}`` in every string of a parsed YAML tree."""
+    if isinstance(value, str):
+        def replace(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in env and env[name] != "":
+                return env[name]
+            if default is not None:
+                return default
+            problems.append(f"{where}: environment variable {name} is not set")
+            return ""
+
+        return _VARIABLE.sub(replace, value)
+    if isinstance(value, dict):
+        return {k: substitute(v, env, f"{where}.{k}", problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute(v, env, f"{where}[{i}]", problems) for i, v in enumerate(value)]
+    return value
+
+
+class _SchemaCache:
+    """DCR files are shared by many routes: read and check each once per load."""
+
+    def __init__(self, base: Path):
+        self.base = base
+        self._files: dict[Path, dict[str, StreamSchema] | SchemaError] = {}
+
+    def stream(self, relative: str, stream: str) -> StreamSchema:
+        path = Path(relative)
+        if not path.is_absolute():
+            path = self.base / path
+        if path not in self._files:
+            try:
+                self._files[path] = load_dcr_streams(path)
+            except SchemaError as error:
+                self._files[path] = error
+        streams = self._files[path]
+        if isinstance(streams, SchemaError):
+            raise streams
+        if stream not in streams:
+            declared = ", ".join(sorted(streams)) or "none"
+            raise SchemaError(f"stream {stream!r} is not declared in {relative} (declared: {declared})")
+        return streams[stream]
+
+
+def _route(raw: dict, index: int, defaults: dict, schemas: _SchemaCache, problems: list[str]) -> Route | None:
+    label = f"route #{index + 1}"
+    name = raw.get("name")
+    if isinstance(name, str) and name:
+        label = f"route {name!r}"
+    before = len(problems)
+
+    def problem(key: str, message: str) -> None:
+        problems.append(f"{label}: {key}: {message}")
+
+    for key in sorted(set(raw) - ROUTE_KEYS):
+        problem(key, f"unknown key (known: {', '.join(sorted(ROUTE_KEYS))})")
+    merged = {**defaults, **raw}
+    if not isinstance(name, str) or not _ROUTE_NAME.fullmatch(name):
+        problem("name", "required: letters, digits, '_', '-', '.' (at most 64)")
+    source = merged.get("source")
+    if source not in SOURCES:
+        problem("source", f"{source!r} is not one of {', '.join(SOURCES)}")
+    match = merged.get("match")
+    if not isinstance(match, str) or not match:
+        problem("match", "required: the path segment (http), a glob (blob) or an event hub name")
+    elif source == "http" and not re.fullmatch(r"[A-Za-z0-9_.-]+", match):
+        problem("match", f"{match!r} must be a single URL path segment of letters, digits, '_', '-', '.'")
+    endpoint = merged.get("endpoint")
+    if not isinstance(endpoint, str) or not endpoint:
+        problem("endpoint", "required (here or in defaults): the DCE or DCR logs ingestion endpoint")
+    else:
+        scheme = urlsplit(endpoint).scheme
+        if scheme != "https" and not (scheme == "http" and is_loopback_url(endpoint)):
+            problem("endpoint", f"{endpoint!r} must use https (http only for a loopback emulator)")
+    dcr = merged.get("dcr")
+    if not isinstance(dcr, str) or not _DCR_ID.fullmatch(dcr):
+        problem("dcr", f"{dcr!r} is not a DCR immutable id like dcr-0123456789abcdef0123456789abcdef")
+    stream = merged.get("stream")
+    if not isinstance(stream, str) or not re.fullmatch(r"(Custom|Microsoft)-[A-Za-z0-9_]+", stream):
+        problem("stream", f"{stream!r} must be a stream name like Custom-MyTable")
+        stream = None
+    schema: StreamSchema | None = None
+    if stream:
+        try:
+            if raw.get("columns") is not None:
+                schema = parse_columns(stream, raw["columns"], "inline columns")
+            elif isinstance(merged.get("schema"), str):
+                schema = schemas.stream(merged["schema"], stream)
+            else:
+                problem("schema", "required: a DCR file with streamDeclarations, or inline columns")
+        except SchemaError as error:
+            problem("columns" if raw.get("columns") is not None else "schema", str(error))
+    fmt = merged.get("format", "auto")
+    if fmt not in FORMATS:
+        problem("format", f"{fmt!r} is not one of {', '.join(FORMATS)}")
+    policy = merged.get("on_type_error", "reject")
+    if policy not in TYPE_ERROR_POLICIES:
+        problem("on_type_error", f"{policy!r} is not one of {', '.join(TYPE_ERROR_POLICIES)}")
+    auxiliary = merged.get("auxiliary", False)
+    if not isinstance(auxiliary, bool):
+        problem("auxiliary", f"{auxiliary!r} must be true or false")
+    secret = merged.get("secret")
+    if secret is not None and (not isinstance(secret, str) or not secret):
+        problem("secret", "must be a non-empty string when given")
+    time_field = merged.get("time_field")
+    if time_field is not None and (not isinstance(time_field, str) or not time_field):
+        problem("time_field", "must be a dotted path like created_at")
+    mapping = merged.get("map") or {}
+    if not isinstance(mapping, dict):
+        problem("map", "must be a mapping of column: dotted.path")
+        mapping = {}
+    if schema is not None:
+        declared = {c.name: c.type for c in schema.columns}
+        for column, path in mapping.items():
+            if column not in declared:
+                problem(f"map.{column}", f"column is not declared in stream {stream}")
+            if not isinstance(path, str) or not path or path.startswith(".") or path.endswith("."):
+                problem(f"map.{column}", f"{path!r} must be a dotted path like repository.full_name")
+        for key, wanted in (("extra", ("dynamic", "string")), ("id_column", ("string",))):
+            column = merged.get(key)
+            if column is None:
+                continue
+            if column not in declared:
+                problem(key, f"column {column!r} is not declared in stream {stream}")
+            elif declared[column] not in wanted:
+                problem(key, f"column {column!r} is {declared[column]}, must be {' or '.join(wanted)}")
+        if time_field is not None and declared.get("TimeGenerated") != "datetime":
+            problem("time_field", f"stream {stream} does not declare TimeGenerated as datetime")
+    if policy == "extra" and not merged.get("extra"):
+        problem("on_type_error", "'extra' needs the route's extra column")
+    if len(problems) > before or schema is None:
+        return None
+    return Route(
+        name=name, source=source, match=match, endpoint=endpoint.rstrip("/"), dcr=dcr, stream=stream,
+        schema=schema, time_field=time_field, map=MappingProxyType(dict(mapping)),
+        extra=merged.get("extra"), secret=secret, id_column=merged.get("id_column"),
+        auxiliary=auxiliary, on_type_error=policy, format=fmt,
+    )
+
+
+def parse_config(text: str, env: Mapping[str, str], base: Path, path: Path | None = None) -> RelayConfig:
+    """Validate a routes document; raises ConfigError listing every problem found."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError([f"routes file is not valid YAML: {error}"]) from None
+    if not isinstance(document, dict):
+        raise ConfigError(["routes file must be a mapping with a 'routes' list"])
+    problems: list[str] = []
+    for key in sorted(set(document) - {"defaults", "routes"}):
+        problems.append(f"{key}: unknown top-level key (known: defaults, routes)")
+    defaults = substitute(document.get("defaults") or {}, env, "defaults", problems)
+    if not isinstance(defaults, dict):
+        problems.append("defaults: must be a mapping")
+        defaults = {}
+    for key in sorted(set(defaults) - DEFAULT_KEYS):
+        problems.append(f"defaults.{key}: not allowed in defaults (allowed: {', '.join(sorted(DEFAULT_KEYS))})")
+    raw_routes = document.get("routes")
+    if not isinstance(raw_routes, list) or not raw_routes:
+        raise ConfigError([*problems, "routes: must be a non-empty list"])
+    schemas = _SchemaCache(base)
+    routes: list[Route] = []
+    names: set[str] = set()
+    http_matches: set[str] = set()
+    for index, raw in enumerate(raw_routes):
+        if not isinstance(raw, dict):
+            problems.append(f"route #{index + 1}: must be a mapping")
+            continue
+        raw = substitute(raw, env, f"route {raw.get('name', index + 1)!r}", problems)
+        name = raw.get("name")
+        if isinstance(name, str) and name in names:
+            problems.append(f"route {name!r}: name: duplicate route name")
+        names.add(name if isinstance(name, str) else "")
+        if raw.get("source") == "http" and raw.get("match") in http_matches:
+            problems.append(f"route {name!r}: match: another http route already answers {raw.get('match')!r}")
+        if raw.get("source") == "http":
+            http_matches.add(raw.get("match"))
+        route = _route(raw, index, {k: v for k, v in defaults.items() if k in DEFAULT_KEYS}, schemas, problems)
+        if route is not None:
+            routes.append(route)
+    if problems:
+        raise ConfigError(problems)
+    return RelayConfig(tuple(routes), path)
+
+
+def load_config(path: Path, env: Mapping[str, str], base: Path | None = None) -> RelayConfig:
+    """Read and validate the routes file; DCR paths are relative to ``base`` (the app dir)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"routes file {str(path)!r} does not exist (set RELAY_CONFIG)"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"routes file {str(path)!r} is not UTF-8"]) from None
+    return parse_config(text, env, base or path.parent, path)

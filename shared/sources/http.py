@@ -1,0 +1,133 @@
+"""HTTP webhook bodies: JSON, NDJSON, CloudEvents 1.0 and Event Grid, plus their handshakes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .compression import gunzip_bounded
+from .errors import DecodeError, TooLargeError
+from .jsontext import decode_json_events, decode_ndjson, loads
+
+EVENT_GRID_VALIDATION = "Microsoft.EventGrid.SubscriptionValidationEvent"
+NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines")
+CLOUDEVENT_REQUIRED = ("specversion", "id", "source", "type")
+
+
+@dataclass
+class DecodedBody:
+    """Events of one HTTP body, or the answer to a handshake it carried."""
+
+    events: list[Any] = field(default_factory=list)
+    kind: str = "json"
+    handshake: dict[str, Any] | None = None
+
+
+def header(headers: Mapping[str, str], name: str) -> str:
+    """Case-insensitive header lookup that works on plain dicts too."""
+    value = headers.get(name)
+    if value is None:
+        lowered = name.lower()
+        for key, candidate in headers.items():
+            if key.lower() == lowered:
+                return candidate
+        return ""
+    return value
+
+
+def media_type(headers: Mapping[str, str]) -> str:
+    return header(headers, "Content-Type").split(";", 1)[0].strip().lower()
+
+
+def check_declared_length(headers: Mapping[str, str], limit: int) -> None:
+    """Refuse before reading when the sender already says the body is too large."""
+    raw = header(headers, "Content-Length")
+    if raw.isdigit() and int(raw) > limit:
+        raise TooLargeError(f"body of {raw} bytes is over the limit of {limit} bytes")
+
+
+def _cloudevents(events: list[Any]) -> list[Any]:
+    for index, event in enumerate(events):
+        if not isinstance(event, dict):
+            raise DecodeError(f"CloudEvent #{index} is not a JSON object")
+        missing = [name for name in CLOUDEVENT_REQUIRED if not event.get(name)]
+        if missing:
+            raise DecodeError(f"CloudEvent #{index} lacks required attribute(s): {', '.join(missing)}")
+        if event["specversion"] != "1.0":
+            raise DecodeError(f"CloudEvent #{index} has specversion {event['specversion']!r}, only 1.0 is supported")
+    return events
+
+
+def _binary_cloudevent(headers: Mapping[str, str], body: bytes, content_type: str) -> dict[str, Any]:
+    """Binary content mode: attributes in ``ce-`` headers, the body is ``data``."""
+    event: dict[str, Any] = {}
+    for key, value in headers.items():
+        if key.lower().startswith("ce-"):
+            event[key[3:].lower()] = value
+    if content_type:
+        event["datacontenttype"] = content_type
+    if body.strip():
+        if content_type.endswith("json"):
+            event["data"] = loads(body, "CloudEvent data")
+        else:
+            try:
+                event["data"] = body.decode("utf-8")
+            except UnicodeDecodeError:
+                raise DecodeError("CloudEvent data is not UTF-8 text") from None
+    return _cloudevents([event])[0]
+
+
+def _is_event_grid(events: list[Any]) -> bool:
+    first = events[0] if events else None
+    return isinstance(first, dict) and "eventType" in first and ("dataVersion" in first or "metadataVersion" in first)
+
+
+def _event_grid(events: list[Any]) -> DecodedBody:
+    for index, event in enumerate(events):
+        if not isinstance(event, dict) or "eventType" not in event:
+            raise DecodeError(f"Event Grid event #{index} lacks eventType")
+        if event["eventType"] == EVENT_GRID_VALIDATION:
+            code = (event.get("data") or {}).get("validationCode") if isinstance(event.get("data"), dict) else None
+            if not isinstance(code, str) or not code:
+                raise DecodeError("Event Grid subscription validation event lacks data.validationCode")
+            return DecodedBody([], "eventgrid", {"validationResponse": code})
+    return DecodedBody(events, "eventgrid")
+
+
+def decode_http_body(headers: Mapping[str, str], body: bytes, limit: int) -> DecodedBody:
+    """Decode a POSTed body into events. Raises DecodeError (400) or TooLargeError (413)."""
+    if len(body) > limit:
+        raise TooLargeError(f"body of {len(body)} bytes is over the limit of {limit} bytes")
+    encoding = header(headers, "Content-Encoding").strip().lower()
+    if encoding == "gzip":
+        body = gunzip_bounded(body, limit)
+    elif encoding not in ("", "identity"):
+        raise DecodeError(f"Content-Encoding {encoding!r} is not supported (use gzip or none)")
+    content_type = media_type(headers)
+    if header(headers, "ce-specversion"):
+        return DecodedBody([_binary_cloudevent(headers, body, content_type)], "cloudevents")
+    if content_type == "application/cloudevents+json":
+        event = loads(body, "CloudEvent")
+        if not isinstance(event, dict):
+            raise DecodeError("application/cloudevents+json body must be one JSON object")
+        return DecodedBody(_cloudevents([event]), "cloudevents")
+    if content_type == "application/cloudevents-batch+json":
+        events = loads(body, "CloudEvents batch")
+        if not isinstance(events, list):
+            raise DecodeError("application/cloudevents-batch+json body must be a JSON array")
+        return DecodedBody(_cloudevents(events), "cloudevents")
+    if content_type in NDJSON_TYPES:
+        return DecodedBody(decode_ndjson(body), "ndjson")
+    events = decode_json_events(body)
+    if header(headers, "aeg-event-type") or _is_event_grid(events):
+        return _event_grid(events)
+    return DecodedBody(events, "json")
+
+
+def options_handshake(headers: Mapping[str, str]) -> dict[str, str] | None:
+    """CloudEvents webhook abuse protection: echo the origin we agree to receive from."""
+    origin = header(headers, "WebHook-Request-Origin").strip()
+    if not origin:
+        return None
+    return {"WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*", "Allow": "POST, OPTIONS"}

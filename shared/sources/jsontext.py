@@ -1,0 +1,60 @@
+"""JSON text in its common shapes: one object, an array of objects, or NDJSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from .errors import DecodeError
+
+
+def _position(text: bytes, offset: int) -> str:
+    line = text.count(b"\n", 0, offset) + 1
+    column = offset - (text.rfind(b"\n", 0, offset) + 1) + 1
+    return f"line {line}, column {column} (byte offset {offset})"
+
+
+def loads(text: bytes, what: str = "body") -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        raise DecodeError(f"{what} is not valid JSON at {_position(text, error.pos)}: {error.msg}") from None
+
+
+def decode_ndjson(text: bytes, what: str = "body") -> list[Any]:
+    """One JSON value per line; blank lines are skipped; errors name the line."""
+    events = []
+    for number, line in enumerate(text.split(b"\n"), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            events.append(orjson.loads(line))
+        except orjson.JSONDecodeError as error:
+            raise DecodeError(f"{what} line {number} is not valid JSON at column {error.pos + 1}: {error.msg}") from None
+    return events
+
+
+def decode_json_events(text: bytes, what: str = "body") -> list[Any]:
+    """An array gives its elements; one object gives itself; several lines are NDJSON."""
+    stripped = text.strip()
+    if not stripped:
+        raise DecodeError(f"{what} is empty")
+    if stripped[:1] == b"[":
+        value = loads(text, what)
+        if not isinstance(value, list):
+            raise DecodeError(f"{what} is not a JSON array")
+        return value
+    try:
+        return [orjson.loads(text)]
+    except orjson.JSONDecodeError as error:
+        if b"\n" in stripped:
+            return decode_ndjson(text, what)
+        raise DecodeError(f"{what} is not valid JSON at {_position(text, error.pos)}: {error.msg}") from None
+
+
+def require_objects(events: list[Any], what: str = "event") -> None:
+    for index, event in enumerate(events):
+        if not isinstance(event, dict):
+            raise DecodeError(f"{what} #{index} is a {type(event).__name__}, not a JSON object")
