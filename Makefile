@@ -1,0 +1,22 @@
+# The two commands of the README:
+#   make run   - set up and run the relay locally: emulator + Azurite + samples through every trigger
+#   make test  - set up and run every test (what CI runs)
+.PHONY: run test setup lint serve bench
+
+setup:
+	@bash scripts/bootstrap.sh
+
+run: setup
+	@.venv/bin/python -m devtools.run_local
+
+serve: setup
+	@.venv/bin/python -m devtools.run_local --serve
+
+test: setup
+	@bash scripts/test.sh
+
+lint: setup
+	@.venv/bin/ruff check .
+
+bench: setup
+	@.venv/bin/python -m bench

@@ -1,0 +1,157 @@
+"""The README's first command: run the relay locally on embedded defaults and show rows land.
+
+Starts the Logs Ingestion emulator (HTTPS, local CA) with the relay's own DCR, hosts
+the app's HTTP functions on loopback, pushes the samples in ``tests/events`` through
+every trigger, and prints the rows each table received and what the emulator dropped.
+``--serve`` keeps everything running for curl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shared.signatures import github_signature
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "tests" / "events"
+STATE = ROOT / ".local"
+LOCAL_TOKEN = "local-emulator-token"
+
+
+@dataclass
+class LocalRun:
+    """What the steps share: the emulator, the function host and the settings in force."""
+
+    emulator: Any
+    host_url: str
+    env: dict[str, str]
+    lines: list[str] = field(default_factory=list)
+
+
+def local_settings(emulator: Any) -> dict[str, str]:
+    """local.settings.sample.json, pointed at this run's emulator."""
+    values = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
+    values.update({
+        "LOGS_INGESTION_ENDPOINT": emulator.endpoint,
+        "RELAY_CA_BUNDLE": str(emulator.ca_path),
+        "DCR_IMMUTABLE_ID": emulator.dcr_ids["relay"],
+        "RELAY_STATIC_TOKEN": LOCAL_TOKEN,
+        "RELAY_CONFIG": str(ROOT / "relay.yaml"),
+    })
+    return values
+
+
+def post(url: str, body: bytes, headers: dict[str, str], method: str = "POST") -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, data=body, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def http_samples(run: LocalRun) -> None:
+    """Webhooks: GitHub (signed), Event Grid (handshake + events), CloudEvents, NDJSON app logs (gzip)."""
+    secret = run.env["GITHUB_WEBHOOK_SECRET"]
+    samples: list[tuple[str, str, dict[str, str], bool]] = [
+        ("github", "github_push.json", {"X-GitHub-Event": "push", "X-GitHub-Delivery": "d-1"}, False),
+        ("github", "github_issues_opened.json", {"X-GitHub-Event": "issues", "X-GitHub-Delivery": "d-2"}, False),
+        ("eventgrid", "eventgrid_subscription_validation.json", {"aeg-event-type": "SubscriptionValidation"}, False),
+        ("eventgrid", "eventgrid_blob_created.json", {"aeg-event-type": "Notification"}, False),
+        ("cloudevents", "cloudevent_structured.json", {"Content-Type": "application/cloudevents+json"}, False),
+        ("cloudevents", "cloudevents_batch.json", {"Content-Type": "application/cloudevents-batch+json"}, False),
+        ("applogs", "applogs.ndjson", {"Content-Type": "application/x-ndjson"}, True),
+    ]
+    for route, name, headers, compress in samples:
+        body = (EVENTS / name).read_bytes()
+        headers = {"Content-Type": "application/json", **headers}
+        if route == "github":
+            headers["X-Hub-Signature-256"] = github_signature(secret, body)
+        if compress:
+            body = gzip.compress(body)
+            headers["Content-Encoding"] = "gzip"
+        status, answer = post(f"{run.host_url}/api/ingest/{route}", body, headers)
+        counts = {k: answer[k] for k in ("accepted", "rejected", "parked") if k in answer}
+        shown = counts or {k: v for k, v in answer.items() if k != "request_id"}
+        run.lines.append(f"  POST /api/ingest/{route:<12} {name:<42} -> {status} {json.dumps(shown)}")
+
+
+#: Steps of the local run, in order; each pushes samples through one kind of trigger.
+STEPS: list[tuple[str, Callable[[LocalRun], None]]] = [
+    ("HTTP trigger (webhooks)", http_samples),
+]
+
+
+def print_tables(emulator: Any) -> None:
+    print("\nRows in the emulator's Log Analytics tables:")
+    for table in emulator.tables():
+        rows = emulator.rows(table)
+        print(f"\n  {table}: {len(rows)} row(s)")
+        for row in rows[:3]:
+            text = json.dumps(row, default=str)
+            print(f"    {text[:160]}{'...' if len(text) > 160 else ''}")
+    drops = emulator.drops()
+    print(f"\nValues the service would have dropped (emulator drop report): {len(drops)}")
+    for drop in drops[:10]:
+        print(f"  {drop}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make run", description=__doc__)
+    parser.add_argument("--serve", action="store_true", help="keep the relay and emulator running for curl")
+    parser.add_argument("--port", type=int, default=7071, help="port of the local function host (default 7071)")
+    parser.add_argument("--emulator-port", type=int, default=4443)
+    args = parser.parse_args(argv)
+
+    from emulator.server import Emulator
+
+    from devtools.localhost import FunctionHost
+
+    emulator = Emulator([ROOT / "infra" / "dcr" / "relay.json"], STATE / "emulator", port=args.emulator_port,
+                        token=LOCAL_TOKEN).start()
+    emulator.reset()
+    env = local_settings(emulator)
+    os.environ.update(env)
+    import function_app
+    from shared.runtime import reset_relay
+
+    reset_relay()
+    host = FunctionHost(function_app.app, port=args.port).start()
+    print(f"Logs Ingestion emulator: {emulator.endpoint}  (CA: {emulator.ca_path})")
+    print(f"Relay HTTP functions:    {host.url}/api/ingest/{{route}}   health: {host.url}/api/health")
+    run = LocalRun(emulator, host.url, env)
+    try:
+        for title, step in STEPS:
+            run.lines.append(f"\n{title}:")
+            step(run)
+            print("\n".join(run.lines))
+            run.lines.clear()
+        print_tables(emulator)
+        if args.serve:
+            print(f"\nServing. Try:\n  curl -s -X POST {host.url}/api/ingest/applogs -H 'Content-Type: application/json' "
+                  "-d '{\"level\":\"info\",\"message\":\"hello\",\"timestamp\":\"2024-05-01T10:00:00Z\"}'\n"
+                  f"  .venv/bin/relay emulator rows AppLogs_CL --state-dir {STATE / 'emulator'}\nCtrl-C stops.")
+            try:
+                import threading
+
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                pass
+    finally:
+        host.stop()
+        emulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
