@@ -30,18 +30,21 @@ LOCAL_TOKEN = "local-emulator-token"
 
 @dataclass
 class LocalRun:
-    """What the steps share: the emulator, the function host and the settings in force."""
+    """What the steps share: the emulator, Azurite, the function host and the settings in force."""
 
     emulator: Any
+    azurite: Any
     host_url: str
     env: dict[str, str]
     lines: list[str] = field(default_factory=list)
 
 
-def local_settings(emulator: Any) -> dict[str, str]:
-    """local.settings.sample.json, pointed at this run's emulator."""
+def local_settings(emulator: Any, azurite: Any) -> dict[str, str]:
+    """local.settings.sample.json, pointed at this run's emulator and Azurite."""
     values = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
     values.update({
+        "RelayStorage": azurite.connection_string,
+        "AzureWebJobsStorage": azurite.connection_string,
         "LOGS_INGESTION_ENDPOINT": emulator.endpoint,
         "RELAY_CA_BUNDLE": str(emulator.ca_path),
         "DCR_IMMUTABLE_ID": emulator.dcr_ids["relay"],
@@ -115,12 +118,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from emulator.server import Emulator
 
+    from devtools.azurite import Azurite
     from devtools.localhost import FunctionHost
 
+    azurite = Azurite().start()
     emulator = Emulator([ROOT / "infra" / "dcr" / "relay.json"], STATE / "emulator", port=args.emulator_port,
                         token=LOCAL_TOKEN).start()
     emulator.reset()
-    env = local_settings(emulator)
+    env = local_settings(emulator, azurite)
     os.environ.update(env)
     import function_app
     from shared.runtime import reset_relay
@@ -128,8 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     reset_relay()
     host = FunctionHost(function_app.app, port=args.port).start()
     print(f"Logs Ingestion emulator: {emulator.endpoint}  (CA: {emulator.ca_path})")
+    print(f"Azurite (blob, queue):   {azurite.blob_url}  {azurite.queue_url}")
     print(f"Relay HTTP functions:    {host.url}/api/ingest/{{route}}   health: {host.url}/api/health")
-    run = LocalRun(emulator, host.url, env)
+    run = LocalRun(emulator, azurite, host.url, env)
     try:
         for title, step in STEPS:
             run.lines.append(f"\n{title}:")
@@ -150,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         host.stop()
         emulator.stop()
+        azurite.stop()
     return 0
 
 

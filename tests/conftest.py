@@ -1,0 +1,76 @@
+"""Fixtures shared by every test folder: real Azurite, the real emulator, relay settings.
+
+Each pytest worker starts its own Azurite (in memory, free ports) and emulator
+(HTTPS, own CA) once; tests reset their state instead of restarting them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "tests" / "events"
+RELAY_DCR = ROOT / "infra" / "dcr" / "relay.json"
+EMULATOR_TOKEN = "test-emulator-token"
+GITHUB_SECRET = "test-github-secret"
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Any]:
+    from devtools.azurite import Azurite
+
+    with Azurite() as instance:
+        yield instance
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from emulator.server import Emulator
+
+    instance = Emulator([RELAY_DCR], tmp_path_factory.mktemp("emulator"), port=0, token=EMULATOR_TOKEN)
+    instance.start()
+    yield instance
+    instance.stop()
+
+
+def relay_settings(emulator: Any, azurite: Any | None = None, **overrides: str) -> dict[str, str]:
+    """App settings of a relay wired to the test emulator (and Azurite when given)."""
+    env = {
+        "RELAY_CONFIG": str(ROOT / "relay.yaml"),
+        "RELAY_CREDENTIAL": "static",
+        "RELAY_STATIC_TOKEN": EMULATOR_TOKEN,
+        "RELAY_CA_BUNDLE": str(emulator.ca_path),
+        "RELAY_UPLOAD_DEADLINE_SECONDS": "20",
+        "RELAY_UPLOAD_TIMEOUT_SECONDS": "5",
+        "LOGS_INGESTION_ENDPOINT": emulator.endpoint,
+        "DCR_IMMUTABLE_ID": emulator.dcr_ids["relay"],
+        "GITHUB_WEBHOOK_SECRET": GITHUB_SECRET,
+        "RELAY_EVENTHUB_NAME": "relay-events",
+    }
+    if azurite is not None:
+        env["RelayStorage"] = azurite.connection_string
+        env["AzureWebJobsStorage"] = azurite.connection_string
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture
+def relay_env(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """Process environment of a relay on the emulator; the process-wide relay is rebuilt around the test."""
+    from shared.runtime import reset_relay
+
+    emulator.reset()
+    emulator.clear_faults()
+    env = relay_settings(emulator)
+    for key in [k for k in os.environ if k.startswith(("RELAY_", "RelayStorage"))]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    reset_relay()
+    yield env
+    reset_relay()
