@@ -24,7 +24,7 @@ from shared.signatures import github_signature
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "tests" / "events"
-STATE = ROOT / ".local"
+STATE = ROOT / ".emulator"
 LOCAL_TOKEN = "local-emulator-token"
 
 
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     from devtools.localhost import FunctionHost
 
     azurite = Azurite().start()
-    emulator = Emulator([ROOT / "infra" / "dcr" / "relay.json"], STATE / "emulator", port=args.emulator_port,
+    emulator = Emulator([ROOT / "infra" / "dcr" / "relay.json"], STATE, port=args.emulator_port,
                         token=LOCAL_TOKEN).start()
     emulator.reset()
     env = local_settings(emulator, azurite)
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.serve:
             print(f"\nServing. Try:\n  curl -s -X POST {host.url}/api/ingest/applogs -H 'Content-Type: application/json' "
                   "-d '{\"level\":\"info\",\"message\":\"hello\",\"timestamp\":\"2024-05-01T10:00:00Z\"}'\n"
-                  f"  .venv/bin/relay emulator rows AppLogs_CL --state-dir {STATE / 'emulator'}\nCtrl-C stops.")
+                  f"  .venv/bin/relay emulator rows AppLogs_CL --state-dir .emulator\nCtrl-C stops.")
             try:
                 import threading
 

@@ -28,6 +28,8 @@ ROUTE_KEYS = frozenset(
     }
 )
 DEFAULT_KEYS = frozenset({"endpoint", "dcr", "schema", "id_column", "auxiliary", "on_type_error", "extra"})
+#: Stands in for an unset ${VAR}: its problem is reported once, not again by later checks.
+UNSET = "\x00unset\x00"
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _ROUTE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _DCR_ID = re.compile(r"dcr-[0-9a-f]{32}")
@@ -82,7 +84,10 @@ class RelayConfig:
 
 
 def is_loopback_url(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
     if host == "localhost":
         return True
     try:
@@ -101,7 +106,7 @@ def substitute(value: object, env: Mapping[str, str], where: str, problems: list
             if default is not None:
                 return default
             problems.append(f"{where}: environment variable {name} is not set")
-            return ""
+            return UNSET
 
         return _VARIABLE.sub(replace, value)
     if isinstance(value, dict):
@@ -142,13 +147,16 @@ def _route(raw: dict, index: int, defaults: dict, schemas: _SchemaCache, problem
     if isinstance(name, str) and name:
         label = f"route {name!r}"
     before = len(problems)
+    merged = {**defaults, **raw}
 
     def problem(key: str, message: str) -> None:
+        value = merged.get(key.split(".", 1)[0])
+        if isinstance(value, str) and UNSET in value:
+            return  # already reported as an unset environment variable
         problems.append(f"{label}: {key}: {message}")
 
-    for key in sorted(set(raw) - ROUTE_KEYS):
+    for key in sorted(set(raw) - ROUTE_KEYS, key=str):
         problem(key, f"unknown key (known: {', '.join(sorted(ROUTE_KEYS))})")
-    merged = {**defaults, **raw}
     if not isinstance(name, str) or not _ROUTE_NAME.fullmatch(name):
         problem("name", "required: letters, digits, '_', '-', '.' (at most 64)")
     source = merged.get("source")
@@ -163,9 +171,13 @@ def _route(raw: dict, index: int, defaults: dict, schemas: _SchemaCache, problem
     if not isinstance(endpoint, str) or not endpoint:
         problem("endpoint", "required (here or in defaults): the DCE or DCR logs ingestion endpoint")
     else:
-        scheme = urlsplit(endpoint).scheme
-        if scheme != "https" and not (scheme == "http" and is_loopback_url(endpoint)):
-            problem("endpoint", f"{endpoint!r} must use https (http only for a loopback emulator)")
+        try:
+            scheme = urlsplit(endpoint).scheme
+        except ValueError as error:  # e.g. an unclosed IPv6 bracket
+            problem("endpoint", f"{endpoint!r} is not a valid URL: {error}")
+        else:
+            if scheme != "https" and not (scheme == "http" and is_loopback_url(endpoint)):
+                problem("endpoint", f"{endpoint!r} must use https (http only for a loopback emulator)")
     dcr = merged.get("dcr")
     if not isinstance(dcr, str) or not _DCR_ID.fullmatch(dcr):
         problem("dcr", f"{dcr!r} is not a DCR immutable id like dcr-0123456789abcdef0123456789abcdef")
@@ -214,7 +226,7 @@ def _route(raw: dict, index: int, defaults: dict, schemas: _SchemaCache, problem
             column = merged.get(key)
             if column is None:
                 continue
-            if column not in declared:
+            if not isinstance(column, str) or column not in declared:
                 problem(key, f"column {column!r} is not declared in stream {stream}")
             elif declared[column] not in wanted:
                 problem(key, f"column {column!r} is {declared[column]}, must be {' or '.join(wanted)}")
@@ -241,13 +253,13 @@ def parse_config(text: str, env: Mapping[str, str], base: Path, path: Path | Non
     if not isinstance(document, dict):
         raise ConfigError(["routes file must be a mapping with a 'routes' list"])
     problems: list[str] = []
-    for key in sorted(set(document) - {"defaults", "routes"}):
+    for key in sorted(set(document) - {"defaults", "routes"}, key=str):
         problems.append(f"{key}: unknown top-level key (known: defaults, routes)")
     defaults = substitute(document.get("defaults") or {}, env, "defaults", problems)
     if not isinstance(defaults, dict):
         problems.append("defaults: must be a mapping")
         defaults = {}
-    for key in sorted(set(defaults) - DEFAULT_KEYS):
+    for key in sorted(set(defaults) - DEFAULT_KEYS, key=str):
         problems.append(f"defaults.{key}: not allowed in defaults (allowed: {', '.join(sorted(DEFAULT_KEYS))})")
     raw_routes = document.get("routes")
     if not isinstance(raw_routes, list) or not raw_routes:
@@ -260,15 +272,17 @@ def parse_config(text: str, env: Mapping[str, str], base: Path, path: Path | Non
         if not isinstance(raw, dict):
             problems.append(f"route #{index + 1}: must be a mapping")
             continue
-        raw = substitute(raw, env, f"route {raw.get('name', index + 1)!r}", problems)
+        label = f"route {raw.get('name', index + 1)!r}"
+        raw = {key: substitute(value, env, f"{label}: {key}", problems) for key, value in raw.items()}
         name = raw.get("name")
         if isinstance(name, str) and name in names:
             problems.append(f"route {name!r}: name: duplicate route name")
         names.add(name if isinstance(name, str) else "")
-        if raw.get("source") == "http" and raw.get("match") in http_matches:
-            problems.append(f"route {name!r}: match: another http route already answers {raw.get('match')!r}")
-        if raw.get("source") == "http":
-            http_matches.add(raw.get("match"))
+        match = raw.get("match")
+        if raw.get("source") == "http" and isinstance(match, str):  # _route reports a match that is no string
+            if match in http_matches:
+                problems.append(f"route {name!r}: match: another http route already answers {match!r}")
+            http_matches.add(match)
         route = _route(raw, index, {k: v for k, v in defaults.items() if k in DEFAULT_KEYS}, schemas, problems)
         if route is not None:
             routes.append(route)
