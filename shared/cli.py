@@ -1,0 +1,199 @@
+"""``relay``: validate routes, push files through a route (backfills), run the local emulator."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from .config import ConfigError, load_config
+from .credentials import check_credential_fits
+from .pipeline import Outcome
+from .settings import Settings, SettingsError
+from .sources.errors import DecodeError
+from .sources.jsontext import decode_json_events
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
+
+
+def _load_settings_file(path: str | None) -> dict[str, str]:
+    """``local.settings.json``-style ``Values`` under the real environment (which wins)."""
+    env: dict[str, str] = {}
+    if path:
+        try:
+            values = json.loads(Path(path).read_text(encoding="utf-8")).get("Values", {})
+        except (OSError, ValueError) as error:
+            raise SettingsError(f"settings file {path!r} cannot be read: {error}") from None
+        env.update({k: str(v) for k, v in values.items()})
+    env.update(os.environ)
+    return env
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        env = _load_settings_file(args.settings)
+        if args.config:
+            env["RELAY_CONFIG"] = args.config
+        settings = Settings.from_env(env, Path.cwd())
+        config = load_config(settings.config_path, env, base=Path.cwd())
+        check_credential_fits(settings, config)
+    except ConfigError as error:
+        print(f"relay validate: {len(error.problems)} problem(s) in the routes file:", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return EXIT_FAILED
+    except SettingsError as error:
+        print(f"relay validate: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{settings.config_path}: {len(config.routes)} route(s) OK")
+    for route in config.routes:
+        print(f"  {route.name:<16} {route.source:<9} {route.match:<28} -> {route.stream} "
+              f"({len(route.schema.columns)} columns)")
+    return EXIT_OK
+
+
+def _open_input(path: str) -> IO[bytes]:
+    raw: IO[bytes] = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115 - closed by caller
+    peek = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
+    if peek == b"\x1f\x8b" or path.endswith(".gz"):
+        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+    return raw
+
+
+def iter_event_chunks(stream: IO[bytes], fmt: str, chunk_rows: int) -> Iterator[list[Any]]:
+    """NDJSON is read line by line (any size); a JSON document is read whole."""
+    buffered = io.BufferedReader(stream) if not hasattr(stream, "peek") else stream
+    first = buffered.peek(64)[:64].lstrip()
+    if fmt == "json" or (fmt == "auto" and first[:1] == b"["):
+        events = decode_json_events(buffered.read(), "input")
+        for start in range(0, len(events), chunk_rows):
+            yield events[start:start + chunk_rows]
+        return
+    chunk: list[Any] = []
+    for number, line in enumerate(buffered, start=1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            chunk.append(orjson.loads(line))
+        except orjson.JSONDecodeError as error:
+            raise DecodeError(f"input line {number} is not valid JSON at column {error.pos + 1}: {error.msg}") from None
+        if len(chunk) >= chunk_rows:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class _Progress:
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.started = time.monotonic()
+
+    def update(self, total: Outcome) -> None:
+        if not self.enabled:
+            return
+        rate = total.received / max(time.monotonic() - self.started, 1e-6)
+        sys.stderr.write(
+            f"\r  {total.received:>10,} read  {total.landed:>10,} landed  {len(total.rejected):>8,} rejected  "
+            f"{total.parked + total.failed:>8,} not landed  {rate:>9,.0f} rows/s"
+        )
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    from .runtime import Relay
+
+    try:
+        env = _load_settings_file(args.settings)
+        relay = Relay.from_env(env, Path.cwd())
+    except (ConfigError, SettingsError) as error:
+        print(f"relay send: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    route = next((r for r in relay.config.routes if r.name == args.route), None)
+    if route is None:
+        print(f"relay send: no route named {args.route!r} "
+              f"(routes: {', '.join(r.name for r in relay.config.routes)})", file=sys.stderr)
+        return EXIT_USAGE
+    total = Outcome(route.name, f"send-{int(time.time())}")
+    progress = _Progress(sys.stderr.isatty() and not args.quiet)
+    try:
+        with _open_input(args.file) as stream:
+            for chunk in iter_event_chunks(stream, args.format, args.chunk_rows):
+                total.merge(relay.processor.process(route, chunk, start_index=total.received))
+                progress.update(total)
+    except (DecodeError, OSError, EOFError) as error:
+        progress.done()
+        print(f"relay send: {error}; {total.received} event(s) before it were processed", file=sys.stderr)
+        _print_summary(total)
+        return EXIT_FAILED
+    finally:
+        relay.close()
+    progress.done()
+    _print_summary(total)
+    if total.failed or total.parked:
+        return EXIT_FAILED
+    return EXIT_REJECTED if total.rejected else EXIT_OK
+
+
+def _print_summary(total: Outcome) -> None:
+    print(json.dumps(total.summary(max_reasons=20), indent=2))
+
+
+def cmd_emulator(args: argparse.Namespace, rest: Sequence[str]) -> int:
+    try:
+        from emulator.cli import main as emulator_main
+    except ImportError:
+        print("relay emulator: the emulator is a development tool; install the repository with its "
+              "dev requirements (make setup)", file=sys.stderr)
+        return EXIT_FAILED
+    return emulator_main(list(rest))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="relay", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    validate = sub.add_parser("validate", help="check the routes file and its DCR files")
+    validate.add_argument("--config", help="routes file (default: RELAY_CONFIG or relay.yaml)")
+    validate.add_argument("--settings", help="a local.settings.json whose Values fill ${VARS}")
+    validate.set_defaults(handler=cmd_validate)
+    send = sub.add_parser("send", help="push a file (or - for stdin) through a route, e.g. a backfill")
+    send.add_argument("route", help="route name")
+    send.add_argument("file", help="NDJSON / JSON file, .gz allowed; - reads stdin")
+    send.add_argument("--format", choices=("auto", "ndjson", "json"), default="auto")
+    send.add_argument("--chunk-rows", type=int, default=5000, help="events processed per step (default 5000)")
+    send.add_argument("--settings", help="a local.settings.json whose Values are used as settings")
+    send.add_argument("--quiet", action="store_true", help="no progress line")
+    send.set_defaults(handler=cmd_send)
+    emulator = sub.add_parser("emulator", help="the local Logs Ingestion API emulator (serve, rows, drops, ...)",
+                              add_help=False)
+    emulator.set_defaults(handler=None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if argv[:1] == ["emulator"]:
+        return cmd_emulator(argparse.Namespace(), argv[1:])
+    args = parser.parse_args(argv)
+    if args.command == "send" and args.chunk_rows < 1:
+        parser.error("--chunk-rows must be at least 1")
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
