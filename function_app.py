@@ -29,3 +29,12 @@ def http_ingest(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
     return _response(handle_health(get_relay))
+
+
+@app.function_name("poison_replay")
+@app.queue_trigger(arg_name="msg", queue_name="%RELAY_POISON_QUEUE%", connection="RelayStorage")
+def poison_replay(msg: func.QueueMessage) -> None:
+    """Replay one parked batch; returns normally unless storage itself failed (then the host retries)."""
+    from shared.poison.replay import handle_queue_message
+
+    handle_queue_message(msg.get_body(), get_relay)

@@ -1,8 +1,13 @@
-"""The relay of this worker process: settings, routes, sink and processor, built once on first use.
+"""The relay of this worker process: settings, routes, sink, processor and poison store, built once.
 
 Nothing happens at import time; the first invocation loads and validates the
 configuration. A broken configuration is reported on every call (and retried), so
 fixing the app settings takes effect without a redeploy of code.
+
+With ``RelayStorage`` configured (a connection string, or identity-based
+``RelayStorage__blobServiceUri`` + ``__queueServiceUri``) the processor parks what it
+cannot upload in the poison store, for every trigger; without it (HTTP-only local
+use) nothing can be parked, a warning says so once, and failed uploads answer 503.
 """
 
 from __future__ import annotations
@@ -17,10 +22,28 @@ from pathlib import Path
 from .config import RelayConfig, load_config
 from .credentials import build_credential, check_credential_fits
 from .pipeline import Parker, Processor
+from .poison import Backoff, PoisonStore, Replayer, StorageConnection
 from .settings import Settings
 from .sink import LogsIngestionSink
+from .telemetry import InstrumentedProcessor, Telemetry
 
 log = logging.getLogger("relay")
+_warned_no_storage = False
+
+
+def build_poison_store(settings: Settings, env: Mapping[str, str], telemetry: Telemetry | None = None,
+                       backoff: Backoff | None = None) -> PoisonStore | None:
+    """The poison store on ``RelayStorage``, or None (with one warning per process) without storage."""
+    global _warned_no_storage
+    connection = StorageConnection.from_env(env)
+    if connection is None:
+        if not _warned_no_storage:
+            _warned_no_storage = True
+            log.warning("RelayStorage is not set: failed uploads cannot be parked for replay and are answered "
+                        "with 503 (set RelayStorage, or RelayStorage__blobServiceUri and __queueServiceUri)")
+        return None
+    return PoisonStore(connection, settings.poison_queue, settings.poison_container, settings.deadletter_container,
+                       backoff=backoff, telemetry=telemetry)
 
 
 @dataclass
@@ -29,22 +52,38 @@ class Relay:
     config: RelayConfig
     sink: LogsIngestionSink
     processor: Processor
+    poison: PoisonStore | None = None
+    replayer: Replayer | None = None
+    telemetry: Telemetry | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, app_dir: Path | None = None,
-                 parker: Parker | None = None) -> Relay:
+                 parker: Parker | None = None, *, telemetry: Telemetry | None = None,
+                 backoff: Backoff | None = None) -> Relay:
+        """Build the relay. ``parker`` overrides the poison store as the processor's parker;
+        ``telemetry`` and ``backoff`` let tests use an in-memory meter and short replay delays."""
         env = dict(os.environ if env is None else env)
         settings = Settings.from_env(env, app_dir)
         config = load_config(settings.config_path, env, base=app_dir or settings.config_path.parent)
         check_credential_fits(settings, config)
+        telemetry = telemetry or Telemetry(env=env)
+        poison = build_poison_store(settings, env, telemetry, backoff)
         sink = LogsIngestionSink(settings, lambda: build_credential(settings))
-        processor = Processor(sink, settings.max_request_bytes, settings.upload_concurrency, parker)
-        log.info("relay loaded routes=%d from %s", len(config.routes), settings.config_path.name)
-        return cls(settings, config, sink, processor)
+        processor = InstrumentedProcessor(sink, settings.max_request_bytes, settings.upload_concurrency,
+                                          parker if parker is not None else poison, telemetry)
+        replayer = None
+        if poison is not None:
+            replayer = Replayer(poison, processor.uploader, config, settings.max_request_bytes,
+                                settings.max_replays, telemetry)
+        log.info("relay loaded routes=%d from %s poison_store=%s", len(config.routes), settings.config_path.name,
+                 poison.connection.describe() if poison is not None else "none")
+        return cls(settings, config, sink, processor, poison, replayer, telemetry)
 
     def close(self) -> None:
         self.processor.close()
         self.sink.close()
+        if self.poison is not None:
+            self.poison.close()
 
 
 _lock = threading.Lock()

@@ -1,0 +1,293 @@
+"""Replay parked batches: re-upload, back off, or dead-letter — never twice, never lost.
+
+One replay of one parked batch:
+
+1. a ``done/<id>`` marker means it already landed (or was handed on): nothing to do;
+2. the parked blob's lease makes concurrent deliveries of the same claim check wait
+   their turn; a claim check older than the blob's current attempt is stale and dropped;
+3. the rows are re-checked against the route's current schema if the route changed,
+   repacked under the size limit and uploaded to the route's current endpoint, DCR and
+   stream (the parked ones if the route no longer exists);
+4. what landed is marked done; transient failures get a NEW claim check with attempt+1
+   and an exponential back-off (visibility timeout, honouring Retry-After, capped); after
+   ``RELAY_MAX_REPLAYS`` attempts, or on a permanent failure, the rows are dead-lettered
+   with the reason.
+
+Only storage failures raise (so the Functions host retries the message and, after
+``maxDequeueCount``, moves it to ``<queue>-poison``); the parked blob survives either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+from ..config import RelayConfig, Route
+from ..packer import pack
+from ..pipeline import Uploader, gzip_body
+from ..sink import UploadResult
+from .model import InvalidMessage, ParkedBatch, iso, new_id, recheck_rows, schema_fingerprint, utcnow
+from .store import LeaseBusy, PoisonStore, reason_record
+
+log = logging.getLogger("relay.replay")
+
+
+@dataclass
+class ReplayResult:
+    """What one replay did. ``status``: landed, partial, requeued, deadlettered, duplicate,
+    stale, busy, missing or invalid."""
+
+    id: str
+    status: str
+    route: str = ""
+    landed: int = 0
+    requeued: int = 0
+    deadlettered: int = 0
+    attempt: int = 0
+    delay: int | None = None
+    detail: str = ""
+    new_ids: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v not in (None, "", [])}
+
+
+@dataclass
+class _Group:
+    rows: list[bytes] = field(default_factory=list)
+    result: UploadResult | None = None
+
+
+class Replayer:
+    """Replays claim checks; shared by the queue trigger and ``relay poison replay``."""
+
+    def __init__(
+        self,
+        store: PoisonStore,
+        uploader: Uploader,
+        config: RelayConfig | Callable[[], RelayConfig],
+        max_request_bytes: int = 1_000_000,
+        max_replays: int = 5,
+        telemetry: Any = None,
+    ):
+        self.store = store
+        self._uploader = uploader
+        self._config = config
+        self.max_request_bytes = max_request_bytes
+        self.max_replays = max_replays
+        self.telemetry = telemetry
+
+    def _route(self, name: str) -> Route | None:
+        config = self._config() if callable(self._config) else self._config
+        return next((r for r in config.routes if r.name == name), None)
+
+    # ------------------------------------------------------------------ entry points
+
+    def handle_message(self, body: bytes | str) -> ReplayResult:
+        """The queue trigger's work. Raises only when storage fails."""
+        try:
+            batch = ParkedBatch.from_message(body)
+        except InvalidMessage as error:
+            raw = body.encode() if isinstance(body, str) else bytes(body)
+            kept = self.store.quarantine_message(raw, str(error))
+            return ReplayResult("", "invalid", detail=f"{error}; kept as {kept}")
+        return self.replay(batch)
+
+    def replay(self, batch: ParkedBatch, *, force: bool = False) -> ReplayResult:
+        """Replay one parked batch. ``force`` (operator replay) ignores the claim check's attempt."""
+        self.store.ensure()
+        if self.store.is_done(batch.id):
+            self.store.delete_parked(batch)
+            return self._log(ReplayResult(batch.id, "duplicate", batch.route, detail="already landed"))
+        current = self.store.get_parked(batch.id)
+        if current is None:
+            return self._log(ReplayResult(batch.id, "missing", batch.route,
+                                          detail="no parked payload (landed, dead-lettered or purged)"))
+        if not force and batch.attempt < current.attempt:
+            return self._log(ReplayResult(batch.id, "stale", batch.route, attempt=batch.attempt,
+                                          detail=f"a newer claim check (attempt {current.attempt}) is queued"))
+        try:
+            with self.store.leased(current) as lease:
+                if self.store.is_done(current.id):  # finished while we waited for the lease
+                    return self._log(ReplayResult(batch.id, "duplicate", batch.route, detail="already landed"))
+                try:
+                    return self._log(self._replay_leased(current, lease))
+                except AzureError:
+                    raise
+                except Exception as error:  # a bug must not spin the message through the host's retries
+                    log.exception("replay of %s failed unexpectedly", current.id)
+                    rows = self.store.read_rows(current)
+                    record = reason_record(
+                        current, rows=len(rows), nbytes=sum(map(len, rows)), failure="replay_error", status=None,
+                        message=f"{type(error).__name__}: {error}", source="replay",
+                        reason="the replay itself failed (a relay bug); the rows are kept here unchanged",
+                    )
+                    self.store.write_deadletter(current, rows, record)
+                    self.store.delete_parked(current, lease)
+                    return self._log(ReplayResult(current.id, "deadlettered", current.route,
+                                                  deadlettered=len(rows), detail=record["message"]))
+        except LeaseBusy:
+            return self._log(ReplayResult(batch.id, "busy", batch.route, detail="another replay holds it"))
+        except ResourceNotFoundError:
+            return self._log(ReplayResult(batch.id, "missing", batch.route, detail="payload vanished"))
+
+    # ------------------------------------------------------------------ the work
+
+    def _replay_leased(self, batch: ParkedBatch, lease: Any) -> ReplayResult:
+        rows = self.store.read_rows(batch)
+        route = self._route(batch.route)
+        endpoint, dcr, stream = (route.endpoint, route.dcr, route.stream) if route else (
+            batch.endpoint, batch.dcr, batch.stream)
+        result = ReplayResult(batch.id, "landed", batch.route, attempt=batch.attempt)
+        deadletter: dict[tuple[str, str, int | None, str], list[bytes]] = {}
+        original_count = len(rows)
+
+        if route is not None and (route.stream != batch.stream or schema_fingerprint(route) != batch.schema):
+            rows_before = rows
+            rows, bad = recheck_rows(rows, route)
+            for position, why in bad:
+                deadletter.setdefault(("validation", "validation", None, why), []).append(rows_before[position])
+        packing = pack(rows, self.max_request_bytes)
+        for position in packing.too_large:
+            why = f"RecordTooLarge: row is {len(rows[position])} bytes, over the request limit of " \
+                  f"{self.max_request_bytes} bytes"
+            deadletter.setdefault(("too_large", "too_large", None, why), []).append(rows[position])
+
+        landed: list[bytes] = []
+        transient = _Group()
+        for number, request in enumerate(packing.requests):
+            if number:
+                lease.renew()
+            request_rows = [rows[p] for p in request.positions]
+            outcome = self._upload(endpoint, dcr, stream, request.body)
+            if outcome.landed:
+                landed.extend(request_rows)
+            elif outcome.permanent:
+                key = ("upload", outcome.failure or "rejected", outcome.status, outcome.message)
+                deadletter.setdefault(key, []).extend(request_rows)
+            else:
+                transient.rows.extend(request_rows)
+                transient.result = outcome
+
+        if transient.rows and batch.attempt >= self.max_replays:
+            last = transient.result
+            assert last is not None
+            why = (f"gave up after {batch.attempt} replay(s); last failure {last.failure} "
+                   f"(HTTP {last.status}): {last.message}")
+            deadletter.setdefault(("max_replays", last.failure or "unknown", last.status, why), []).extend(
+                transient.rows)
+            transient = _Group()
+
+        result.landed = len(landed)
+        if landed and self.telemetry is not None:
+            self.telemetry.replayed(batch.route, len(landed), sum(map(len, landed)), batch.age_seconds())
+        whole = not landed and original_count == sum(len(v) for v in deadletter.values()) + len(transient.rows)
+
+        # 1. only transient failures, nothing changed: the same blob waits for the next attempt
+        if whole and not deadletter and transient.rows and len(transient.rows) == original_count:
+            assert transient.result is not None
+            nxt = batch.next_attempt(transient.result.failure or "unknown", transient.result.status,
+                                     transient.result.message)
+            delay = self.store.backoff.delay(nxt.attempt, transient.result.retry_after)
+            self.store.update_parked(nxt, lease)
+            self.store.enqueue(nxt, delay)
+            if self.telemetry is not None:
+                self.telemetry.requeued(batch.route, len(transient.rows), nxt.attempt, nxt.failure)
+            result.status, result.requeued, result.delay, result.attempt = "requeued", len(transient.rows), delay, \
+                nxt.attempt
+            result.detail = f"{nxt.failure} (HTTP {nxt.status}); attempt {nxt.attempt} in {delay}s"
+            return result
+
+        # 2. everything goes to dead-letter for one reason: move it under the same id
+        if whole and len(deadletter) == 1 and not transient.rows:
+            ((source, failure, status, why), dl_rows), = deadletter.items()
+            self.store.write_deadletter(batch, dl_rows, self._reason(batch, source, failure, status, why, dl_rows))
+            self.store.delete_parked(batch, lease)
+            result.status, result.deadlettered, result.detail = "deadlettered", len(dl_rows), why
+            return result
+
+        # 3. otherwise split: new dead-letter entries, a new parked batch for the transient rest
+        for (source, failure, status, why), dl_rows in deadletter.items():
+            piece = replace(batch, id=new_id(batch.route), redriven_from=batch.id)
+            self.store.write_deadletter(piece, dl_rows, self._reason(piece, source, failure, status, why, dl_rows))
+            result.deadlettered += len(dl_rows)
+            result.new_ids.append(piece.id)
+            result.detail = why
+        if transient.rows:
+            assert transient.result is not None
+            fresh = new_id(batch.route)
+            nxt = replace(
+                batch.next_attempt(transient.result.failure or "unknown", transient.result.status,
+                                   transient.result.message),
+                id=fresh, blob=self.store.parked_name(fresh), rows=len(transient.rows),
+                bytes=sum(map(len, transient.rows)), schema=schema_fingerprint(route) if route else batch.schema,
+                stream=stream, dcr=dcr, endpoint=endpoint,
+            )
+            delay = self.store.backoff.delay(nxt.attempt, transient.result.retry_after)
+            self.store.park_rows(nxt, transient.rows, delay)
+            if self.telemetry is not None:
+                self.telemetry.requeued(batch.route, len(transient.rows), nxt.attempt, nxt.failure)
+            result.requeued, result.delay = len(transient.rows), delay
+            result.new_ids.append(fresh)
+        self.store.mark_done(batch.id, {"landed": len(landed), "deadlettered": result.deadlettered,
+                                        "requeued": result.requeued, "new_ids": result.new_ids})
+        self.store.delete_parked(batch, lease)
+        if (landed and (result.requeued or result.deadlettered)) or (result.requeued and result.deadlettered):
+            result.status = "partial"
+        elif result.requeued:
+            result.status = "requeued"
+        elif result.deadlettered:
+            result.status = "deadlettered"
+        return result
+
+    def _upload(self, endpoint: str, dcr: str, stream: str, body: bytes) -> UploadResult:
+        request_id = str(uuid.uuid4())
+        try:
+            return self._uploader.upload(endpoint, dcr, stream, gzip_body(body), request_id)
+        except Exception as error:  # the sink sorts service errors; anything else is treated as transient
+            log.exception("replay upload failed unexpectedly")
+            return UploadResult(request_id, 1, None, "error", False, f"{type(error).__name__}: {error}")
+
+    @staticmethod
+    def _reason(batch: ParkedBatch, source: str, failure: str, status: int | None, why: str,
+                rows: list[bytes]) -> dict[str, Any]:
+        if source == "upload":
+            reason = f"the service refused the rows permanently on replay {batch.attempt} ({failure}, HTTP {status})"
+        elif source == "validation":
+            reason = "a parked row no longer fits the route's current stream schema"
+        elif source == "too_large":
+            reason = "a parked row is over the request size limit"
+        else:
+            reason = f"replays kept failing ({failure}); gave up after {batch.attempt} attempt(s)"
+        return reason_record(batch, rows=len(rows), nbytes=sum(map(len, rows)), failure=failure, status=status,
+                             message=why, source=source, reason=reason)
+
+    @staticmethod
+    def _log(result: ReplayResult) -> ReplayResult:
+        level = logging.WARNING if result.status in ("deadlettered", "partial", "invalid") else logging.INFO
+        log.log(level, "replay id=%s route=%s status=%s landed=%d requeued=%d deadlettered=%d attempt=%d %s",
+                result.id, result.route, result.status, result.landed, result.requeued, result.deadlettered,
+                result.attempt, result.detail)
+        return result
+
+
+def handle_queue_message(body: bytes | str, relay_factory: Callable[[], Any]) -> ReplayResult:
+    """What the queue trigger runs: replay one claim check with the process-wide relay."""
+    relay = relay_factory()
+    replayer = getattr(relay, "replayer", None)
+    if replayer is None:
+        raise RuntimeError("the poison queue trigger fired but RelayStorage is not configured for the relay")
+    return replayer.handle_message(body)
+
+
+def first_failure_lag(batch: ParkedBatch) -> str:
+    age = batch.age_seconds()
+    return "?" if age is None else f"{age:.0f}s"
+
+
+__all__ = ["ReplayResult", "Replayer", "first_failure_lag", "handle_queue_message", "iso", "utcnow"]

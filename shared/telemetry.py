@@ -1,0 +1,195 @@
+"""Metrics and structured log lines for operators: what each route received, landed, parked.
+
+Per route: rows (and bytes where known) received, landed, rejected, parked,
+replayed, dead-lettered, requeued and failed; per stream: upload latency and
+status classes; per route: replay lag (first failure -> landed).
+
+OpenTelemetry instruments, exported to Application Insights only when
+``APPLICATIONINSIGHTS_CONNECTION_STRING`` is set (``configure_azure_monitor`` is called
+lazily, once per process, never at import). Without it the meter is the
+OpenTelemetry API's no-op meter, so nothing is exported and tests need no exporter;
+tests pass their own ``MeterProvider`` with an in-memory reader. Everything is
+recorded per batch or per request, never per row, so the hot path stays fast.
+
+Metric names (App Insights ``customMetrics.name`` / ``AppMetrics.Name``):
+``relay.rows`` {route, outcome}, ``relay.bytes`` {route, outcome}, ``relay.uploads``
+{stream, status_class, failure}, ``relay.upload.duration`` (ms) {stream, status_class},
+``relay.batch.duration`` (ms) {route}, ``relay.replay.lag`` (s) {route}.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import orjson
+from opentelemetry import metrics
+
+from .config import Route
+from .pipeline import Outcome, Processor, Uploader
+from .sink import UploadResult
+
+log = logging.getLogger("relay.telemetry")
+METER_NAME = "relay"
+CONNECTION_SETTING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
+#: Library instrumentations the Azure Monitor distro would otherwise switch on; the Functions
+#: host already reports requests and logs, the relay adds metrics only.
+_INSTRUMENTATIONS = ("azure_sdk", "django", "fastapi", "flask", "psycopg2", "requests", "urllib", "urllib3")
+
+_configure_lock = threading.Lock()
+_configured: bool | None = None  # None: not tried yet
+
+
+def configure_exporter(env: Mapping[str, str] | None = None) -> bool:
+    """Send metrics to Application Insights if the connection string is set; once per process."""
+    global _configured
+    env = os.environ if env is None else env
+    connection = env.get(CONNECTION_SETTING, "").strip()
+    if not connection:
+        return False
+    if _configured is not None:
+        return _configured
+    with _configure_lock:
+        if _configured is not None:
+            return _configured
+        try:
+            from azure.monitor.opentelemetry import configure_azure_monitor
+
+            configure_azure_monitor(
+                connection_string=connection,
+                logger_name="relay.telemetry",  # only the structured lines below; the host ships the rest
+                enable_live_metrics=False,
+                enable_performance_counters=False,
+                instrumentation_options={name: {"enabled": False} for name in _INSTRUMENTATIONS},
+            )
+            _configured = True
+            log.info("metrics are exported to Application Insights")
+        except Exception:  # telemetry must never stop the relay
+            log.exception("could not configure Application Insights export; metrics stay local")
+            _configured = False
+    return _configured
+
+
+def status_class(status: int | None) -> str:
+    return f"{status // 100}xx" if status else "none"
+
+
+class Telemetry:
+    """The relay's instruments. ``meter_provider`` wins; otherwise Azure Monitor or the no-op meter."""
+
+    def __init__(self, meter_provider: Any = None, env: Mapping[str, str] | None = None,
+                 structured_logs: bool = True):
+        if meter_provider is None:
+            meter_provider = metrics.get_meter_provider() if configure_exporter(env) else metrics.NoOpMeterProvider()
+        meter = meter_provider.get_meter(METER_NAME)
+        self.structured_logs = structured_logs
+        self.rows = meter.create_counter("relay.rows", unit="{row}", description="rows by route and outcome")
+        self.bytes = meter.create_counter("relay.bytes", unit="By", description="bytes by route and outcome")
+        self.uploads = meter.create_counter("relay.uploads", unit="{request}",
+                                            description="Logs Ingestion requests by stream and status class")
+        self.upload_duration = meter.create_histogram("relay.upload.duration", unit="ms",
+                                                      description="latency of one upload (with its retries)")
+        self.batch_duration = meter.create_histogram("relay.batch.duration", unit="ms",
+                                                     description="time to process one batch")
+        self.replay_lag = meter.create_histogram("relay.replay.lag", unit="s",
+                                                 description="first failure to landing of replayed rows")
+
+    # ------------------------------------------------------------------ helpers
+
+    def _count(self, route: str, counts: Iterable[tuple[str, int]]) -> None:
+        for outcome, value in counts:
+            if value:
+                self.rows.add(value, {"route": route, "outcome": outcome})
+
+    def _line(self, event: str, **fields: Any) -> None:
+        if self.structured_logs and log.isEnabledFor(logging.INFO):
+            record = {"event": event, **fields}
+            log.info("relay.metrics %s", orjson.dumps(record).decode(), extra={"custom_dimensions": record})
+
+    # ------------------------------------------------------------------ events
+
+    def batch(self, outcome: Outcome, seconds: float) -> None:
+        rejected = len(outcome.rejected)
+        self._count(outcome.route, (("received", outcome.received), ("landed", outcome.landed),
+                                    ("rejected", rejected), ("failed", outcome.failed)))
+        self.batch_duration.record(seconds * 1000.0, {"route": outcome.route})
+        self._line("batch", route=outcome.route, batch_id=outcome.batch_id, received=outcome.received,
+                   landed=outcome.landed, rejected=rejected, parked=outcome.parked, failed=outcome.failed,
+                   requests=outcome.requests, ms=round(seconds * 1000.0, 1))
+
+    def upload(self, stream: str, result: UploadResult, gzip_bytes: int, seconds: float) -> None:
+        klass = status_class(result.status)
+        self.uploads.add(1, {"stream": stream, "status_class": klass, "failure": result.failure or "none"})
+        self.upload_duration.record(seconds * 1000.0, {"stream": stream, "status_class": klass})
+        self.bytes.add(gzip_bytes, {"stream": stream, "outcome": "uploaded_gzip" if result.landed else "failed_gzip"})
+
+    def parked(self, route: str, rows: int, nbytes: int, failure: str) -> None:
+        self.rows.add(rows, {"route": route, "outcome": "parked"})
+        self.bytes.add(nbytes, {"route": route, "outcome": "parked"})
+        self._line("parked", route=route, rows=rows, bytes=nbytes, failure=failure)
+
+    def deadlettered(self, route: str, rows: int, nbytes: int, failure: str, source: str) -> None:
+        self.rows.add(rows, {"route": route, "outcome": "deadlettered"})
+        self.bytes.add(nbytes, {"route": route, "outcome": "deadlettered"})
+        self._line("deadlettered", route=route, rows=rows, bytes=nbytes, failure=failure, source=source)
+
+    def replayed(self, route: str, rows: int, nbytes: int, lag_seconds: float | None) -> None:
+        self.rows.add(rows, {"route": route, "outcome": "replayed"})
+        self.bytes.add(nbytes, {"route": route, "outcome": "replayed"})
+        if lag_seconds is not None:
+            self.replay_lag.record(lag_seconds, {"route": route})
+        self._line("replayed", route=route, rows=rows, bytes=nbytes, lag_s=lag_seconds)
+
+    def requeued(self, route: str, rows: int, attempt: int, failure: str) -> None:
+        self.rows.add(rows, {"route": route, "outcome": "requeued"})
+        self._line("requeued", route=route, rows=rows, attempt=attempt, failure=failure)
+
+
+class InstrumentedUploader:
+    """Times each upload (with its in-line retries) and counts it by status class."""
+
+    def __init__(self, uploader: Uploader, telemetry: Telemetry):
+        self._uploader = uploader
+        self._telemetry = telemetry
+
+    def upload(self, endpoint: str, dcr: str, stream: str, gzipped_body: bytes, request_id: str) -> UploadResult:
+        started = time.perf_counter()
+        result = self._uploader.upload(endpoint, dcr, stream, gzipped_body, request_id)
+        self._telemetry.upload(stream, result, len(gzipped_body), time.perf_counter() - started)
+        return result
+
+    def close(self) -> None:
+        close = getattr(self._uploader, "close", None)
+        if close is not None:
+            close()
+
+
+class InstrumentedProcessor(Processor):
+    """The pipeline's processor, recording one set of metrics per batch (parks are counted by the store)."""
+
+    def __init__(self, uploader: Uploader, max_request_bytes: int, concurrency: int = 4, parker: Any = None,
+                 telemetry: Telemetry | None = None):
+        telemetry = telemetry or Telemetry()
+        self.uploader = InstrumentedUploader(uploader, telemetry)  # replays upload through it too
+        super().__init__(self.uploader, max_request_bytes, concurrency, parker)
+        self.telemetry = telemetry
+
+    def process(
+        self,
+        route: Route,
+        events: Iterable[Any],
+        batch_id: str | None = None,
+        start_index: int = 0,
+        context: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+    ) -> Outcome:
+        started = time.perf_counter()
+        outcome = super().process(route, events, batch_id=batch_id, start_index=start_index, context=context)
+        try:
+            self.telemetry.batch(outcome, time.perf_counter() - started)
+        except Exception:  # never let metrics fail a batch
+            log.exception("recording batch metrics failed")
+        return outcome
