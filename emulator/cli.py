@@ -312,7 +312,8 @@ def _remote(args: argparse.Namespace, method: str, path: str, body: Any = None) 
         headers={"Content-Type": "application/json"} if data is not None else {},
     )
     try:
-        with urllib.request.urlopen(request, context=context, timeout=30) as response:  # noqa: S310 - https only
+        # S310: the scheme was checked to be https:// above
+        with urllib.request.urlopen(request, context=context, timeout=30) as response:  # noqa: S310
             raw = response.read()
             return response.status, json.loads(raw) if raw else None
     except urllib.error.HTTPError as exc:
@@ -341,7 +342,11 @@ def _fault(args: argparse.Namespace) -> int:
         "seed": args.seed,
     }
     rule = {k: v for k, v in rule.items() if v is not None}
-    FaultRule.from_mapping(rule)  # fail here, with the same message, before contacting the server
+    try:
+        FaultRule.from_mapping(rule)  # a bad rule is a usage error; say so before contacting the server
+    except FaultError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     _status, created = _remote(args, "POST", "/_emulator/faults", rule)
     print(json.dumps(created))
     return 0

@@ -266,7 +266,8 @@ class Store:
             sql = f"SELECT * FROM {name} ORDER BY id"  # noqa: S608
             params: tuple[Any, ...] = ()
             if limit is not None:
-                sql = f"SELECT * FROM (SELECT * FROM {name} ORDER BY id DESC LIMIT ?) ORDER BY id"  # noqa: S608
+                inner = f"SELECT * FROM {name} ORDER BY id DESC LIMIT ?"  # noqa: S608
+                sql = f"SELECT * FROM ({inner}) ORDER BY id"  # noqa: S608
                 params = (limit,)
             cur = self._conn.execute(sql, params)
             names = [d[0] for d in cur.description]
