@@ -90,9 +90,12 @@ param dataCollectionEndpointEnabled bool = false
 @description('Create the Event Grid subscription that feeds the blob trigger. Event Grid validates the webhook when the subscription is created, so this needs the code deployed first: the postdeploy hook in azure.yaml turns it on.')
 param blobEventSubscriptionEnabled bool = false
 
+// Required: relay.yaml's github route verifies signatures with it, and the relay refuses to load
+// routes whose ${VARIABLE} is empty. azd asks for it when GITHUB_WEBHOOK_SECRET is not set.
 @secure()
-@description('Secret of the GitHub webhook (X-Hub-Signature-256). Stored in Key Vault; the app reads it through a Key Vault reference. Empty: the github route gets an empty secret.')
-param githubWebhookSecret string = ''
+@minLength(16)
+@description('Secret of the GitHub webhook (X-Hub-Signature-256), at least 16 characters. Stored in Key Vault; the app reads it through a Key Vault reference.')
+param githubWebhookSecret string
 
 @allowed([
   512
@@ -259,8 +262,8 @@ module api 'app/api.bicep' = {
       RELAY_CLOUD: relayCloud
       LOGS_INGESTION_ENDPOINT: ingestion.outputs.logsIngestionEndpoint
       DCR_IMMUTABLE_ID: ingestion.outputs.immutableId
-      // A Key Vault reference, never the secret itself; empty when no secret was given.
-      GITHUB_WEBHOOK_SECRET: empty(githubWebhookSecret) ? '' : '@Microsoft.KeyVault(VaultName=${keyVault.outputs.name};SecretName=${githubWebhookSecretName})'
+      // A Key Vault reference, never the secret itself.
+      GITHUB_WEBHOOK_SECRET: '@Microsoft.KeyVault(VaultName=${keyVault.outputs.name};SecretName=${githubWebhookSecretName})'
       RelayStorage__blobServiceUri: storage.outputs.blobEndpoint
       RelayStorage__queueServiceUri: storage.outputs.queueEndpoint
       RelayStorage__credential: 'managedidentity'
@@ -340,6 +343,7 @@ output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_LOG_ANALYTICS_WORKSPACE_ID string = monitoring.outputs.logAnalyticsCustomerId
 output LOGS_INGESTION_ENDPOINT string = ingestion.outputs.logsIngestionEndpoint
 output DCR_IMMUTABLE_ID string = ingestion.outputs.immutableId
+output AZURE_DATA_COLLECTION_RULE_ID string = ingestion.outputs.dataCollectionRuleId
 output RELAY_CLOUD string = relayCloud
 output RELAY_BLOB_CONTAINER string = blobContainerName
 output RELAY_EVENTHUB_NAME string = eventHubs.outputs.eventHubName

@@ -30,7 +30,8 @@ resource functionAppHost 'Microsoft.Web/sites/host@2024-04-01' existing = {
 
 resource blobCreatedSubscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = {
   parent: systemTopic
-  name: '${blobFunctionName}-blob-created'
+  // Event Grid names allow letters, digits and '-' only.
+  name: '${replace(blobFunctionName, '_', '-')}-blob-created'
   properties: {
     destination: {
       endpointType: 'WebHook'

@@ -7,8 +7,7 @@ param tags object = {}
 param githubWebhookSecretName string
 
 @secure()
-@description('Empty: no secret is written (set it later with az keyvault secret set and redeploy with it).')
-param githubWebhookSecret string = ''
+param githubWebhookSecret string
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
@@ -36,11 +35,10 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   }
 }
 
-resource githubWebhookSecretValue 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(githubWebhookSecret)) {
+resource githubWebhookSecretValue 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   parent: vault
   name: githubWebhookSecretName
   // checkov:skip=CKV_AZURE_41: a webhook secret is rotated together with the sender's configuration, not on a clock; an expiry date would silently break signature checks.
-  // checkov:skip=CKV_AZURE_114: contentType is set below; checkov does not look inside conditional (`= if (...)`) resources.
   properties: {
     value: githubWebhookSecret
     contentType: 'text/plain'

@@ -65,9 +65,9 @@ def test_relay_settings_have_the_deployed_values(deployed: dict[str, Any]) -> No
         assert is_unknown(deployed[name]), f"{name} should come from a resource or environment(), not a literal"
 
 
-def test_webhook_secret_is_a_key_vault_reference_or_empty(deployed: dict[str, Any]) -> None:
-    # With the default (no secret) the evaluator sees the empty branch; the other branch is a reference.
-    assert deployed["GITHUB_WEBHOOK_SECRET"] == ""
+def test_webhook_secret_is_a_key_vault_reference(deployed: dict[str, Any]) -> None:
+    # The app setting names the secret in Key Vault; the value itself never appears in app settings.
+    assert "'@Microsoft.KeyVault(VaultName=${" in deployed["GITHUB_WEBHOOK_SECRET"].why
 
 
 # --- the checking functions fail meaningfully -------------------------------------------------
