@@ -61,8 +61,9 @@ resource dataCollectionRule 'Microsoft.Insights/dataCollectionRules@2023-03-11' 
   tags: tags
   // Direct: the rule gets its own logs-ingestion endpoint, no DCE needed.
   kind: 'Direct'
+  // The file's own location and workspace are placeholders for local use: this deployment's win.
   properties: {
-    description: dcrDefinition.properties.description
+    description: contains(dcrDefinition.properties, 'description') ? dcrDefinition.properties.description : 'Streams of the ingestion relay.'
     dataCollectionEndpointId: dataCollectionEndpointEnabled ? dataCollectionEndpoint.id : null
     streamDeclarations: dcrDefinition.properties.streamDeclarations
     // The file's destination points at a placeholder workspace; keep its name (the data flows

@@ -100,7 +100,11 @@ class ResourceInstance:
                 # The rest of the path lies inside an expression: evaluate it, then walk the value.
                 value = self.evaluator.value(node, self.local)
                 for rest in path[depth:]:
-                    value = value.get(rest, Unknown(f"no property {rest}")) if isinstance(value, dict) else UNKNOWN
+                    value = (
+                        value.get(rest, Unknown(f"no property {rest}"))
+                        if isinstance(value, dict)
+                        else UNKNOWN
+                    )
                 return value
             node = node.get(key)
         return self.evaluator.value(node, self.local)
@@ -234,7 +238,9 @@ class BicepEvaluator:
         if kind == "property_accessor":
             return self.path(self.value(operands["operand_1"], local), operands["operand_2"], local)
         if kind == "index_accessor":
-            return self.index(self.value(operands["operand_1"], local), self.value(operands["operand_2"], local))
+            return self.index(
+                self.value(operands["operand_1"], local), self.value(operands["operand_2"], local)
+            )
         if kind == "conditional":
             condition = self.value(operands["condition"], local)
             if not isinstance(condition, bool):
@@ -324,7 +330,13 @@ class BicepEvaluator:
                     continue
                 for item_local, included in items:
                     yield ResourceInstance(
-                        self.file, symbol, resource["type"], body["config"], item_local, self, included is not True
+                        self.file,
+                        symbol,
+                        resource["type"],
+                        body["config"],
+                        item_local,
+                        self,
+                        included is not True,
                     )
             elif "condition" in body and "config" in body:
                 yield ResourceInstance(self.file, symbol, resource["type"], body["config"], {}, self, True)
@@ -362,14 +374,18 @@ def bicep_app_settings(main: Path = MAIN_BICEP) -> dict[str, Any]:
         for site in evaluator.resources("Microsoft.Web/sites"):
             entries = site.value("properties", "siteConfig", "appSettings")
             if is_unknown(entries):
-                raise AssertionError(f"{site.file.name}: cannot evaluate the app settings of {site.symbol}: {entries}")
+                raise AssertionError(
+                    f"{site.file.name}: cannot evaluate the app settings of {site.symbol}: {entries}"
+                )
             for entry in entries or []:
                 settings[entry["name"]] = entry["value"]
         for config in evaluator.resources("Microsoft.Web/sites/config"):
             if config.value("name") == "appsettings":
                 values = config.value("properties")
                 if not isinstance(values, dict):
-                    raise AssertionError(f"{config.file.name}: cannot evaluate the app settings of {config.symbol}")
+                    raise AssertionError(
+                        f"{config.file.name}: cannot evaluate the app settings of {config.symbol}"
+                    )
                 settings.update(values)
     return settings
 
@@ -404,9 +420,11 @@ def bicep_custom_tables(main: Path = MAIN_BICEP) -> tuple[dict[str, list[dict[st
         for table in evaluator.resources("Microsoft.OperationalInsights/workspaces/tables"):
             name = table.value("name")
             columns = table.value("properties", "schema", "columns")
-            where = f"{table.file.relative_to(table.file.parents[1]) if len(table.file.parents) > 1 else table.file}"
+            where = "/".join(table.file.parts[-2:])  # e.g. app/ingestion.bicep
             if is_unknown(name) or not isinstance(columns, list):
-                problems.append(f"{where}: cannot evaluate the name or columns of table resource {table.symbol}")
+                problems.append(
+                    f"{where}: cannot evaluate the name or columns of table resource {table.symbol}"
+                )
                 continue
             if name in tables:
                 problems.append(
@@ -451,7 +469,9 @@ def check_columns(columns: Any, where: str) -> list[str]:
         name = column.get("name") if isinstance(column, dict) else None
         if isinstance(name, str):
             if name.lower() in seen:
-                problems.append(f"{where}: column {name!r} is declared twice (also as {seen[name.lower()]!r})")
+                problems.append(
+                    f"{where}: column {name!r} is declared twice (also as {seen[name.lower()]!r})"
+                )
             seen[name.lower()] = name
     return problems
 
@@ -534,14 +554,18 @@ def transform_output_columns(transform: str, input_columns: list[dict[str, Any]]
                 elif operator == "extend":
                     raise TransformError(f"extend needs 'Name = expression', got {item!r}")
                 elif item not in columns:
-                    raise TransformError(f"project names column {item!r}, which the input stream does not declare")
+                    raise TransformError(
+                        f"project names column {item!r}, which the input stream does not declare"
+                    )
                 else:
                     projected[item] = columns[item]
             columns = projected
         elif operator == "project-away":
             for item in _split_top_level(arguments, ","):
                 if item not in columns:
-                    raise TransformError(f"project-away names column {item!r}, which the input stream does not declare")
+                    raise TransformError(
+                        f"project-away names column {item!r}, which the input stream does not declare"
+                    )
                 del columns[item]
         else:
             raise TransformError(
@@ -566,7 +590,9 @@ def check_dcr_rules(dcr: Mapping[str, Any], name: str, supported_tables: Iterabl
         return [f"{name}: no 'properties' object"]
     problems = []
     if dcr.get("kind") != "Direct":
-        problems.append(f"{name}: kind is {dcr.get('kind')!r}; a DCR for the Logs Ingestion API is kind 'Direct'")
+        problems.append(
+            f"{name}: kind is {dcr.get('kind')!r}; a DCR for the Logs Ingestion API is kind 'Direct'"
+        )
     declarations = properties.get("streamDeclarations") or {}
     if not declarations:
         problems.append(f"{name}: declares no streams (streamDeclarations)")
@@ -577,7 +603,10 @@ def check_dcr_rules(dcr: Mapping[str, Any], name: str, supported_tables: Iterabl
 
     destinations = properties.get("destinations") or {}
     destination_names = {
-        entry.get("name") for entries in destinations.values() if isinstance(entries, list) for entry in entries
+        entry.get("name")
+        for entries in destinations.values()
+        if isinstance(entries, list)
+        for entry in entries
     }
     if len(destinations.get("logAnalytics") or []) != 1:
         problems.append(
@@ -607,7 +636,9 @@ def check_dcr_rules(dcr: Mapping[str, Any], name: str, supported_tables: Iterabl
             continue
         if output.startswith(CUSTOM_PREFIX):
             if not output.endswith("_CL"):
-                problems.append(f"{where}: outputStream {output!r} is a custom table, whose name must end in _CL")
+                problems.append(
+                    f"{where}: outputStream {output!r} is a custom table, whose name must end in _CL"
+                )
         elif output.startswith(MICROSOFT_PREFIX):
             table = output[len(MICROSOFT_PREFIX) :]
             if table not in supported:
@@ -655,7 +686,9 @@ def check_tables_match_dcr(main: Path = MAIN_BICEP) -> list[str]:
         wanted = {column["name"]: column["type"] for column in columns}
         for column, type_ in wanted.items():
             if column not in deployed:
-                problems.append(f"table {table}: column {column} ({type_}) is output by {source} but missing in the Bicep")
+                problems.append(
+                    f"table {table}: column {column} ({type_}) is output by {source} but missing in the Bicep"
+                )
             elif (deployed[column] or "").lower() != type_.lower():
                 problems.append(
                     f"table {table}: column {column} is {deployed[column]} in the Bicep but {type_} in {source}"
@@ -663,7 +696,9 @@ def check_tables_match_dcr(main: Path = MAIN_BICEP) -> list[str]:
         for column in deployed.keys() - wanted.keys():
             problems.append(f"table {table}: column {column} is in the Bicep but {source} does not output it")
     for table in sorted(tables.keys() - expected.keys()):
-        problems.append(f"table {table}: deployed by the Bicep but no data flow of a deployed DCR writes to it")
+        problems.append(
+            f"table {table}: deployed by the Bicep but no data flow of a deployed DCR writes to it"
+        )
     return problems
 
 
@@ -714,7 +749,9 @@ def check_settings(
             problems.append(f"app setting {name} must never be deployed to Azure, but the Bicep sets it")
     for name in not_set_by_bicep:
         if name not in code:
-            problems.append(f"allow-listed setting {name} is not read by the code any more: drop it from the list")
+            problems.append(
+                f"allow-listed setting {name} is not read by the code any more: drop it from the list"
+            )
     return problems
 
 
@@ -731,7 +768,9 @@ def check_identity_connections(settings: Mapping[str, Any]) -> list[str]:
     problems = []
     for connection, required in IDENTITY_CONNECTIONS.items():
         if connection in settings:
-            problems.append(f"{connection} is set as a connection string; use identity-based {connection}__* settings")
+            problems.append(
+                f"{connection} is set as a connection string; use identity-based {connection}__* settings"
+            )
         for part in required:
             if f"{connection}__{part}" not in settings:
                 problems.append(f"{connection}__{part} is missing: the {connection} connection needs it")
@@ -739,7 +778,9 @@ def check_identity_connections(settings: Mapping[str, Any]) -> list[str]:
         if credential != "managedidentity":
             problems.append(f"{connection}__credential is {credential!r}, not 'managedidentity'")
         if f"{connection}__clientId" not in settings:
-            problems.append(f"{connection}__clientId is missing: without it the host picks no user-assigned identity")
+            problems.append(
+                f"{connection}__clientId is missing: without it the host picks no user-assigned identity"
+            )
     return problems
 
 
@@ -761,7 +802,9 @@ def _strings(node: Any) -> Iterator[str]:
             yield from _strings(value)
 
 
-def check_routes(relay_yaml: Path, root: Path, deployed_files: Iterable[Path], bicep_settings: Iterable[str]) -> list[str]:
+def check_routes(
+    relay_yaml: Path, root: Path, deployed_files: Iterable[Path], bicep_settings: Iterable[str]
+) -> list[str]:
     """Every route's stream is declared in a DCR file that exists and is deployed; its variables are set."""
     data = yaml.safe_load(relay_yaml.read_text(encoding="utf-8")) or {}
     deployed = {path.resolve() for path in deployed_files}
@@ -785,11 +828,15 @@ def check_routes(relay_yaml: Path, root: Path, deployed_files: Iterable[Path], b
         if not path.is_file():
             problems.append(f"route {name}: schema file {schema} does not exist")
             continue
-        declarations = json.loads(path.read_text(encoding="utf-8")).get("properties", {}).get("streamDeclarations", {})
+        declarations = (
+            json.loads(path.read_text(encoding="utf-8")).get("properties", {}).get("streamDeclarations", {})
+        )
         if stream not in declarations:
             problems.append(f"route {name}: stream {stream!r} is not declared in {schema}")
         if path not in deployed:
-            problems.append(f"route {name}: schema file {schema} is not deployed by the Bicep (no loadJsonContent of it)")
+            problems.append(
+                f"route {name}: schema file {schema} is not deployed by the Bicep (no loadJsonContent of it)"
+            )
     for text in _strings(data):
         for match in _VARIABLE.finditer(text):
             variable, default = match.group(1), match.group(2)
@@ -907,14 +954,23 @@ def role_assignments(bicep_file: Path) -> tuple[list[RoleAssignment], list[str]]
         if isinstance(name_node, dict) and name_node.get("function", {}).get("type") == "guid":
             name_arguments = tuple(json.dumps(arg) for arg in name_node["function"]["parameters"].values())
         principal = properties.get("principalId")
-        if len(name_arguments) != 3 or json.dumps(principal) not in name_arguments[1] or role_variable not in name_arguments[2]:
+        if (
+            len(name_arguments) != 3
+            or json.dumps(principal) not in name_arguments[1]
+            or role_variable not in name_arguments[2]
+        ):
             problems.append(f"{bicep_file.name}: {symbol}: name must be guid(scope, principal, role)")
         scope = body.get("scope")
         scope_type = resources.get(scope, {}).get("type", "") if isinstance(scope, str) else ""
         found.append(
             RoleAssignment(
-                bicep_file.name, symbol, scope_type, str(variables[role_variable]), role_variable,
-                principal if isinstance(principal, str) else json.dumps(principal), name_arguments,
+                bicep_file.name,
+                symbol,
+                scope_type,
+                str(variables[role_variable]),
+                role_variable,
+                principal if isinstance(principal, str) else json.dumps(principal),
+                name_arguments,
             )
         )
     return found, problems
@@ -926,11 +982,26 @@ MONITORING_METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
 def check_required_roles(assignments: Iterable[RoleAssignment], principal: str) -> list[str]:
     """The relay's identity holds each role it needs, at the right scope."""
     required = {
-        ("Microsoft.Insights/dataCollectionRules", MONITORING_METRICS_PUBLISHER): "Monitoring Metrics Publisher on the DCR",
-        ("Microsoft.Storage/storageAccounts", "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"): "Storage Blob Data Owner on storage",
-        ("Microsoft.Storage/storageAccounts", "974c5e8b-45b9-4653-ba55-5f855dd0fb88"): "Storage Queue Data Contributor on storage",
-        ("Microsoft.EventHub/namespaces/eventhubs", "a638d3c7-ab3a-418d-83e6-5f17a39d4fde"): "Event Hubs Data Receiver on the hub",
-        ("Microsoft.Insights/components", MONITORING_METRICS_PUBLISHER): "Monitoring Metrics Publisher on Application Insights",
+        (
+            "Microsoft.Insights/dataCollectionRules",
+            MONITORING_METRICS_PUBLISHER,
+        ): "Monitoring Metrics Publisher on the DCR",
+        (
+            "Microsoft.Storage/storageAccounts",
+            "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
+        ): "Storage Blob Data Owner on storage",
+        (
+            "Microsoft.Storage/storageAccounts",
+            "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
+        ): "Storage Queue Data Contributor on storage",
+        (
+            "Microsoft.EventHub/namespaces/eventhubs",
+            "a638d3c7-ab3a-418d-83e6-5f17a39d4fde",
+        ): "Event Hubs Data Receiver on the hub",
+        (
+            "Microsoft.Insights/components",
+            MONITORING_METRICS_PUBLISHER,
+        ): "Monitoring Metrics Publisher on Application Insights",
     }
     held = {(a.scope_type, a.role_id.lower()) for a in assignments if a.principal == principal}
     return [

@@ -64,11 +64,15 @@ def test_secrets_are_secure_parameters_and_never_outputs() -> None:
         tree = parse_bicep(path)
         for name, parameter in tree.get("parameters", {}).items():
             if re.search(r"secret|password|key$", name, re.IGNORECASE) and not name.endswith("Name"):
-                assert any(d["type"] == "secure" for d in parameter["decorators"]), f"{path.name}: {name} not @secure()"
+                assert any(d["type"] == "secure" for d in parameter["decorators"]), (
+                    f"{path.name}: {name} not @secure()"
+                )
         for name in tree.get("outputs", {}):
             if re.search(r"(name|id|uri)$", name, re.IGNORECASE):  # AZURE_KEY_VAULT_NAME names, holds nothing
                 continue
-            assert not re.search(r"secret|password|key|connectionstring", name, re.IGNORECASE), f"{path.name}: {name}"
+            assert not re.search(r"secret|password|key|connectionstring", name, re.IGNORECASE), (
+                f"{path.name}: {name}"
+            )
 
 
 def test_role_assignments_are_well_formed() -> None:
@@ -147,15 +151,28 @@ def test_parameters_file_matches_main_bicep() -> None:
     declared = parse_bicep(MAIN_BICEP)["parameters"]
     given = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
     assert set(given) <= set(declared), f"unknown parameters: {set(given) - set(declared)}"
-    required = {name for name, parameter in declared.items() if "default" not in parameter or parameter["default"] is None}
+    required = {
+        name
+        for name, parameter in declared.items()
+        if "default" not in parameter or parameter["default"] is None
+    }
     assert required <= set(given), f"parameters azd must pass: {required - set(given)}"
 
 
 def test_every_resource_name_can_be_overridden() -> None:
     declared = parse_bicep(MAIN_BICEP)["parameters"]
     for name in (
-        "resourceGroupName", "identityName", "storageAccountName", "appServicePlanName", "functionAppName",
-        "eventHubNamespaceName", "logAnalyticsName", "applicationInsightsName", "dataCollectionRuleName",
-        "dataCollectionEndpointName", "keyVaultName", "blobEventsSystemTopicName",
+        "resourceGroupName",
+        "identityName",
+        "storageAccountName",
+        "appServicePlanName",
+        "functionAppName",
+        "eventHubNamespaceName",
+        "logAnalyticsName",
+        "applicationInsightsName",
+        "dataCollectionRuleName",
+        "dataCollectionEndpointName",
+        "keyVaultName",
+        "blobEventsSystemTopicName",
     ):
         assert declared[name]["default"] == "", name

@@ -81,7 +81,9 @@ def test_exactly_one_log_analytics_destination() -> None:
 
 def test_output_stream_prefix() -> None:
     problems = broken(lambda p: p["dataFlows"][0].__setitem__("outputStream", "GitHubEvents_CL"))
-    assert any("'GitHubEvents_CL' must start with 'Custom-' or 'Microsoft-'" in problem for problem in problems)
+    assert any(
+        "'GitHubEvents_CL' must start with 'Custom-' or 'Microsoft-'" in problem for problem in problems
+    )
 
 
 def test_custom_output_table_ends_in_cl() -> None:
@@ -233,7 +235,9 @@ def test_a_transform_that_adds_a_column_is_caught(tmp_path: Path) -> None:
     dcr = copy.deepcopy(RELAY_DCR)
     dcr["properties"]["dataFlows"][2]["transformKql"] = "source | extend Region = tostring(Properties.region)"
     problems = check_tables_match_dcr(_template_with(tmp_path, dcr))
-    assert problems == ["table AppLogs_CL: column Region (string) is output by dcr.json but missing in the Bicep"]
+    assert problems == [
+        "table AppLogs_CL: column Region (string) is output by dcr.json but missing in the Bicep"
+    ]
 
 
 def test_table_column_overrides_fix_such_a_transform(tmp_path: Path) -> None:
@@ -274,5 +278,7 @@ def test_a_table_no_flow_writes_to_is_caught(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     problems = check_tables_match_dcr(tmp_path / "main.bicep")
-    assert "table Orphan_CL: deployed by the Bicep but no data flow of a deployed DCR writes to it" in problems
+    assert (
+        "table Orphan_CL: deployed by the Bicep but no data flow of a deployed DCR writes to it" in problems
+    )
     assert "table GitHubEvents_CL: dcr.json writes to it but the Bicep does not deploy it" in problems

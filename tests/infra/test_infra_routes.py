@@ -11,7 +11,9 @@ from infra_checks import RELAY_YAML, ROOT, bicep_app_settings, bicep_loaded_json
 DCR = ROOT / "infra" / "dcr" / "relay.json"
 
 
-@pytest.mark.skipif(not RELAY_YAML.exists(), reason="relay.yaml is not written yet (issue of the routes file)")
+@pytest.mark.skipif(
+    not RELAY_YAML.exists(), reason="relay.yaml is not written yet (issue of the routes file)"
+)
 def test_routes_use_deployed_streams_and_settings() -> None:
     assert check_routes(RELAY_YAML, ROOT, bicep_loaded_json_files(), bicep_app_settings()) == []
 
@@ -50,7 +52,9 @@ def test_undeclared_stream_is_named(tmp_path: Path) -> None:
 
 
 def test_missing_schema_file_is_named(tmp_path: Path) -> None:
-    text = ROUTES.replace("STREAM", "Custom-GitHubEvents").replace("infra/dcr/relay.json", "infra/dcr/nope.json")
+    text = ROUTES.replace("STREAM", "Custom-GitHubEvents").replace(
+        "infra/dcr/relay.json", "infra/dcr/nope.json"
+    )
     assert check_routes(write_routes(tmp_path, text), ROOT, [DCR], SETTINGS) == [
         "route github: schema file infra/dcr/nope.json does not exist"
     ]

@@ -45,7 +45,9 @@ def deployed() -> dict[str, Any]:
 
 
 def test_bicep_sets_what_the_code_reads_and_nothing_dead(deployed: dict[str, Any]) -> None:
-    problems = check_settings(APP_SETTINGS, deployed, NOT_SET_BY_BICEP, HOST_SETTING_PREFIXES, MUST_NOT_BE_DEPLOYED)
+    problems = check_settings(
+        APP_SETTINGS, deployed, NOT_SET_BY_BICEP, HOST_SETTING_PREFIXES, MUST_NOT_BE_DEPLOYED
+    )
     assert problems == []
 
 
@@ -62,7 +64,9 @@ def test_relay_settings_have_the_deployed_values(deployed: dict[str, Any]) -> No
     assert deployed["RELAY_MAX_REPLAYS"] == "5"
     # Known only once Azure created the resources: must come from resource outputs, not literals.
     for name in ("AZURE_CLIENT_ID", "LOGS_INGESTION_ENDPOINT", "DCR_IMMUTABLE_ID", "RELAY_CLOUD"):
-        assert is_unknown(deployed[name]), f"{name} should come from a resource or environment(), not a literal"
+        assert is_unknown(deployed[name]), (
+            f"{name} should come from a resource or environment(), not a literal"
+        )
 
 
 def test_webhook_secret_is_a_key_vault_reference(deployed: dict[str, Any]) -> None:
@@ -101,12 +105,16 @@ def test_a_dead_setting_is_named() -> None:
 def test_a_local_only_setting_in_bicep_is_named() -> None:
     bicep = ["RELAY_CLOUD", "RelayStorage__blobServiceUri", "RELAY_STATIC_TOKEN"]
     problems = check_settings(CODE, bicep, ALLOW, HOST_SETTING_PREFIXES, ["RELAY_STATIC_TOKEN"])
-    assert problems == ["app setting RELAY_STATIC_TOKEN must never be deployed to Azure, but the Bicep sets it"]
+    assert problems == [
+        "app setting RELAY_STATIC_TOKEN must never be deployed to Azure, but the Bicep sets it"
+    ]
 
 
 def test_a_stale_allow_list_entry_is_named() -> None:
     problems = check_settings(CODE, ["RELAY_CLOUD", "RelayStorage__x"], {**ALLOW, "RELAY_GONE": "x"}, ())
-    assert problems == ["allow-listed setting RELAY_GONE is not read by the code any more: drop it from the list"]
+    assert problems == [
+        "allow-listed setting RELAY_GONE is not read by the code any more: drop it from the list"
+    ]
 
 
 def test_every_allow_listed_setting_has_a_reason() -> None:
