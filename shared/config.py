@@ -150,7 +150,7 @@ def _route(raw: dict, index: int, defaults: dict, schemas: _SchemaCache, problem
     merged = {**defaults, **raw}
 
     def problem(key: str, message: str) -> None:
-        value = merged.get(key.split(".", 1)[0])
+        value = merged.get(str(key).split(".", 1)[0])  # YAML keys need not be strings
         if isinstance(value, str) and UNSET in value:
             return  # already reported as an unset environment variable
         problems.append(f"{label}: {key}: {message}")

@@ -110,6 +110,13 @@ def _to_datetime(value: Any) -> str:
         raise CoercionError(str(error)) from None
 
 
+def _datetime_and_epoch(value: Any) -> tuple[str, float]:
+    try:
+        return normalize_time(value)
+    except TimeFormatError as error:
+        raise CoercionError(str(error)) from None
+
+
 COERCERS: dict[str, Callable[[Any], Any]] = {
     "string": _to_string,
     "int": _integer(INT32, "a 32-bit int"),
@@ -256,7 +263,11 @@ class Normalizer:
             if value is _MISSING or value is None:
                 continue
             try:
-                row[name] = coerce(value)
+                if name == "TimeGenerated" and kind == "datetime":
+                    # the packer splits auxiliary routes by these times: keep them equal to the column
+                    row[name], moment = _datetime_and_epoch(value)
+                else:
+                    row[name] = coerce(value)
             except CoercionError as error:
                 if route.on_type_error == "extra":
                     extra = extra if extra is not None else {}

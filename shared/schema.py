@@ -85,9 +85,14 @@ def parse_columns(stream: str, raw_columns: object, where: str) -> StreamSchema:
 def load_dcr_streams(path: Path) -> dict[str, StreamSchema]:
     """Read ``properties.streamDeclarations`` of a DCR definition file."""
     try:
-        document = orjson.loads(path.read_bytes())
+        data = path.read_bytes()
     except FileNotFoundError:
         raise SchemaError(f"DCR file {str(path)!r} does not exist") from None
+    except (OSError, ValueError) as error:  # a directory, no permission, a NUL in the path (an unset ${VAR})
+        reason = getattr(error, "strerror", None) or error
+        raise SchemaError(f"DCR file {str(path)!r} cannot be read: {reason}") from None
+    try:
+        document = orjson.loads(data)
     except orjson.JSONDecodeError as error:
         raise SchemaError(f"DCR file {str(path)!r} is not valid JSON: {error}") from None
     properties = document.get("properties", document) if isinstance(document, dict) else None

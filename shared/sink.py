@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import random
 import tempfile
 import threading
@@ -76,9 +77,13 @@ def parse_retry_after(headers: object) -> float | None:
         if not raw:
             continue
         try:
-            return max(float(raw) / scale, 0.0)
+            seconds = float(raw) / scale
         except ValueError:
             pass
+        else:
+            if math.isfinite(seconds):  # "nan" would reach time.sleep(nan) and raise
+                return max(seconds, 0.0)
+            continue
         try:
             return max(parsedate_to_datetime(raw).timestamp() - time.time(), 0.0)
         except (TypeError, ValueError, IndexError):

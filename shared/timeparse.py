@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 _EPOCH_MS_FROM = 1e11  # 1e11 seconds is year 5138; 1e11 ms is 1973: larger numbers are milliseconds
 _EPOCH_US_FROM = 1e14
 _EPOCH_NS_FROM = 1e17
+
+
+_EPOCH_TEXT = re.compile(r"[+-]?\d+(?:\.\d+)?")
+_BASIC_DATE = re.compile(r"\d{8}")
 
 
 class TimeFormatError(ValueError):
@@ -36,12 +41,20 @@ def parse_time(value: object) -> datetime:
     if isinstance(value, bool):
         raise TimeFormatError(f"{value!r} is a boolean, not a time")
     if isinstance(value, (int, float)):
-        return _from_epoch(float(value))
+        try:
+            number = float(value)
+        except OverflowError:  # an int too large for a float
+            raise TimeFormatError("integer is too large to be an epoch time") from None
+        return _from_epoch(number)
     if not isinstance(value, str):
         raise TimeFormatError(f"a {type(value).__name__} is not a time")
     text = value.strip()
     if not text:
         raise TimeFormatError("empty string is not a time")
+    if _EPOCH_TEXT.fullmatch(text) and not _BASIC_DATE.fullmatch(text):
+        # all digits: epoch, not ISO (fromisoformat reads "1701011200000" as 1701-01-12, since CPython
+        # takes any character as the date/time separator); eight digits stay an ISO basic date
+        return _from_epoch(float(text))
     if text[0].isdigit() or text[0] in "+-":
         try:
             parsed = datetime.fromisoformat(text)

@@ -43,7 +43,7 @@ def media_type(headers: Mapping[str, str]) -> str:
 def check_declared_length(headers: Mapping[str, str], limit: int) -> None:
     """Refuse before reading when the sender already says the body is too large."""
     raw = header(headers, "Content-Length")
-    if raw.isdigit() and int(raw) > limit:
+    if raw.isascii() and raw.isdigit() and int(raw) > limit:  # "²".isdigit() is True, int("²") fails
         raise TooLargeError(f"body of {raw} bytes is over the limit of {limit} bytes")
 
 

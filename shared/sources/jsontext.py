@@ -10,9 +10,11 @@ from .errors import DecodeError
 
 
 def _position(text: bytes, offset: int) -> str:
-    line = text.count(b"\n", 0, offset) + 1
-    column = offset - (text.rfind(b"\n", 0, offset) + 1) + 1
-    return f"line {line}, column {column} (byte offset {offset})"
+    """orjson's error position counts characters, not bytes: convert it for the byte offset."""
+    before = text[: 4 * offset].decode("utf-8", "surrogateescape")[:offset]  # a character is at most 4 bytes
+    line = before.count("\n") + 1
+    column = offset - (before.rfind("\n") + 1) + 1
+    return f"line {line}, column {column} (byte offset {len(before.encode('utf-8', 'surrogateescape'))})"
 
 
 def loads(text: bytes, what: str = "body") -> Any:

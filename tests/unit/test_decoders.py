@@ -1,0 +1,484 @@
+"""HTTP bodies (DESIGN 3.1): JSON, NDJSON, gzip, CloudEvents 1.0, Event Grid and their handshakes.
+
+Inputs are hostile (DESIGN 4): every size is bounded before it is allocated, the inflated size of a
+gzip body too, and each bad body gets a DecodeError (400) or TooLargeError (413) that says where.
+"""
+
+from __future__ import annotations
+
+import gzip
+import tracemalloc
+import zlib
+
+import orjson
+import pytest
+
+from shared.sources.compression import gunzip_bounded
+from shared.sources.errors import DecodeError, TooLargeError
+from shared.sources.http import check_declared_length, decode_http_body, header, options_handshake
+from shared.sources.jsontext import decode_json_events, decode_ndjson, require_objects
+
+MB = 1024 * 1024
+LIMIT = MB
+
+
+def decode(body: bytes, headers: dict[str, str] | None = None, limit: int = LIMIT):
+    return decode_http_body(headers or {}, body, limit)
+
+
+def gzip_of_zeros(total: int, chunk: int = MB) -> bytes:
+    """A gzip member of `total` zero bytes, built without holding them all in memory."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    parts = [compressor.compress(bytes(chunk)) for _ in range(total // chunk)]
+    return b"".join(parts) + compressor.flush()
+
+
+# --- JSON text ------------------------------------------------------------------------------------
+
+
+def test_json_object_is_one_event():
+    """GIVEN one JSON object WHEN decoded THEN one event, kind json."""
+    decoded = decode(b'{"a": 1}')
+
+    assert (decoded.events, decoded.kind, decoded.handshake) == ([{"a": 1}], "json", None)
+
+
+def test_json_array_gives_its_elements():
+    """GIVEN a JSON array WHEN decoded THEN each element is an event."""
+    assert decode(b'[{"a": 1}, {"b": 2}]').events == [{"a": 1}, {"b": 2}]
+
+
+def test_pretty_printed_json_object_is_one_event(events_dir):
+    """GIVEN github_push.json (an object over many lines) WHEN decoded THEN one event, not NDJSON."""
+    body = (events_dir / "github_push.json").read_bytes()
+
+    decoded = decode(body)
+
+    assert decoded.kind == "json"
+    assert decoded.events == [orjson.loads(body)]
+
+
+def test_ndjson_with_blank_lines(events_dir):
+    """GIVEN applogs.ndjson with blank lines added WHEN decoded without a content type THEN one event per line."""
+    lines = (events_dir / "applogs.ndjson").read_bytes().splitlines()
+    body = b"\n\n".join(lines) + b"\n\r\n"
+
+    decoded = decode(body)
+
+    assert decoded.kind == "json"
+    assert [e["message"] for e in decoded.events] == [
+        "GET /orders 200", "slow query", "payment declined", "cache probe", "POST /orders 201",
+    ]
+
+
+@pytest.mark.parametrize("content_type", ["application/x-ndjson", "application/ndjson", "application/jsonl",
+                                          "application/x-jsonlines", "Application/X-NDJSON; charset=utf-8"])
+def test_ndjson_by_content_type(content_type):
+    """GIVEN an NDJSON content type WHEN a single line is decoded THEN kind ndjson."""
+    decoded = decode(b'{"a": 1}', {"Content-Type": content_type})
+
+    assert (decoded.events, decoded.kind) == ([{"a": 1}], "ndjson")
+
+
+def test_malformed_json_names_line_column_and_offset():
+    """GIVEN a JSON object with a missing value WHEN decoded THEN DecodeError with line, column and byte offset."""
+    with pytest.raises(DecodeError) as caught:
+        decode(b'{"a": 1, "b": }')
+
+    assert str(caught.value) == (
+        "body is not valid JSON at line 1, column 15 (byte offset 14): unexpected character, expected a JSON value"
+    )
+
+
+def test_malformed_json_array_on_line_two():
+    """GIVEN an array broken on its second line WHEN decoded THEN line 2 is named."""
+    with pytest.raises(DecodeError) as caught:
+        decode(b'[{"a": 1},\n {"b" 2}]')
+
+    assert str(caught.value) == (
+        "body is not valid JSON at line 2, column 7 (byte offset 17): unexpected character, expected ':' after key"
+    )
+
+
+def test_malformed_json_offset_is_in_bytes_after_multibyte_characters():
+    """GIVEN an error after 'éé' and '€' (7 bytes for 3 characters) WHEN decoded THEN the byte offset counts bytes
+    (orjson reports characters) and the column counts characters."""
+    with pytest.raises(DecodeError) as caught:
+        decode('{"éé": "€", x}'.encode())
+
+    assert str(caught.value) == (
+        "body is not valid JSON at line 1, column 13 (byte offset 16): unexpected character, expected a string key"
+    )
+
+
+def test_malformed_ndjson_line_is_named():
+    """GIVEN NDJSON whose third line is broken WHEN decoded THEN the line number is named."""
+    with pytest.raises(DecodeError) as caught:
+        decode(b'{"a": 1}\n{"b": 2}\n{"c": \n')
+
+    assert str(caught.value) == "body line 3 is not valid JSON at column 6: unexpected end of data"
+
+
+def test_malformed_ndjson_by_content_type_counts_blank_lines():
+    """GIVEN NDJSON by content type, a blank line, then garbage on line 3 WHEN decoded THEN line 3 is named."""
+    with pytest.raises(DecodeError) as caught:
+        decode(b'{"a": 1}\n\nnope\n', {"Content-Type": "application/x-ndjson"})
+
+    assert str(caught.value) == "body line 3 is not valid JSON at column 1: invalid literal, expected 'null'"
+
+
+@pytest.mark.parametrize("body", [b"", b"  \n\t "], ids=["empty", "whitespace"])
+def test_empty_body(body):
+    """GIVEN an empty body WHEN decoded THEN DecodeError 'body is empty'."""
+    with pytest.raises(DecodeError, match=r"^body is empty$"):
+        decode(body)
+
+
+def test_invalid_utf8_is_refused():
+    """GIVEN a string with a byte that is not UTF-8 WHEN decoded THEN DecodeError (the service needs UTF-8)."""
+    with pytest.raises(DecodeError) as caught:
+        decode(b'{"a": "\xff"}')
+
+    assert "str is not valid UTF-8" in str(caught.value)
+
+
+def test_decode_ndjson_skips_blank_and_whitespace_lines():
+    """GIVEN NDJSON with CRLF and blank lines WHEN decoded THEN only the values."""
+    assert decode_ndjson(b'1\r\n\r\n  \n{"a":2}\r\n') == [1, {"a": 2}]
+
+
+def test_decode_json_events_array_that_is_not_closed():
+    """GIVEN '[' followed by NDJSON-looking lines WHEN decoded THEN it is a broken array, not NDJSON."""
+    with pytest.raises(DecodeError, match=r"^body is not valid JSON at line 2"):
+        decode_json_events(b'[{"a":1}\n{"b":2}')
+
+
+def test_require_objects_names_the_first_non_object():
+    """GIVEN events with a number at index 1 WHEN objects are required THEN its index and type are named."""
+    with pytest.raises(DecodeError) as caught:
+        require_objects([{"a": 1}, 5])
+
+    assert str(caught.value) == "event #1 is a int, not a JSON object"
+
+
+# --- gzip -------------------------------------------------------------------------------------------
+
+
+def test_gzip_body():
+    """GIVEN Content-Encoding: gzip WHEN decoded THEN the inflated JSON is decoded."""
+    decoded = decode(gzip.compress(b'[{"a": 1}, {"b": 2}]'), {"Content-Encoding": "gzip"})
+
+    assert decoded.events == [{"a": 1}, {"b": 2}]
+
+
+def test_gzip_bomb_is_refused_without_inflating_it():
+    """GIVEN a ~50 KB gzip of 50 MB of zeros and a 1 MB limit WHEN inflated THEN TooLargeError, and the peak
+    memory stays near the limit instead of the inflated size."""
+    bomb = gzip_of_zeros(50 * MB)
+    assert len(bomb) < 100_000
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(TooLargeError) as caught:
+            gunzip_bounded(bomb, LIMIT)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert str(caught.value) == "decompressed body is over the limit of 1048576 bytes"
+    assert peak < 4 * MB
+
+
+def test_gzip_bomb_through_the_http_decoder():
+    """GIVEN the bomb as an HTTP body WHEN decoded THEN TooLargeError (413), not a DecodeError."""
+    with pytest.raises(TooLargeError, match="decompressed body is over the limit of 1048576 bytes"):
+        decode(gzip_of_zeros(50 * MB), {"Content-Encoding": "GZIP"})
+
+
+def test_gzip_that_inflates_to_exactly_the_limit_is_accepted():
+    """GIVEN a gzip of exactly `limit` bytes WHEN inflated THEN all of it comes back."""
+    assert gunzip_bounded(gzip.compress(b"x" * 1000), 1000) == b"x" * 1000
+
+
+def test_gzip_one_byte_over_the_limit_is_refused():
+    """GIVEN a gzip of limit + 1 bytes WHEN inflated THEN TooLargeError."""
+    with pytest.raises(TooLargeError):
+        gunzip_bounded(gzip.compress(b"x" * 1001), 1000)
+
+
+@pytest.mark.parametrize("cut", [4, 20], ids=["trailer", "stream"])
+def test_truncated_gzip(cut):
+    """GIVEN a gzip body with its end cut off WHEN inflated THEN DecodeError 'truncated'."""
+    body = gzip.compress(b'{"a": 1}\n' * 50)[:-cut]
+
+    with pytest.raises(DecodeError, match=r"^gzip body is truncated$"):
+        decode(body, {"Content-Encoding": "gzip"})
+
+
+def test_not_gzip_at_all():
+    """GIVEN Content-Encoding gzip and plain JSON WHEN decoded THEN DecodeError naming gzip."""
+    with pytest.raises(DecodeError, match=r"^body is not valid gzip: "):
+        decode(b'{"a": 1}', {"Content-Encoding": "gzip"})
+
+
+def test_concatenated_gzip_members():
+    """GIVEN two gzip members back to back (as `cat a.gz b.gz`) WHEN decoded THEN both members' lines."""
+    body = gzip.compress(b'{"a": 1}\n') + gzip.compress(b'{"b": 2}\n')
+
+    assert decode(body, {"Content-Encoding": "gzip"}).events == [{"a": 1}, {"b": 2}]
+
+
+def test_concatenated_gzip_members_share_the_limit():
+    """GIVEN two members of 600 bytes each and a limit of 1000 WHEN inflated THEN TooLargeError."""
+    body = gzip.compress(b"x" * 600) + gzip.compress(b"y" * 600)
+
+    with pytest.raises(TooLargeError):
+        gunzip_bounded(body, 1000)
+
+
+def test_trailing_garbage_after_gzip_is_ignored():
+    """GIVEN bytes after the last member that are not another member WHEN inflated THEN ignored, as gzip(1) does."""
+    assert gunzip_bounded(gzip.compress(b"abc") + b"\x00\x00junk", 100) == b"abc"
+
+
+@pytest.mark.parametrize("encoding", ["br", "deflate", "compress"])
+def test_unsupported_content_encoding(encoding):
+    """GIVEN Content-Encoding other than gzip/identity WHEN decoded THEN DecodeError naming it."""
+    with pytest.raises(DecodeError) as caught:
+        decode(b"{}", {"Content-Encoding": encoding})
+
+    assert str(caught.value) == f"Content-Encoding {encoding!r} is not supported (use gzip or none)"
+
+
+def test_identity_encoding_is_plain():
+    """GIVEN Content-Encoding identity WHEN decoded THEN the body is read as is."""
+    assert decode(b'{"a": 1}', {"Content-Encoding": "identity"}).events == [{"a": 1}]
+
+
+# --- sizes --------------------------------------------------------------------------------------------
+
+
+def test_body_over_the_limit():
+    """GIVEN a body one byte over the limit WHEN decoded THEN TooLargeError before anything is parsed."""
+    with pytest.raises(TooLargeError) as caught:
+        decode(b"x" * 11, limit=10)
+
+    assert str(caught.value) == "body of 11 bytes is over the limit of 10 bytes"
+
+
+def test_body_at_the_limit_is_decoded():
+    """GIVEN a body exactly at the limit WHEN decoded THEN it is decoded."""
+    assert decode(b'{"a":"1"}', limit=9).events == [{"a": "1"}]
+
+
+def test_declared_content_length_over_the_limit():
+    """GIVEN Content-Length over the limit WHEN checked THEN TooLargeError before the body is read."""
+    with pytest.raises(TooLargeError) as caught:
+        check_declared_length({"content-length": "26214401"}, 26214400)
+
+    assert str(caught.value) == "body of 26214401 bytes is over the limit of 26214400 bytes"
+
+
+@pytest.mark.parametrize("value", ["100", "", "abc", "-5", "\u00b2\u00b2\u00b2"],
+                         ids=["at-limit", "absent", "garbage", "negative", "superscript-digits"])
+def test_declared_content_length_that_is_fine_or_not_a_number(value):
+    """GIVEN Content-Length at the limit, missing or not an ASCII number WHEN checked THEN no error
+    (the real body length is checked after reading)."""
+    assert check_declared_length({"Content-Length": value}, 100) is None
+
+
+# --- CloudEvents ------------------------------------------------------------------------------------------
+
+
+def test_cloudevents_structured(events_dir):
+    """GIVEN cloudevent_structured.json as application/cloudevents+json WHEN decoded THEN one cloudevent."""
+    body = (events_dir / "cloudevent_structured.json").read_bytes()
+
+    decoded = decode(body, {"Content-Type": "application/cloudevents+json; charset=utf-8"})
+
+    assert decoded.kind == "cloudevents"
+    assert decoded.events == [orjson.loads(body)]
+    assert decoded.events[0]["id"] == "A234-1234-1234"
+
+
+def test_cloudevents_batch(events_dir):
+    """GIVEN cloudevents_batch.json as application/cloudevents-batch+json WHEN decoded THEN both events."""
+    body = (events_dir / "cloudevents_batch.json").read_bytes()
+
+    decoded = decode(body, {"Content-Type": "application/cloudevents-batch+json"})
+
+    assert decoded.kind == "cloudevents"
+    assert [e["id"] for e in decoded.events] == ["9aeb0fdf-c01e-0131-0922-9eb54906e209", "A234-1234-1235"]
+
+
+def test_cloudevents_binary_mode_json_data():
+    """GIVEN ce-* headers and a JSON body WHEN decoded THEN attributes from headers (lower-cased), data from body."""
+    headers = {"ce-specversion": "1.0", "CE-ID": "b-1", "ce-source": "/contoso", "ce-type": "com.contoso.t",
+               "ce-time": "2024-05-01T17:31:00Z", "Content-Type": "application/json"}
+
+    decoded = decode(b'{"orderId": 4711}', headers)
+
+    assert decoded.kind == "cloudevents"
+    assert decoded.events == [{
+        "specversion": "1.0", "id": "b-1", "source": "/contoso", "type": "com.contoso.t",
+        "time": "2024-05-01T17:31:00Z", "datacontenttype": "application/json", "data": {"orderId": 4711},
+    }]
+
+
+def test_cloudevents_binary_mode_text_data():
+    """GIVEN ce-* headers and a text/plain body WHEN decoded THEN data is the text."""
+    headers = {"ce-specversion": "1.0", "ce-id": "b-2", "ce-source": "/s", "ce-type": "t", "Content-Type": "text/plain"}
+
+    (event,) = decode(b"hello", headers).events
+
+    assert (event["data"], event["datacontenttype"]) == ("hello", "text/plain")
+
+
+def test_cloudevents_binary_mode_bad_json_data():
+    """GIVEN ce-* headers and broken JSON data WHEN decoded THEN DecodeError naming CloudEvent data."""
+    headers = {"ce-specversion": "1.0", "ce-id": "b", "ce-source": "/s", "ce-type": "t",
+               "Content-Type": "application/json"}
+
+    with pytest.raises(DecodeError, match=r"^CloudEvent data is not valid JSON at line 1"):
+        decode(b"{nope", headers)
+
+
+def test_cloudevents_missing_required_attribute():
+    """GIVEN a structured CloudEvent without source and id WHEN decoded THEN the missing ones are named."""
+    body = b'{"specversion": "1.0", "type": "t"}'
+
+    with pytest.raises(DecodeError) as caught:
+        decode(body, {"Content-Type": "application/cloudevents+json"})
+
+    assert str(caught.value) == "CloudEvent #0 lacks required attribute(s): id, source"
+
+
+def test_cloudevents_binary_missing_required_attribute():
+    """GIVEN ce-* headers without ce-source WHEN decoded THEN DecodeError naming source."""
+    with pytest.raises(DecodeError) as caught:
+        decode(b"", {"ce-specversion": "1.0", "ce-id": "x", "ce-type": "t"})
+
+    assert str(caught.value) == "CloudEvent #0 lacks required attribute(s): source"
+
+
+def test_cloudevents_wrong_specversion():
+    """GIVEN specversion 0.3 WHEN decoded THEN only 1.0 is supported."""
+    body = b'{"specversion": "0.3", "id": "1", "source": "/s", "type": "t"}'
+
+    with pytest.raises(DecodeError) as caught:
+        decode(body, {"Content-Type": "application/cloudevents+json"})
+
+    assert str(caught.value) == "CloudEvent #0 has specversion '0.3', only 1.0 is supported"
+
+
+def test_cloudevents_batch_event_index_is_named(events_dir):
+    """GIVEN a batch whose second event lacks type WHEN decoded THEN '#1' is named."""
+    events = orjson.loads((events_dir / "cloudevents_batch.json").read_bytes())
+    del events[1]["type"]
+
+    with pytest.raises(DecodeError) as caught:
+        decode(orjson.dumps(events), {"Content-Type": "application/cloudevents-batch+json"})
+
+    assert str(caught.value) == "CloudEvent #1 lacks required attribute(s): type"
+
+
+def test_cloudevents_batch_not_an_array(events_dir):
+    """GIVEN a single object sent as a batch WHEN decoded THEN DecodeError 'must be a JSON array'."""
+    body = (events_dir / "cloudevent_structured.json").read_bytes()
+
+    with pytest.raises(DecodeError) as caught:
+        decode(body, {"Content-Type": "application/cloudevents-batch+json"})
+
+    assert str(caught.value) == "application/cloudevents-batch+json body must be a JSON array"
+
+
+def test_cloudevents_structured_not_an_object(events_dir):
+    """GIVEN an array sent as structured mode WHEN decoded THEN DecodeError 'must be one JSON object'."""
+    body = (events_dir / "cloudevents_batch.json").read_bytes()
+
+    with pytest.raises(DecodeError) as caught:
+        decode(body, {"Content-Type": "application/cloudevents+json"})
+
+    assert str(caught.value) == "application/cloudevents+json body must be one JSON object"
+
+
+def test_cloudevents_batch_element_not_an_object():
+    """GIVEN a batch with a number WHEN decoded THEN DecodeError naming the index."""
+    with pytest.raises(DecodeError, match=r"^CloudEvent #0 is not a JSON object$"):
+        decode(b"[1]", {"Content-Type": "application/cloudevents-batch+json"})
+
+
+# --- Event Grid -------------------------------------------------------------------------------------------
+
+
+def test_event_grid_events(events_dir):
+    """GIVEN eventgrid_blob_created.json WHEN decoded (no special content type) THEN kind eventgrid, both events."""
+    body = (events_dir / "eventgrid_blob_created.json").read_bytes()
+
+    decoded = decode(body, {"Content-Type": "application/json"})
+
+    assert (decoded.kind, decoded.handshake) == ("eventgrid", None)
+    assert [e["eventType"] for e in decoded.events] == ["Microsoft.Storage.BlobCreated", "Microsoft.Storage.BlobDeleted"]
+
+
+def test_event_grid_subscription_validation(events_dir):
+    """GIVEN eventgrid_subscription_validation.json WHEN decoded THEN the handshake echoes the validation code
+    and no events are kept."""
+    body = (events_dir / "eventgrid_subscription_validation.json").read_bytes()
+
+    decoded = decode(body, {"aeg-event-type": "SubscriptionValidation"})
+
+    assert decoded.handshake == {"validationResponse": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6"}
+    assert (decoded.events, decoded.kind) == ([], "eventgrid")
+
+
+@pytest.mark.parametrize("data", [{}, None, {"validationCode": ""}, "code"])
+def test_event_grid_validation_without_code(events_dir, data):
+    """GIVEN a validation event without data.validationCode WHEN decoded THEN DecodeError."""
+    events = orjson.loads((events_dir / "eventgrid_subscription_validation.json").read_bytes())
+    events[0]["data"] = data
+
+    with pytest.raises(DecodeError) as caught:
+        decode(orjson.dumps(events))
+
+    assert str(caught.value) == "Event Grid subscription validation event lacks data.validationCode"
+
+
+def test_event_grid_header_with_events_lacking_event_type():
+    """GIVEN aeg-event-type and an event without eventType WHEN decoded THEN DecodeError naming its index."""
+    with pytest.raises(DecodeError, match=r"^Event Grid event #1 lacks eventType$"):
+        decode(b'[{"eventType": "x"}, {"id": 1}]', {"aeg-event-type": "Notification"})
+
+
+def test_plain_json_with_an_event_type_key_is_not_event_grid():
+    """GIVEN an object with eventType but no dataVersion/metadataVersion WHEN decoded THEN plain json."""
+    assert decode(b'{"eventType": "deploy"}').kind == "json"
+
+
+# --- OPTIONS handshake and headers --------------------------------------------------------------------------
+
+
+def test_options_handshake_echoes_the_origin():
+    """GIVEN WebHook-Request-Origin WHEN the OPTIONS handshake is answered THEN the origin is allowed."""
+    assert options_handshake({"webhook-request-origin": " eventemitter.example.com "}) == {
+        "WebHook-Allowed-Origin": "eventemitter.example.com",
+        "WebHook-Allowed-Rate": "*",
+        "Allow": "POST, OPTIONS",
+    }
+
+
+@pytest.mark.parametrize("headers", [{}, {"WebHook-Request-Origin": "  "}])
+def test_options_handshake_without_origin(headers):
+    """GIVEN no (or a blank) WebHook-Request-Origin WHEN answered THEN None (the caller answers 400)."""
+    assert options_handshake(headers) is None
+
+
+@pytest.mark.parametrize("name", ["content-type", "CONTENT-TYPE", "Content-Type", "cOnTeNt-TyPe"])
+def test_header_lookup_is_case_insensitive(name):
+    """GIVEN a plain dict with 'Content-Type' WHEN looked up in any case THEN found."""
+    assert header({"Content-Type": "application/json"}, name) == "application/json"
+
+
+def test_header_missing_is_empty_string():
+    """GIVEN no such header WHEN looked up THEN ''."""
+    assert header({"A": "1"}, "B") == ""
