@@ -1,4 +1,5 @@
-"""``relay``: validate routes, push files through a route (backfills), run the local emulator."""
+"""``relay``: validate routes, push files through a route (backfills), inspect and replay the poison store
+(``relay poison``), run the local emulator."""
 
 from __future__ import annotations
 
@@ -181,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     emulator = sub.add_parser("emulator", help="the local Logs Ingestion API emulator (serve, rows, drops, ...)",
                               add_help=False)
     emulator.set_defaults(handler=None)
+    from .poison.commands import add_poison_commands
+
+    add_poison_commands(sub)
     return parser
 
 
