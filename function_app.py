@@ -6,7 +6,10 @@ Nothing here parses, uploads or reads settings at import time.
 from __future__ import annotations
 
 import azure.functions as func
+import azurefunctions.extensions.bindings.blob as blob  # SDK-type binding: blobs are streamed, not read whole
 
+from shared.blob_ingest import handle_blob
+from shared.eventhub_ingest import handle_eventhub
 from shared.http_ingest import HttpAnswer, handle_health, handle_ingest
 from shared.runtime import get_relay
 
@@ -38,3 +41,25 @@ def poison_replay(msg: func.QueueMessage) -> None:
     from shared.poison.replay import handle_queue_message
 
     handle_queue_message(msg.get_body(), get_relay)
+
+
+@app.function_name("blob_ingest")
+@app.blob_trigger(arg_name="client", path="%RELAY_BLOB_CONTAINER%/{name}", connection="RelayStorage",
+                  source=func.BlobSource.EVENT_GRID)
+def blob_ingest(client: blob.BlobClient) -> None:
+    """Stream one dropped file into its route; raises only when rows are not safe yet (the host
+    retries and the run resumes from the blob's checkpoint)."""
+    handle_blob(client, get_relay).raise_if_unsafe()
+
+
+@app.function_name("eventhub_ingest")
+@app.retry(strategy="exponential_backoff", max_retry_count="10", minimum_interval="00:00:10",
+           maximum_interval="00:15:00")
+@app.event_hub_message_trigger(arg_name="events", event_hub_name="%RELAY_EVENTHUB_NAME%",
+                               connection="EventHubConnection", consumer_group="%RELAY_EVENTHUB_CONSUMER_GROUP%",
+                               cardinality=func.Cardinality.MANY, data_type=func.DataType.BINARY)
+def eventhub_ingest(events: list[func.EventHubEvent]) -> None:
+    """Land a batch; bad events are rejected and failed uploads parked, so this returns normally.
+    It raises only when rows could be neither uploaded nor parked: the retry policy then re-runs
+    the batch before the host moves the partition checkpoint (which it does even on failure)."""
+    handle_eventhub(events, get_relay).raise_if_unsafe()

@@ -1,0 +1,629 @@
+"""The blob trigger's work, independent of the Functions host: a BlobClient in, a BlobResult out.
+
+A blob is read in ranged GETs (pinned to the ETag seen at the start), inflated and
+decoded as it streams (``sources/blob.py``), and handed to the processor in small
+chunks of about one Logs Ingestion request each, several in flight at once. Peak
+memory therefore depends on the chunk size and concurrency, not on the blob size.
+
+Progress is kept in a checkpoint blob ``relay-checkpoints/<container>/<name>.json``
+in the same storage account, keyed by the blob's ETag: which units (lines, array
+elements, records, CSV records) are safely handled — landed, rejected with a
+reason, or parked in the poison store. A run that fails (upload neither landed nor
+parked), runs out of its time budget, or crashes is retried by the host and
+resumes after the last safe unit; nothing that landed is sent again, except the
+rows of a chunk that was cut in two by the failure, which the result and the log
+name (they carry the same EventId, so they can be de-duplicated). A new ETag (the
+blob was overwritten) starts over; a blob already done for its ETag (Event Grid
+delivers at least once) is skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+from azure.storage.blob import BlobClient, ContainerClient
+
+from .config import Route
+from .pipeline import Outcome
+from .runtime import Relay
+from .sources.blob import SKIPPED, Expanded, match_blob_route, open_file
+from .sources.errors import DecodeError
+
+log = logging.getLogger("relay.blob")
+
+CHECKPOINT_CONTAINER = "relay-checkpoints"
+RANGE_BYTES = 4 << 20  # one ranged GET
+PREFETCH_RANGES = 2  # ranges read ahead while the previous ones are decoded
+CHUNK_EVENTS = 5000  # most events per processor call
+CHECKPOINT_EVERY_SECONDS = 5.0
+#: Stop taking new chunks after this long, save progress and ask for a retry (host.json
+#: functionTimeout is 10 minutes; the retry resumes from the checkpoint).
+TIME_BUDGET_SECONDS = 480.0
+MAX_REPORTED = 100  # rejections / failures listed in a result (all are counted)
+
+SAFE_STATUSES = frozenset({"done", "skipped", "unrouted", "busy", "gone", "changed", "unreadable"})
+
+
+class BlobNotSafe(RuntimeError):
+    """Raised by the trigger so the host retries the blob (it resumes from the checkpoint)."""
+
+
+# --- checkpoints -------------------------------------------------------------------------
+
+
+@dataclass
+class Checkpoint:
+    """Progress of one blob version: units ``[0, handled)`` and the ``done`` ranges are safe."""
+
+    blob: str
+    etag: str
+    status: str = "in_progress"  # in_progress | done | unrouted | unreadable
+    route: str | None = None
+    format: str | None = None
+    handled: int = 0
+    done: list[list[int]] = field(default_factory=list)
+    partial: list[dict[str, Any]] = field(default_factory=list)
+    landed: int = 0
+    rejected: int = 0
+    parked: int = 0
+    runs: int = 0
+    run_id: str = ""
+    reason: str = ""
+    updated: str = ""
+
+    def pending(self, index: int) -> bool:
+        """Must unit ``index`` still be handled?"""
+        if index < self.handled:
+            return False
+        return not self.done or all(not start <= index < end for start, end in self.done)
+
+    def mark(self, start: int, end: int) -> None:
+        """Units ``[start, end)`` are safe; keep ``handled`` the longest safe prefix."""
+        if start > self.handled:
+            self.done.append([start, end])
+            self.done.sort()
+            return
+        self.handled = max(self.handled, end)
+        while self.done and self.done[0][0] <= self.handled:
+            self.handled = max(self.handled, self.done.pop(0)[1])
+
+    def to_json(self) -> bytes:
+        self.updated = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        return orjson.dumps(asdict(self), option=orjson.OPT_INDENT_2)
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Checkpoint:
+        raw = orjson.loads(data)
+        known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+class CheckpointConflict(RuntimeError):
+    """Another invocation wrote this blob's checkpoint since this one read it."""
+
+
+class CheckpointStore:
+    """Checkpoint blobs in ``relay-checkpoints``, written with ETag conditions so two runs
+    of the same blob (a duplicate Event Grid delivery) cannot both proceed."""
+
+    def __init__(self, container: ContainerClient):
+        self._container = container
+        self._etags: dict[str, str | None] = {}
+        self._created = False
+
+    @classmethod
+    def beside(cls, client: BlobClient) -> CheckpointStore:
+        """The checkpoint container of the storage account ``client`` reads from, same credential."""
+        account_url = f"{client.scheme}://{client.primary_hostname}"
+        return cls(ContainerClient(account_url, CHECKPOINT_CONTAINER, credential=client.credential))
+
+    @staticmethod
+    def name_for(blob: str) -> str:
+        name = f"{blob}.json"
+        if len(name) > 1000:  # blob names are at most 1024 characters
+            name = f"{blob[:900]}~{hashlib.sha256(blob.encode()).hexdigest()[:32]}.json"
+        return name
+
+    def load(self, blob: str) -> Checkpoint | None:
+        name = self.name_for(blob)
+        try:
+            downloader = self._container.download_blob(name)
+            data = downloader.readall()
+        except ResourceNotFoundError:
+            self._etags[name] = None
+            return None
+        self._etags[name] = downloader.properties.etag
+        try:
+            return Checkpoint.from_json(data)
+        except (orjson.JSONDecodeError, TypeError) as error:
+            log.warning("checkpoint %s/%s is unreadable (%s); starting the blob over", CHECKPOINT_CONTAINER, name,
+                        error)
+            return None
+
+    def save(self, checkpoint: Checkpoint) -> None:
+        """Write if nobody else wrote since our last read/write; raises CheckpointConflict otherwise."""
+        name = self.name_for(checkpoint.blob)
+        etag = self._etags.get(name)
+        condition = (
+            {"etag": etag, "match_condition": MatchConditions.IfNotModified} if etag
+            else {"match_condition": MatchConditions.IfMissing}
+        )
+        for attempt in (1, 2):
+            try:
+                properties = self._container.get_blob_client(name).upload_blob(
+                    checkpoint.to_json(), overwrite=True, **condition
+                )
+                self._etags[name] = properties["etag"]
+                return
+            except (ResourceModifiedError, ResourceExistsError):
+                raise CheckpointConflict(f"checkpoint of {checkpoint.blob} was written by another run") from None
+            except HttpResponseError as error:
+                if error.status_code == 412:
+                    raise CheckpointConflict(f"checkpoint of {checkpoint.blob} was written by another run") from None
+                if error.status_code == 404 and attempt == 1 and not self._created:
+                    self._create_container()
+                    continue
+                raise
+
+    def _create_container(self) -> None:
+        self._created = True
+        with contextlib.suppress(ResourceExistsError):
+            self._container.create_container()
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+class BlobReader:
+    """Ranged GETs of one blob version (``If-Match`` its ETag), a few read ahead on a thread."""
+
+    def __init__(self, client: BlobClient, size: int, etag: str, range_bytes: int = RANGE_BYTES,
+                 prefetch: int = PREFETCH_RANGES):
+        self._client = client
+        self._size = size
+        self._etag = etag
+        self._range = range_bytes
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=prefetch)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.bytes_read = 0
+
+    def _get(self, offset: int) -> bytes:
+        length = min(self._range, self._size - offset)
+        downloader = self._client.download_blob(
+            offset=offset, length=length, etag=self._etag, match_condition=MatchConditions.IfNotModified,
+            max_concurrency=1,
+        )
+        return downloader.readall()
+
+    def _run(self) -> None:
+        offset = 0
+        try:
+            while offset < self._size and not self._stop.is_set():
+                data = self._get(offset)
+                if not data:
+                    raise OSError(f"empty read at byte {offset} of {self._size}")
+                offset += len(data)
+                self._put(("data", data))
+            self._put(("end", None))
+        except BaseException as error:  # handed to the reading thread, which raises it
+            self._put(("error", error))
+
+    def _put(self, item: tuple[str, Any]) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._size <= 0:
+            return
+        self._thread = threading.Thread(target=self._run, name="relay-blob-read", daemon=True)
+        self._thread.start()
+        while True:
+            kind, value = self._queue.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            self.bytes_read += len(value)
+            yield value
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+
+# --- results ------------------------------------------------------------------------------
+
+
+@dataclass
+class BlobResult:
+    """What became of one blob in one run."""
+
+    blob: str
+    status: str
+    route: str | None = None
+    format: str | None = None
+    compressed: bool = False
+    size: int = 0
+    etag: str = ""
+    resumed_from: int = 0
+    units: int = 0
+    skipped_units: int = 0
+    events: int = 0
+    landed: int = 0
+    rejected: int = 0
+    parked: int = 0
+    failed: int = 0
+    requests: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+    message: str = ""
+    rejections: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    partial: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def safe(self) -> bool:
+        """Everything read is landed, rejected with a reason or parked (or there was nothing to do)."""
+        return self.status in SAFE_STATUSES and self.failed == 0
+
+    def summary(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["safe"] = self.safe
+        data["accepted"] = self.landed
+        return data
+
+    def raise_if_unsafe(self) -> BlobResult:
+        if not self.safe:
+            raise BlobNotSafe(f"blob {self.blob}: {self.message or self.status} (the retry resumes from the checkpoint)")
+        return self
+
+
+def blob_context(properties: Any, container: str) -> dict[str, Any]:
+    """``_blob.*`` in route maps: name, path, container, size, etag, last_modified, metadata, content_type."""
+    modified = properties.last_modified
+    settings = getattr(properties, "content_settings", None)
+    return {"_blob": {
+        "name": properties.name,
+        "path": f"{container}/{properties.name}",
+        "container": container,
+        "size": properties.size,
+        "etag": (properties.etag or "").strip('"'),
+        "last_modified": modified.astimezone(UTC).isoformat().replace("+00:00", "Z") if modified else None,
+        "metadata": dict(properties.metadata or {}),
+        "content_type": getattr(settings, "content_type", None),
+    }}
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+@dataclass
+class BlobOptions:
+    """Knobs of a run (tests and the bench change them; the trigger uses the defaults)."""
+
+    chunk_events: int = CHUNK_EVENTS
+    chunk_bytes: int | None = None  # default: half the request limit, adapted per route
+    in_flight: int | None = None  # default: the relay's upload concurrency
+    time_budget_seconds: float = TIME_BUDGET_SECONDS
+    checkpoint_every_seconds: float = CHECKPOINT_EVERY_SECONDS
+    range_bytes: int = RANGE_BYTES
+    checkpoints: CheckpointStore | None = None
+    #: Called in order as each chunk completes: (chunk number, outcome). Tests use it to
+    #: inject faults or to stop a run the way a crash would.
+    on_chunk: Callable[[int, Outcome], None] | None = None
+
+
+@dataclass
+class _Chunk:
+    number: int
+    start: int  # first unit
+    end: int = 0  # one past the last unit
+    events: list[Any] = field(default_factory=list)
+    wheres: list[int] = field(default_factory=list)  # unit "where" of each event
+    records: dict[int, int] = field(default_factory=dict)  # event position -> record index in its envelope
+    bad: list[tuple[int, str]] = field(default_factory=list)  # (where, reason) of bad units
+    size: int = 0
+
+
+class _Run:
+    def __init__(self, relay: Relay, route: Route, client: BlobClient, properties: Any, checkpoint: Checkpoint,
+                 store: CheckpointStore, options: BlobOptions, result: BlobResult):
+        self.relay = relay
+        self.route = route
+        self.client = client
+        self.properties = properties
+        self.checkpoint = checkpoint
+        self.store = store
+        self.options = options
+        self.result = result
+        self.context = blob_context(properties, client.container_name)
+        self.in_flight = options.in_flight or relay.settings.upload_concurrency
+        self.chunk_bytes = options.chunk_bytes or relay.settings.max_request_bytes // 2
+        self.adaptive = options.chunk_bytes is None
+        self.where_kind = "line"
+        self.last_save = time.monotonic()
+        self.stop_reason = ""
+        self.pending: dict[Future[Outcome], _Chunk] = {}
+
+    def execute(self) -> BlobResult:
+        started = time.monotonic()
+        deadline = started + self.options.time_budget_seconds
+        result = self.result
+        reader = BlobReader(self.client, self.properties.size, self.properties.etag, self.options.range_bytes)
+        pool = ThreadPoolExecutor(max_workers=self.in_flight, thread_name_prefix="relay-blob-chunk")
+        try:
+            try:
+                opened = open_file(
+                    reader, self.properties.name, self.route.format,
+                    getattr(self.properties.content_settings, "content_type", "") or "",
+                    should_parse=self.checkpoint.pending,
+                )
+            except DecodeError as error:
+                return self._unreadable(str(error))
+            result.format, result.compressed, self.where_kind = opened.format, opened.compressed, opened.where
+            self.checkpoint.format = opened.format
+            chunk = _Chunk(1, 0)
+            index = 0
+            for where, payload, error, size in self._units(opened.units):
+                if self.stop_reason:
+                    break
+                if payload is SKIPPED:
+                    result.skipped_units += 1
+                    if chunk.events or chunk.bad:
+                        chunk = self._submit(pool, chunk, index)
+                    index += 1
+                    chunk.start = index
+                    continue
+                result.units += 1
+                if error is not None:
+                    chunk.bad.append((where, error))
+                elif type(payload) is Expanded:
+                    for number, event in enumerate(payload):
+                        chunk.records[len(chunk.events)] = number
+                        chunk.events.append(event)
+                        chunk.wheres.append(where)
+                else:
+                    chunk.events.append(payload)
+                    chunk.wheres.append(where)
+                chunk.size += size
+                index += 1
+                if chunk.size >= self.chunk_bytes or len(chunk.events) >= self.options.chunk_events:
+                    chunk = self._submit(pool, chunk, index)
+                    if time.monotonic() > deadline and not self.stop_reason:
+                        self.stop_reason = "paused"
+            if not self.stop_reason and (chunk.events or chunk.bad):
+                self._submit(pool, chunk, index)
+            self._drain(wait_all=True)
+        except ResourceModifiedError:
+            self._drain(wait_all=True, quiet=True)
+            self.stop_reason = "changed"
+        except BaseException:
+            self._drain(wait_all=True, quiet=True)
+            self._save(final=True, quiet=True)
+            raise
+        finally:
+            reader.close()
+            pool.shutdown(wait=True)
+            result.seconds = round(time.monotonic() - started, 3)
+        return self._finish()
+
+    def _units(self, units: Iterator[Any]) -> Iterator[Any]:
+        try:
+            yield from units
+        except DecodeError as error:  # corrupt gzip: what came before is handled, the rest cannot be read
+            yield self.result.units + self.result.skipped_units + 1, None, f"file: {error}", 0
+
+    def _submit(self, pool: ThreadPoolExecutor, chunk: _Chunk, index: int) -> _Chunk:
+        chunk.end = index
+        while len(self.pending) >= self.in_flight:
+            self._drain(wait_all=False)
+        batch_id = f"{self.checkpoint.run_id}-{chunk.number}"
+        future = pool.submit(self.relay.processor.process, self.route, chunk.events, batch_id, 0, self.context)
+        self.pending[future] = chunk
+        self.result.chunks += 1
+        return _Chunk(chunk.number + 1, index)
+
+    def _drain(self, wait_all: bool, quiet: bool = False) -> None:
+        if not self.pending:
+            return
+        done, _ = wait(list(self.pending), return_when="ALL_COMPLETED" if wait_all else FIRST_COMPLETED)
+        for future in sorted(done, key=lambda f: self.pending[f].number):
+            chunk = self.pending.pop(future)
+            try:
+                self._complete(chunk, future.result())
+            except BaseException:
+                if not quiet:
+                    raise
+                log.exception("blob %s: chunk %d failed", self.result.blob, chunk.number)
+        if wait_all and self.pending:
+            self._drain(wait_all=True, quiet=quiet)
+
+    def _complete(self, chunk: _Chunk, outcome: Outcome) -> None:
+        result, checkpoint = self.result, self.checkpoint
+        result.events += len(chunk.events)
+        result.landed += outcome.landed
+        result.parked += outcome.parked
+        result.failed += outcome.failed
+        result.requests += outcome.requests
+        rejected = len(chunk.bad) + len(outcome.rejected)
+        result.rejected += rejected
+        for _, reason in chunk.bad:
+            self._reject(reason)  # decoders name the line / element already
+        for rejection in outcome.rejected:
+            position = rejection.index
+            where = f"{self.where_kind} {chunk.wheres[position]}"
+            if position in chunk.records:
+                where += f" record {chunk.records[position]}"
+            self._reject(f"{where}: {rejection.reason}")
+        if self.adaptive and outcome.requests > 1:
+            self.chunk_bytes = max(16_384, int(self.chunk_bytes * 0.7))  # aim at one request per chunk
+        if outcome.failed:
+            for failure in outcome.failures:
+                if len(result.failures) < MAX_REPORTED:
+                    result.failures.append({**failure, "units": [chunk.start, chunk.end]})
+            if outcome.landed or outcome.parked:
+                partial = {"units": [chunk.start, chunk.end], "landed": outcome.landed, "parked": outcome.parked,
+                           "failed": outcome.failed}
+                checkpoint.partial.append(partial)
+                result.partial.append(partial)
+                log.warning(
+                    "blob %s: units %d-%d were cut by the failure: %d row(s) landed and will be sent again on "
+                    "resume (same EventId: de-duplicate on it)", result.blob, chunk.start, chunk.end - 1,
+                    outcome.landed,
+                )
+            self.stop_reason = self.stop_reason or "failed"
+        else:
+            checkpoint.mark(chunk.start, chunk.end)
+            checkpoint.landed += outcome.landed
+            checkpoint.parked += outcome.parked
+            checkpoint.rejected += rejected
+        if self.options.on_chunk is not None:
+            self.options.on_chunk(chunk.number, outcome)
+        if time.monotonic() - self.last_save >= self.options.checkpoint_every_seconds:
+            self._save()
+
+    def _reject(self, reason: str) -> None:
+        if len(self.result.rejections) < MAX_REPORTED:
+            self.result.rejections.append({"reason": reason})
+        if len(self.result.rejections) <= 10:
+            log.warning("blob %s rejected %s", self.result.blob, reason)
+
+    def _save(self, final: bool = False, quiet: bool = False) -> None:
+        self.last_save = time.monotonic()
+        try:
+            self.store.save(self.checkpoint)
+        except CheckpointConflict:
+            log.error("blob %s: another run took over its checkpoint; this run stops", self.result.blob)
+            self.stop_reason = self.stop_reason or "busy"
+        except Exception:
+            if not (final or quiet):
+                log.exception("blob %s: progress could not be saved; a retry would repeat work", self.result.blob)
+            else:
+                log.exception("blob %s: final progress could not be saved", self.result.blob)
+
+    def _unreadable(self, reason: str) -> BlobResult:
+        self.result.status, self.result.message = "unreadable", reason
+        self.result.rejected += 1
+        self.result.rejections.append({"reason": f"file: {reason}"})
+        self.checkpoint.status, self.checkpoint.reason = "unreadable", reason
+        self._save(final=True)
+        log.error("blob %s cannot be read as %s: %s", self.result.blob, self.route.format, reason)
+        return self.result
+
+    def _finish(self) -> BlobResult:
+        result, checkpoint = self.result, self.checkpoint
+        reason = self.stop_reason
+        if reason == "changed":
+            result.status = "changed"
+            result.message = "the blob was overwritten while it was read; its new version is ingested by its own event"
+            log.warning("blob %s: %s", result.blob, result.message)
+            return result
+        if reason == "failed":
+            result.status = "failed"
+            result.message = (f"{result.failed} row(s) could be neither uploaded nor parked; "
+                              f"units before {checkpoint.handled} are safe")
+        elif reason == "paused":
+            result.status = "paused"
+            result.message = (f"time budget of {self.options.time_budget_seconds:.0f}s used after "
+                              f"{checkpoint.handled} units; the retry continues from there")
+        elif reason == "busy":
+            result.status = "busy"
+            result.message = "another run of the same blob version is in progress"
+            return result
+        else:
+            result.status = "done"
+            checkpoint.status = "done"
+        self._save(final=True)
+        level = logging.INFO if result.safe else logging.ERROR
+        log.log(level, "blob %s status=%s route=%s format=%s gzip=%s units=%d events=%d landed=%d rejected=%d "
+                "parked=%d failed=%d requests=%d resumed_from=%d seconds=%.1f", result.blob, result.status,
+                result.route, result.format, result.compressed, result.units, result.events, result.landed,
+                result.rejected, result.parked, result.failed, result.requests, result.resumed_from, result.seconds)
+        return result
+
+
+def handle_blob(client: BlobClient, relay_factory: Callable[[], Relay], options: BlobOptions | None = None
+                ) -> BlobResult:
+    """Ingest one blob (or the rest of it). Raises only for configuration errors and storage
+    failures; check ``result.safe`` (or call ``raise_if_unsafe``) to decide on a retry."""
+    options = options or BlobOptions()
+    relay = relay_factory()
+    container, name = client.container_name, client.blob_name
+    path = f"{container}/{name}"
+    try:
+        properties = client.get_blob_properties()
+    except ResourceNotFoundError:
+        log.warning("blob %s no longer exists; nothing to ingest", path)
+        return BlobResult(path, "gone", message="the blob was deleted before it was read")
+    etag = properties.etag
+    result = BlobResult(path, "done", size=properties.size, etag=(etag or "").strip('"'))
+    store = options.checkpoints or CheckpointStore.beside(client)
+    route = match_blob_route(relay.config.routes_for("blob"), container, name)
+    if route is None:
+        globs = ", ".join(r.match for r in relay.config.routes_for("blob")) or "none"
+        result.status = "unrouted"
+        result.message = f"no blob route matches {path!r} (blob route globs: {globs}); the blob is left in place"
+        log.error("blob %s: %s", path, result.message)
+        marker = Checkpoint(path, etag, status="unrouted", reason=result.message)
+        try:
+            store.load(path)
+            store.save(marker)
+        except Exception:
+            log.exception("blob %s: could not record that it has no route", path)
+        return result
+    result.route = route.name
+    checkpoint = store.load(path)
+    if checkpoint is not None and checkpoint.etag == etag and checkpoint.status == "done":
+        result.status = "skipped"
+        result.message = "already ingested (same ETag): a repeated event"
+        result.resumed_from = checkpoint.handled
+        log.info("blob %s: %s", path, result.message)
+        return result
+    if checkpoint is None or checkpoint.etag != etag or checkpoint.route != route.name:
+        if checkpoint is not None:
+            log.info("blob %s changed (or its route did) since its checkpoint; starting over", path)
+        checkpoint = Checkpoint(path, etag, route=route.name)
+    elif checkpoint.handled or checkpoint.done:
+        log.warning("blob %s: resuming after unit %d (%d landed, %d rejected, %d parked in earlier runs)", path,
+                    checkpoint.handled, checkpoint.landed, checkpoint.rejected, checkpoint.parked)
+        for partial in checkpoint.partial:
+            log.warning("blob %s: units %s are sent again; %d of their rows had landed before (same EventId)",
+                        path, partial["units"], partial["landed"])
+    checkpoint.status = "in_progress"
+    checkpoint.runs += 1
+    checkpoint.run_id = uuid.uuid4().hex[:12]
+    result.resumed_from = checkpoint.handled
+    try:
+        store.save(checkpoint)  # claim this version: a concurrent duplicate run stops here
+    except CheckpointConflict:
+        result.status = "busy"
+        result.message = "another run of the same blob version is in progress"
+        log.warning("blob %s: %s", path, result.message)
+        return result
+    return _Run(relay, route, client, properties, checkpoint, store, options, result).execute()
+

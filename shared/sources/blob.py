@@ -1,0 +1,457 @@
+"""Files dropped in storage: NDJSON, JSON arrays, ``{"records": [...]}``, CSV — plain or gzip — streamed.
+
+Nothing here holds a whole file: bytes arrive in pieces (ranged blob reads), gzip is
+inflated a bounded piece at a time, NDJSON and CSV are split into lines as they
+come, and JSON arrays / ``records`` documents are walked by ijson's C parser. Memory
+is bounded by the piece size and the largest single event (``max_event_bytes``),
+never by the file size.
+
+Decoders yield *units*: the steps a run can resume at without parsing what came
+before (an NDJSON line, an array element, a ``records`` element, a CSV record).
+A unit normally carries one event; an NDJSON line or array element that is itself
+a diagnostic-settings envelope ``{"records": [...]}`` carries several
+(:class:`Expanded`). A bad unit carries a reason naming its line (or element), and
+the units after it still come.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import io
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import ijson
+import orjson
+from isal import isal_zlib
+
+from .errors import DecodeError
+
+GZIP_MAGIC = b"\x1f\x8b"
+PIECE_BYTES = 1 << 20  # decompressed bytes produced per step
+SNIFF_BYTES = 64 * 1024
+READ_AHEAD_BYTES = 64 * 1024  # ijson's read size
+DEFAULT_MAX_EVENT_BYTES = 8 << 20
+FORMATS = ("ndjson", "json", "records", "csv")
+NDJSON_SUFFIXES = (".ndjson", ".jsonl", ".jsonlines", ".ldjson", ".log")
+CSV_SUFFIXES = (".csv", ".tsv")
+_RECORDS_FIRST = re.compile(rb'\A\s*\{\s*"records"\s*:\s*\[')
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+#: Marks a unit the caller asked not to parse (already handled in an earlier run).
+SKIPPED: Any = object()
+
+#: One unit of a file: (where, payload, error, size). ``where`` is the 1-based line
+#: (NDJSON, CSV) or element number (arrays, records); ``payload`` an event, an
+#: :class:`Expanded`, :data:`SKIPPED` or None; ``error`` a reason when the unit is bad.
+Unit = tuple[int, Any, "str | None", int]
+
+
+class Expanded(list):
+    """Several events from one unit (a ``{"records": [...]}`` envelope)."""
+
+
+def unwrap_records(value: Any) -> Any:
+    """A diagnostic-settings envelope ``{"records": [...]}`` becomes its records."""
+    if type(value) is dict and len(value) == 1:
+        records = value.get("records")
+        if type(records) is list:
+            return Expanded(records)
+    return value
+
+
+# --- bytes -----------------------------------------------------------------------------
+
+
+def peek(pieces: Iterable[bytes], size: int = SNIFF_BYTES) -> tuple[bytes, Iterator[bytes]]:
+    """The first ``size`` bytes (or fewer at the end) and an iterator that still yields all."""
+    iterator = iter(pieces)
+    head: list[bytes] = []
+    have = 0
+    for piece in iterator:
+        if piece:
+            head.append(piece)
+            have += len(piece)
+        if have >= size:
+            break
+
+    def chained() -> Iterator[bytes]:
+        yield from head
+        yield from iterator
+
+    return b"".join(head)[:size], chained()
+
+
+def gunzip_pieces(pieces: Iterable[bytes], piece_bytes: int = PIECE_BYTES) -> Iterator[bytes]:
+    """Inflate a gzip stream (concatenated members too) holding at most one input piece and
+    ``piece_bytes`` of output at a time. Raises DecodeError when corrupt or truncated."""
+    inflater: Any = None
+    members = 0
+    fed = 0
+    pending = b""
+    for chunk in pieces:
+        fed += len(chunk)
+        data = pending + chunk if pending else chunk
+        pending = b""
+        while data:
+            if inflater is None:
+                if len(data) < 2:
+                    pending = data  # a member header split between pieces
+                    break
+                if not data.startswith(GZIP_MAGIC):
+                    if members == 0:
+                        raise DecodeError("data is not gzip (no gzip header)")
+                    return  # trailing bytes after the last member are ignored, as gzip(1) does
+                inflater = isal_zlib.decompressobj(wbits=31)
+                members += 1
+            try:
+                out = inflater.decompress(data, piece_bytes)
+            except isal_zlib.error as error:
+                raise DecodeError(f"gzip data is corrupt near compressed byte {fed}: {error}") from None
+            if out:
+                yield out
+            if inflater.eof:
+                data = inflater.unused_data
+                inflater = None
+            else:
+                data = inflater.unconsumed_tail
+    while inflater is not None and not inflater.eof:  # output still held after the last input
+        try:
+            out = inflater.decompress(b"", piece_bytes)
+        except isal_zlib.error as error:
+            raise DecodeError(f"gzip data is corrupt at its end: {error}") from None
+        if not out:
+            break
+        yield out
+    if (inflater is not None and not inflater.eof) or pending:
+        raise DecodeError(f"gzip data is truncated: it ends inside a member after {fed} compressed bytes")
+
+
+class _EventTooLarge(Exception):
+    """Raised inside ijson's read when one element grows past the event size limit."""
+
+
+class PieceReader(io.RawIOBase):
+    """A file object over byte pieces, for ijson; counts bytes and bounds the gap between events."""
+
+    def __init__(self, pieces: Iterable[bytes]):
+        self._pieces = iter(pieces)
+        self._buffer = b""
+        self._position = 0
+        self.total = 0
+        self.mark = 0  # total at the last event handed out
+        self.max_gap: int | None = None  # fail once one event spans more bytes than this
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while self._position >= len(self._buffer):
+            try:
+                self._buffer = next(self._pieces)
+            except StopIteration:
+                return 0
+            self._position = 0
+        if self.max_gap is not None and self.total - self.mark > self.max_gap:
+            raise _EventTooLarge(self.max_gap)
+        size = min(len(target), len(self._buffer) - self._position)
+        target[:size] = self._buffer[self._position:self._position + size]
+        self._position += size
+        self.total += size
+        return size
+
+    def read_all(self, limit: int) -> bytes:
+        """Everything left, failing once it passes ``limit`` bytes."""
+        parts = [self._buffer[self._position:]]
+        have = len(parts[0])
+        self._buffer, self._position = b"", 0
+        for piece in self._pieces:
+            have += len(piece)
+            if have > limit:
+                raise DecodeError(f"a single JSON document over {limit} bytes cannot be read whole; "
+                                  "write NDJSON, a JSON array or {\"records\": [...]} instead")
+            parts.append(piece)
+        self.total += have
+        return b"".join(parts)
+
+
+def iter_lines(pieces: Iterable[bytes], max_line: int) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, line without its newline) for each line; None for a line over ``max_line``
+    bytes, which is skipped without being held."""
+    number = 0
+    carry = b""
+    oversized = False
+    for piece in pieces:
+        if carry:
+            piece = carry + piece
+        lines = piece.split(b"\n")
+        carry = lines.pop()
+        for line in lines:
+            number += 1
+            if oversized:
+                oversized = False
+                yield number, None
+            elif len(line) > max_line:
+                yield number, None
+            else:
+                yield number, line
+        if len(carry) > max_line:
+            oversized, carry = True, b""
+    if carry or oversized:
+        yield number + 1, None if oversized else carry
+
+
+# --- formats ----------------------------------------------------------------------------
+
+
+def strip_gz(name: str) -> str:
+    return name[:-3] if name.lower().endswith(".gz") else name
+
+
+def detect_format(name: str, head: bytes, content_type: str = "") -> str:
+    """Pick the format of a decompressed file from its name, content type and first bytes."""
+    lowered = strip_gz(name).lower()
+    content_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if lowered.endswith(CSV_SUFFIXES) or content_type in ("text/csv", "text/tab-separated-values"):
+        return "csv"
+    if lowered.endswith(NDJSON_SUFFIXES) or content_type in ("application/x-ndjson", "application/jsonl"):
+        return "ndjson"
+    text = head[3:] if head.startswith(_UTF8_BOM) else head
+    first = text.lstrip()[:1]
+    if first == b"[":
+        return "json"
+    if first == b"{":
+        if _RECORDS_FIRST.match(text):
+            return "records"
+        line = text.lstrip().split(b"\n", 1)[0]
+        try:
+            orjson.loads(line)
+            return "ndjson"  # one complete JSON value on the first line
+        except orjson.JSONDecodeError:
+            return "json"  # a pretty-printed object
+    if not first:
+        return "ndjson"  # empty file: nothing to do in any format
+    raise DecodeError(
+        f"cannot tell the format of {name!r}: it does not start with '[' or '{{' and its name does not end in "
+        f"{', '.join(NDJSON_SUFFIXES + CSV_SUFFIXES)} (set the route's format)"
+    )
+
+
+def _json_error(error: Exception, where: str) -> str:
+    return f"{where}: not valid JSON: {error}"
+
+
+def ndjson_units(lines: Iterable[tuple[int, bytes | None]], should_parse: Callable[[int], bool],
+                 max_line: int) -> Iterator[Unit]:
+    """One unit per non-blank line; a bad line is a bad unit and the next lines still come."""
+    index = 0
+    loads = orjson.loads
+    for number, line in lines:
+        if line is None:
+            yield number, None, f"line {number}: longer than {max_line} bytes", 0
+            index += 1
+            continue
+        if number == 1 and line.startswith(_UTF8_BOM):
+            line = line[3:]
+        if not line or line.isspace():
+            continue
+        if not should_parse(index):
+            index += 1
+            yield number, SKIPPED, None, len(line)
+            continue
+        index += 1
+        try:
+            value = loads(line)
+        except orjson.JSONDecodeError as error:
+            yield number, None, f"line {number}: not valid JSON at column {error.pos + 1}: {error.msg}", len(line)
+            continue
+        yield number, unwrap_records(value), None, len(line)
+
+
+def _ijson_units(reader: PieceReader, prefix: str, what: str, should_parse: Callable[[int], bool],
+                 max_event: int) -> Iterator[Unit]:
+    """Elements under ``prefix``, built by ijson's C backend; ``size`` is the average bytes per
+    element so far (ijson reads ahead, so one element's own size is not known)."""
+    number = 0
+    reader.max_gap = max_event + 2 * READ_AHEAD_BYTES
+    try:
+        for value in ijson.items(reader, prefix, use_float=True, buf_size=READ_AHEAD_BYTES):
+            reader.mark = reader.total
+            number += 1
+            size = reader.total // number
+            if not should_parse(number - 1):
+                yield number, SKIPPED, None, size
+                continue
+            yield number, unwrap_records(value), None, size
+    except _EventTooLarge:
+        yield (number + 1, None,
+               f"{what} {number + 1}: longer than {max_event} bytes; the rest of the file cannot be read", 0)
+    except ijson.JSONError as error:
+        yield (number + 1, None,
+               f"{what} {number + 1}: not valid JSON (near byte {reader.total} of the decompressed file): "
+               f"{(str(error).strip().splitlines() or [''])[0][:200]}; the rest of the file cannot be read", 0)
+
+
+def json_units(pieces: Iterable[bytes], head: bytes, should_parse: Callable[[int], bool],
+               max_event: int) -> Iterator[Unit]:
+    """A JSON array is streamed element by element; one JSON object is one unit (read whole, bounded)."""
+    reader = PieceReader(pieces)
+    text = head[3:] if head.startswith(_UTF8_BOM) else head
+    if text.lstrip()[:1] == b"[":
+        yield from _ijson_units(reader, "item", "element", should_parse, max_event)
+        return
+    try:
+        document = reader.read_all(max_event)
+    except DecodeError as error:
+        yield 1, None, f"document: {error}", 0
+        return
+    if document.startswith(_UTF8_BOM):
+        document = document[3:]
+    if not document.strip():
+        return
+    if not should_parse(0):
+        yield 1, SKIPPED, None, len(document)
+        return
+    try:
+        value = orjson.loads(document)
+    except orjson.JSONDecodeError as error:
+        yield 1, None, _json_error(error, "document"), len(document)
+        return
+    yield 1, unwrap_records(value), None, len(document)
+
+
+def records_units(reader: PieceReader, should_parse: Callable[[int], bool], max_event: int) -> Iterator[Unit]:
+    """``{"records": [...]}`` (diagnostic settings, Activity Log exports): each record, streamed."""
+    yield from _ijson_units(reader, "records.item", "record", should_parse, max_event)
+
+
+def _decoded_lines(lines: Iterable[tuple[int, bytes | None]], state: dict[str, Any]) -> Iterator[str]:
+    """Text lines for the csv module; remembers the current line number and bad lines."""
+    for number, line in lines:
+        state["line"] = number
+        if line is None:
+            state["bad"].append((number, "longer than the event size limit"))
+            yield "\n"
+            continue
+        if number == 1 and line.startswith(_UTF8_BOM):
+            line = line[3:]
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as error:
+            state["bad"].append((number, f"not valid UTF-8 at byte {error.start + 1}"))
+            text = line.decode("utf-8", "replace")
+        yield text + "\n"
+
+
+def csv_units(lines: Iterable[tuple[int, bytes | None]], should_parse: Callable[[int], bool],
+              delimiter: str = ",") -> Iterator[Unit]:
+    """A header row, then one unit per record; values stay text (the route's schema types them),
+    empty values are left out. A record with the wrong number of fields is a bad unit."""
+    state: dict[str, Any] = {"line": 0, "bad": []}
+    reader = csv.reader(_decoded_lines(lines, state), delimiter=delimiter, strict=False)
+    header: list[str] | None = None
+    index = 0
+    start = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            line = state["line"]
+            if header is None:
+                raise DecodeError(f"CSV header (line {line}) cannot be read: {error}") from None
+            index += 1
+            state["bad"].clear()
+            yield line, None, f"line {line}: {error}", 0
+            start = line + 1
+            continue
+        end = state["line"]
+        bad, state["bad"] = state["bad"], []
+        if not row or (len(row) == 1 and not row[0].strip()):
+            start = end + 1
+            continue
+        if header is None:
+            header = [name.strip() for name in row]
+            empty = [str(i + 1) for i, name in enumerate(header) if not name]
+            repeated = sorted({name for name in header if name and header.count(name) > 1})
+            if empty or repeated:
+                problem = f"empty name in column(s) {', '.join(empty)}" if empty else f"repeated {repeated}"
+                raise DecodeError(f"CSV header (line {end}) is not usable: {problem}")
+            start = end + 1
+            continue
+        where, start = start, end + 1
+        if not should_parse(index):
+            index += 1
+            yield where, SKIPPED, None, 0
+            continue
+        index += 1
+        if bad:
+            yield where, None, f"line {bad[0][0]}: {bad[0][1]}", 0
+            continue
+        if len(row) != len(header):
+            yield where, None, f"line {where}: {len(row)} fields, the header has {len(header)}", 0
+            continue
+        size = sum(map(len, row)) + len(row)
+        yield where, {name: value for name, value in zip(header, row, strict=True) if value != ""}, None, size
+
+
+@dataclass
+class OpenedFile:
+    """A file ready to decode: its format, whether it was gzip, and its units."""
+
+    format: str
+    compressed: bool
+    units: Iterator[Unit]
+    where: str  # "line" or "element"/"record": how ``where`` numbers read
+
+
+def open_file(
+    pieces: Iterable[bytes],
+    name: str,
+    fmt: str = "auto",
+    content_type: str = "",
+    should_parse: Callable[[int], bool] | None = None,
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+) -> OpenedFile:
+    """Sniff gzip and the format (unless ``fmt`` says it), and return the file's units lazily.
+    Raises DecodeError when the format cannot be told or a CSV header is unusable."""
+    should_parse = should_parse or (lambda index: True)
+    head, pieces = peek(pieces, 2)
+    compressed = head.startswith(GZIP_MAGIC)
+    if compressed:
+        pieces = gunzip_pieces(pieces)
+    head, pieces = peek(pieces, SNIFF_BYTES)
+    if fmt == "auto":
+        fmt = detect_format(name, head, content_type)
+    if fmt not in FORMATS:
+        raise DecodeError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+    if fmt == "ndjson":
+        units = ndjson_units(iter_lines(pieces, max_event_bytes), should_parse, max_event_bytes)
+        return OpenedFile(fmt, compressed, units, "line")
+    if fmt == "csv":
+        delimiter = "\t" if strip_gz(name).lower().endswith(".tsv") else ","
+        units = csv_units(iter_lines(pieces, max_event_bytes), should_parse, delimiter)
+        first = next(units, None)  # reads the header now, so a broken one fails here
+        return OpenedFile(fmt, compressed, _prepend(first, units), "line")
+    if fmt == "records":
+        return OpenedFile(fmt, compressed, records_units(PieceReader(pieces), should_parse, max_event_bytes), "record")
+    return OpenedFile(fmt, compressed, json_units(pieces, head, should_parse, max_event_bytes), "element")
+
+
+def _prepend(first: Unit | None, rest: Iterator[Unit]) -> Iterator[Unit]:
+    if first is not None:
+        yield first
+    yield from rest
+
+
+def match_blob_route(routes: Iterable[Any], container: str, name: str) -> Any | None:
+    """The first blob route whose glob matches ``container/name`` (case-sensitive, ``*`` crosses '/')."""
+    path = f"{container}/{name}"
+    for route in routes:
+        if fnmatch.fnmatchcase(path, route.match):
+            return route
+    return None
