@@ -208,6 +208,10 @@ def _route(raw: dict, index: int, defaults: dict, schemas: _SchemaCache, problem
     secret = merged.get("secret")
     if secret is not None and (not isinstance(secret, str) or not secret):
         problem("secret", "must be a non-empty string when given")
+    elif isinstance(secret, str) and secret.startswith("@Microsoft.KeyVault("):
+        # App Service hands over the literal reference until the identity may read the vault:
+        # a guessable text must never serve as the signing secret.
+        problem("secret", "is an unresolved Key Vault reference (check the app's Key Vault role)")
     time_field = merged.get("time_field")
     if time_field is not None and (not isinstance(time_field, str) or not time_field):
         problem("time_field", "must be a dotted path like created_at")
@@ -222,6 +226,12 @@ def _route(raw: dict, index: int, defaults: dict, schemas: _SchemaCache, problem
                 problem(f"map.{column}", f"column is not declared in stream {stream}")
             if not isinstance(path, str) or not path or path.startswith(".") or path.endswith("."):
                 problem(f"map.{column}", f"{path!r} must be a dotted path like repository.full_name")
+        computed = {merged.get(key): key for key in ("extra", "id_column") if isinstance(merged.get(key), str)}
+        if time_field is not None:
+            computed["TimeGenerated"] = "time_field"
+        for column in mapping:
+            if column in computed:
+                problem(f"map.{column}", f"column is filled by {computed[column]}; remove it from map")
         for key, wanted in (("extra", ("dynamic", "string")), ("id_column", ("string",))):
             column = merged.get(key)
             if column is None:

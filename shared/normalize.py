@@ -29,6 +29,8 @@ INT64 = (-(2**63), 2**63 - 1)
 MAX_EXACT_FLOAT_INT = 2**53
 _INTEGER_TEXT = re.compile(r"[+-]?\d{1,20}")
 _MISSING = object()
+#: Map paths starting with these read the trigger's metadata instead of the event.
+CONTEXT_ROOTS = frozenset({"_http", "_blob", "_eventhub"})
 
 
 class CoercionError(ValueError):
@@ -158,7 +160,7 @@ def _getter(path: str) -> Callable[[dict, Mapping[str, Any]], Any]:
     """Read a dotted path; a first segment starting with ``_`` reads the event's context
     (``_http.headers.x-github-event``, ``_blob.name``, ``_eventhub.enqueued_time``)."""
     keys = path.split(".")
-    from_context = keys[0].startswith("_")
+    from_context = keys[0] in CONTEXT_ROOTS
     if len(keys) == 1 and not from_context:
         key = keys[0]
         return lambda event, context: event.get(key, _MISSING)
@@ -199,7 +201,7 @@ class Normalizer:
             if column.name in computed:
                 continue
             path = route.map.get(column.name, column.name)
-            if "." not in path and not path.startswith("_"):
+            if "." not in path and path not in CONTEXT_ROOTS:
                 consumed.add(path)
             self._columns.append((column.name, column.type, _getter(path), COERCERS[column.type]))
         if route.time_field and "." not in route.time_field:

@@ -974,3 +974,42 @@ def test_managed_identity_may_use_remote_endpoints(tmp_path):
 def test_is_loopback_url(url, expected):
     """GIVEN URLs WHEN checked THEN only loopback hosts count (userinfo tricks and look-alikes do not)."""
     assert is_loopback_url(url) is expected
+
+
+def test_unresolved_key_vault_reference_is_refused_as_secret(tmp_path):
+    """GIVEN a secret that is still the literal Key Vault reference App Service passes on before the
+    role takes effect, WHEN the routes load, THEN it is refused instead of becoming a guessable secret."""
+    import pytest
+
+    from shared.config import ConfigError, parse_config
+
+    text = (
+        "routes:\n  - name: gh\n    source: http\n    match: gh\n    endpoint: https://x.example\n"
+        "    dcr: dcr-0123456789abcdef0123456789abcdef\n    stream: Custom-T\n"
+        "    columns: [{name: A, type: string}]\n"
+        "    secret: '@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/gh/)'\n"
+    )
+    with pytest.raises(ConfigError) as error:
+        parse_config(text, {}, tmp_path)
+    assert "route 'gh': secret: is an unresolved Key Vault reference" in str(error.value)
+
+
+def test_map_of_a_computed_column_is_reported(tmp_path):
+    """GIVEN a route that maps the columns time_field, extra and id_column already fill,
+    WHEN it loads, THEN each such map entry is reported instead of being ignored."""
+    import pytest
+
+    from shared.config import ConfigError, parse_config
+
+    text = (
+        "routes:\n  - name: r\n    source: http\n    match: r\n    endpoint: https://x.example\n"
+        "    dcr: dcr-0123456789abcdef0123456789abcdef\n    stream: Custom-T\n"
+        "    columns: [{name: TimeGenerated, type: datetime}, {name: X, type: dynamic}, {name: Id, type: string}]\n"
+        "    time_field: t\n    extra: X\n    id_column: Id\n    map: {TimeGenerated: a, X: b, Id: c}\n"
+    )
+    with pytest.raises(ConfigError) as error:
+        parse_config(text, {}, tmp_path)
+    problems = error.value.problems
+    assert "route 'r': map.TimeGenerated: column is filled by time_field; remove it from map" in problems
+    assert "route 'r': map.X: column is filled by extra; remove it from map" in problems
+    assert "route 'r': map.Id: column is filled by id_column; remove it from map" in problems
