@@ -424,7 +424,9 @@ class PoisonStore:
 def _ndjson_settings() -> Any:
     from azure.storage.blob import ContentSettings
 
-    return ContentSettings(content_type="application/x-ndjson", content_encoding="gzip")
+    # No Content-Encoding: HTTP clients would un-gzip on download, and ranged downloads of large blobs would
+    # then be cut mid-stream. The payload is plain gzip of NDJSON, as the .ndjson.gz name says.
+    return ContentSettings(content_type="application/gzip")
 
 
 def _json_settings() -> Any:
