@@ -218,10 +218,7 @@ def cmd_redrive(args: argparse.Namespace) -> int:
 
     def body(env: dict[str, str]) -> int:
         store = _store(env)
-        if args.ids:
-            identifiers = list(args.ids)
-        else:
-            identifiers = [e.id for e in store.list_deadletter(args.route)]
+        identifiers = list(args.ids) if args.ids else [e.id for e in store.list_deadletter(args.route)]
         if not identifiers:
             print("nothing to redrive")
             return EXIT_NOTHING
