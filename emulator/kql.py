@@ -82,9 +82,10 @@ _OPERATORS = (
     "%",
     "!",
 )
+_DIGITS = frozenset("0123456789")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PROJECT_VARIANT = re.compile(r"-(away|rename|keep|reorder)\b")
-_NUMBER = re.compile(r"(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")
+_NUMBER = re.compile(r"(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?", re.ASCII)
 _UNITS = {
     "d": dt.timedelta(days=1),
     "day": dt.timedelta(days=1),
@@ -130,7 +131,7 @@ def tokenize(query: str) -> list[Token]:
             tok, i = _read_string(query, i)
             tokens.append(tok)
             continue
-        if ch.isdigit() or (ch == "." and i + 1 < n and query[i + 1].isdigit()):
+        if ch in _DIGITS or (ch == "." and i + 1 < n and query[i + 1] in _DIGITS):
             tok, i = _read_number(query, i)
             tokens.append(tok)
             continue

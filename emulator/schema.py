@@ -55,7 +55,7 @@ def json_type_name(value: Any) -> str:
 def parse_datetime(text: str) -> dt.datetime | None:
     """Parse ISO 8601 (``Z``, an offset or none = UTC) into an aware UTC datetime."""
     text = text.strip()
-    if len(text) < 8 or not text[:4].isdigit():
+    if len(text) < 8 or not (text[:4].isascii() and text[:4].isdigit()):
         return None
     try:
         value = dt.datetime.fromisoformat(text)
@@ -63,7 +63,10 @@ def parse_datetime(text: str) -> dt.datetime | None:
         return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00 is past the last representable instant
+        return None
 
 
 def format_datetime(value: dt.datetime) -> str:
@@ -71,7 +74,9 @@ def format_datetime(value: dt.datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     value = value.astimezone(dt.UTC)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    # not strftime: %Y does not zero-pad years before 1000 on every platform
+    date = f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+    text = f"{date}T{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
     if value.microsecond:
         text += f".{value.microsecond:06d}".rstrip("0")
     return text + "Z"
@@ -120,7 +125,10 @@ def check_input(col_type: str, value: Any) -> Any:
     Null fits every type. Numbers with an integral value fit int/long (JSON does not
     distinguish ``5`` from ``5.0``); strings never fit numeric columns.
     """
-    if value is None or col_type == "dynamic":
+    if value is None:
+        return value
+    if col_type == "dynamic":
+        _check_dynamic(value, "mistyped")
         return value
     if col_type == "string":
         if isinstance(value, str):
@@ -159,6 +167,15 @@ def check_input(col_type: str, value: Any) -> Any:
     raise Mistyped(f"mistyped: expected {_EXPECTED[col_type]} for {col_type}, got {json_type_name(value)}")
 
 
+def _check_dynamic(value: Any, label: str) -> str:
+    try:
+        return dumps_dynamic(value)
+    except ValueError:  # 1e999 parses to infinity, which JSON (and the table) cannot hold
+        raise Mistyped(f"{label}: dynamic value contains a number out of range") from None
+    except (TypeError, RecursionError):
+        raise Mistyped(f"{label}: dynamic value cannot be serialized") from None
+
+
 def _integral(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
@@ -178,9 +195,13 @@ def encode_output(col_type: str, value: Any) -> Any:
     if value is None:
         return None
     if col_type == "dynamic":
-        return dumps_dynamic(value)
+        return _check_dynamic(value, "mistyped output")
     if col_type == "string":
         if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise Mistyped("mistyped output: string contains an unpaired surrogate escape") from None
             return value
     elif col_type in ("int", "long"):
         lo, hi = INT32 if col_type == "int" else INT64

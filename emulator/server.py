@@ -94,7 +94,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _begin(self) -> None:
         self._request_id = str(uuid.uuid4())
-        self._client_request_id = (self.headers.get("x-ms-client-request-id") or "")[:200] or None
+        raw = self.headers.get("x-ms-client-request-id") or ""
+        # echoed back as a header: keep it on one line
+        self._client_request_id = raw.replace("\r", "").replace("\n", "")[:200] or None
 
     def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
@@ -132,7 +134,7 @@ class _Handler(BaseHTTPRequestHandler):
         if raw is None:
             return _Body(b"", 0)
         raw = raw.strip()
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()):
             raise _HttpError(400, "InvalidRequest", "Invalid Content-Length header.", close=True)
         length = int(raw)
         if length > limit:
@@ -402,7 +404,7 @@ def _int_param(query: dict[str, list[str]], name: str) -> int | None:
     values = query.get(name)
     if not values:
         return None
-    if not values[0].isdigit():
+    if not (values[0].isascii() and values[0].isdigit()):
         raise _HttpError(400, "InvalidRequest", f"'{name}' must be a non-negative integer.")
     return int(values[0])
 

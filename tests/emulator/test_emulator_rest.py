@@ -6,7 +6,7 @@ import gzip
 import json
 
 import pytest
-from emu_support import RELAY_DCR, RawClient, write_dcr
+from emu_support import API, RELAY_DCR, RawClient, write_dcr
 
 from emulator import immutable_id_for
 from emulator.server import MAX_BODY, Emulator
@@ -425,3 +425,53 @@ def test_ca_is_reused_on_a_second_start(tmp_path):
         # THEN it serves with the same CA, so clients trusting it keep working; earlier rows are still there
         assert second.ca_path.read_bytes() == ca_before
         assert RawClient(second).ingest("Custom-Typed", [typed_row()]).status == 204
+
+
+# --------------------------------------------------------------------------- transport details
+
+
+def test_chunked_body_is_accepted_and_bounded(emu, client):
+    import http.client
+
+    path = f"/dataCollectionRules/{client.dcr_id}/streams/Custom-Typed?{API}"
+    headers = {"Authorization": "Bearer t", "Content-Type": "application/json"}
+
+    def send_chunked(chunks):
+        conn = http.client.HTTPSConnection("127.0.0.1", emu.port, context=client.context, timeout=10)
+        try:
+            conn.request("POST", path, body=iter(chunks), headers=headers, encode_chunked=True)
+            response = conn.getresponse()
+            return response.status, response.read()
+        finally:
+            conn.close()
+
+    # GIVEN a body sent with Transfer-Encoding: chunked THEN it is read like any other
+    assert send_chunked([b'[{"S": "chu', b'nked"}]'])[0] == 204
+    assert [r["S"] for r in emu.rows("Typed_CL")] == ["chunked"]
+    # AND chunks adding up to more than the limit are refused with 413
+    body = padded_array(MAX_BODY + 1)
+    status, answer = send_chunked([body[i : i + 65536] for i in range(0, len(body), 65536)])
+    assert status == 413 and json.loads(answer)["error"]["code"] == "ContentLengthLimitExceeded"
+
+
+def test_get_on_the_ingestion_path_is_405(client):
+    path = f"/dataCollectionRules/{client.dcr_id}/streams/Custom-Typed?{API}"
+    assert client.request("GET", path).status == 405
+
+
+def test_stop_ends_idle_keep_alive_connections(tmp_path):
+    import http.client
+
+    # GIVEN a client holding an idle keep-alive connection
+    emu = Emulator([write_dcr(tmp_path)], tmp_path / "state").start()
+    client = RawClient(emu)
+    conn = http.client.HTTPSConnection("127.0.0.1", emu.port, context=client.context, timeout=10)
+    conn.request("GET", "/_emulator/health")
+    assert conn.getresponse().read()
+    # WHEN the emulator stops THEN stop() returns and the connection is closed by the server
+    emu.stop()
+    with pytest.raises((http.client.HTTPException, OSError)):
+        conn.request("GET", "/_emulator/health")
+        conn.getresponse()
+    conn.close()
+    emu.stop()  # a second stop is harmless
