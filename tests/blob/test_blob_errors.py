@@ -1,0 +1,116 @@
+"""Bad input in a blob: the bad part is rejected with its line, the rest still lands; nothing is skipped silently."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+
+import orjson
+import pytest
+
+from tests.blob.conftest import APPLOGS_TABLE, BlobWorld, app_log, expected_ids, ndjson, user_function
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzip"])
+def test_a_malformed_line_in_the_middle_is_rejected_by_line_number_and_the_rest_lands(blobs: BlobWorld,
+                                                                                       gzipped: bool):
+    # GIVEN 100 NDJSON lines where line 50 is cut short and line 70 has a value the stream cannot hold
+    events = [app_log(n, "mid") for n in range(100)]
+    lines = ndjson(events).split(b"\n")
+    lines[49] = lines[49][:25]
+    lines[69] = orjson.dumps({**events[69], "status": "two hundred"})
+    client = blobs.put("applogs/broken.ndjson" + (".gz" if gzipped else ""), b"\n".join(lines), gzipped=gzipped)
+    # WHEN it is ingested
+    result = blobs.ingest(client)
+    # THEN the two bad lines are rejected, named by line number, and the 98 others landed once
+    assert result.safe and result.status == "done"
+    assert (result.landed, result.rejected) == (98, 2), result.summary()
+    reasons = [r["reason"] for r in result.rejections]
+    assert reasons[0].startswith("line 50: not valid JSON")
+    assert reasons[1].startswith("line 70: column 'StatusCode' (int)")
+    good = [e for i, e in enumerate(events) if i not in (49, 69)]
+    assert sorted(blobs.landed_ids()) == sorted(expected_ids(good))
+
+
+def test_a_csv_record_with_the_wrong_field_count_is_rejected_and_the_rest_lands(blobs: BlobWorld):
+    # GIVEN a CSV file with one short record in the middle
+    text = b"timestamp,level,message,status\n" + b"".join(
+        b"2024-05-01T10:00:%02dZ,info,row %d,200\n" % (n, n) for n in range(10)
+    )
+    rows = text.split(b"\n")
+    rows[5] = b"2024-05-01T10:00:04Z,info"
+    client = blobs.put("applogs/short.csv", b"\n".join(rows))
+    # WHEN it is ingested
+    result = blobs.ingest(client)
+    # THEN that record is rejected with its line and field count; the others landed
+    assert (result.landed, result.rejected) == (9, 1)
+    assert result.rejections[0]["reason"] == "line 6: 2 fields, the header has 4"
+
+
+def test_a_truncated_json_array_keeps_what_came_before_and_says_where_it_broke(blobs: BlobWorld):
+    # GIVEN a JSON array cut off inside its 8th element
+    events = [app_log(n, "arr") for n in range(10)]
+    text = orjson.dumps(events)
+    cut = text.index(b'"arr event 7"')
+    client = blobs.put("applogs/cut.json", text[:cut])
+    # WHEN it is ingested
+    result = blobs.ingest(client)
+    # THEN the 7 complete elements landed and the rejection names element 8 and the rest of the file
+    assert result.safe and (result.landed, result.rejected) == (7, 1)
+    assert result.rejections[0]["reason"].startswith("element 8: not valid JSON")
+    assert "the rest of the file cannot be read" in result.rejections[0]["reason"]
+
+
+def test_a_truncated_gzip_file_lands_what_inflated_and_reports_the_corruption(blobs: BlobWorld):
+    # GIVEN a gzip NDJSON blob that lost its last bytes in transfer
+    events = [app_log(n, "trunc") for n in range(2000)]
+    data = gzip.compress(ndjson(events))
+    client = blobs.put("applogs/truncated.ndjson.gz", data[: len(data) - 200])
+    # WHEN it is ingested
+    result = blobs.ingest(client)
+    # THEN the complete lines landed once, and the file-level problem is a rejection, not a silent stop
+    assert result.safe and result.landed > 0 and result.rejected >= 1
+    assert any("gzip data is truncated" in r["reason"] for r in result.rejections)
+    landed = blobs.landed_ids()
+    assert len(landed) == len(set(landed)) == result.landed
+    assert set(landed) <= set(expected_ids(events))
+
+
+def test_a_blob_no_route_matches_is_reported_left_in_place_and_recorded(blobs: BlobWorld,
+                                                                          caplog: pytest.LogCaptureFixture):
+    # GIVEN a blob under a path no blob route's glob matches
+    client = blobs.put("unknown/team-x/data.ndjson", ndjson([app_log(1, "lost")]))
+    # WHEN the decorated blob function runs on it
+    caplog.set_level(logging.ERROR, logger="relay.blob")
+    user_function("blob_ingest")(client)  # returns: retrying cannot route it
+    result = blobs.ingest(client)
+    # THEN it is an error in the log, an 'unrouted' result naming the globs, a marker checkpoint, and no rows
+    assert result.status == "unrouted" and result.safe
+    assert "no blob route matches" in result.message and "/applogs/*" in result.message
+    assert any("unknown/team-x/data.ndjson" in r.getMessage() and r.levelno == logging.ERROR for r in caplog.records)
+    assert blobs.checkpoint("unknown/team-x/data.ndjson")["status"] == "unrouted"
+    assert client.exists()  # left where it was
+    assert blobs.rows(APPLOGS_TABLE) == []
+
+
+def test_a_file_whose_format_cannot_be_told_is_rejected_whole_with_the_reason(blobs: BlobWorld):
+    # GIVEN binary content with a name that says no format
+    client = blobs.put("applogs/dump.bin", b"\x00\x01\x02 not text")
+    # WHEN it is ingested
+    result = blobs.ingest(client)
+    # THEN the whole file is rejected (no retry can help) with a reason that says how to fix it
+    assert result.status == "unreadable" and result.safe and result.rejected == 1
+    assert "set the route's format" in result.message
+    assert blobs.checkpoint("applogs/dump.bin")["status"] == "unreadable"
+
+
+def test_a_blob_deleted_before_the_trigger_ran_is_nothing_to_do(blobs: BlobWorld):
+    # GIVEN a blob created and deleted before its event was handled
+    client = blobs.put("applogs/gone.ndjson", ndjson([app_log(1)]))
+    client.delete_blob()
+    # WHEN it is ingested
+    result = blobs.ingest(client)
+    # THEN the run says so and does not fail
+    assert (result.status, result.safe) == ("gone", True)
