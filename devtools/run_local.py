@@ -116,10 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--emulator-port", type=int, default=4443)
     args = parser.parse_args(argv)
 
-    from emulator.server import Emulator
-
     from devtools.azurite import Azurite
     from devtools.localhost import FunctionHost
+    from emulator.server import Emulator
 
     azurite = Azurite().start()
     emulator = Emulator([ROOT / "infra" / "dcr" / "relay.json"], STATE, port=args.emulator_port,
