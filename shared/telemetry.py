@@ -12,7 +12,7 @@ tests pass their own ``MeterProvider`` with an in-memory reader. Everything is
 recorded per batch or per request, never per row, so the hot path stays fast.
 
 Metric names (App Insights ``customMetrics.name`` / ``AppMetrics.Name``):
-``relay.rows`` {route, outcome}, ``relay.bytes`` {route, outcome}, ``relay.uploads``
+``relay.rows`` {route, outcome[, stage]}, ``relay.bytes`` {route, outcome}, ``relay.uploads``
 {stream, status_class, failure}, ``relay.upload.duration`` (ms) {stream, status_class},
 ``relay.batch.duration`` (ms) {route}, ``relay.replay.lag`` (s) {route}.
 """
@@ -108,7 +108,9 @@ class Telemetry:
     def _line(self, event: str, **fields: Any) -> None:
         if self.structured_logs and log.isEnabledFor(logging.INFO):
             record = {"event": event, **fields}
-            log.info("relay.metrics %s", orjson.dumps(record).decode(), extra={"custom_dimensions": record})
+            # flat, primitive extras become customDimensions / Properties when exported through OpenTelemetry
+            extra = {f"relay_{k}": v for k, v in record.items() if isinstance(v, (str, int, float, bool))}
+            log.info("relay.metrics %s", orjson.dumps(record).decode(), extra=extra)
 
     # ------------------------------------------------------------------ events
 
@@ -133,7 +135,9 @@ class Telemetry:
         self._line("parked", route=route, rows=rows, bytes=nbytes, failure=failure)
 
     def deadlettered(self, route: str, rows: int, nbytes: int, failure: str, source: str) -> None:
-        self.rows.add(rows, {"route": route, "outcome": "deadlettered"})
+        # stage "upload": refused at first upload (counts beside landed/parked); "replay": out of parked rows
+        stage = "upload" if source == "upload" else "replay"
+        self.rows.add(rows, {"route": route, "outcome": "deadlettered", "stage": stage})
         self.bytes.add(nbytes, {"route": route, "outcome": "deadlettered"})
         self._line("deadlettered", route=route, rows=rows, bytes=nbytes, failure=failure, source=source)
 

@@ -158,11 +158,17 @@ class PoisonStore:
         with self._lock:
             if self._ensured:
                 return
-            for container in (self.poison, self.deadletters):
-                with contextlib.suppress(ResourceExistsError):
-                    container.create_container()
-            with contextlib.suppress(ResourceExistsError):
-                self.queue.create_queue()
+            for create in (self.poison.create_container, self.deadletters.create_container, self.queue.create_queue):
+                try:
+                    create()
+                except ResourceExistsError:
+                    pass
+                except HttpResponseError as error:
+                    if error.status_code != 403:
+                        raise
+                    # a data-plane role may not allow creating; the infrastructure creates them then
+                    log.warning("not allowed to create the poison store's containers/queue (%s); assuming they "
+                                "exist", getattr(error, "error_code", None) or error.status_code)
             self._ensured = True
 
     def close(self) -> None:
