@@ -160,9 +160,7 @@ class Replayer:
 
         landed: list[bytes] = []
         transient = _Group()
-        for number, request in enumerate(packing.requests):
-            if number:
-                lease.renew()
+        for request in packing.requests:
             request_rows = [rows[p] for p in request.positions]
             outcome = self._upload(endpoint, dcr, stream, request.body)
             if outcome.landed:

@@ -256,9 +256,22 @@ class PoisonStore:
             if error.status_code == 409:
                 raise LeaseBusy(batch.id) from None
             raise
+        stop = threading.Event()
+
+        def keep() -> None:  # an upload with its retries can outlast the 60 s lease: renew it meanwhile
+            while not stop.wait(LEASE_SECONDS / 3):
+                try:
+                    lease.renew()
+                except Exception:  # the blob was deleted or moved: nothing left to hold
+                    return
+
+        keeper = threading.Thread(target=keep, name=f"lease-{batch.id}", daemon=True)
+        keeper.start()
         try:
             yield lease
         finally:
+            stop.set()
+            keeper.join()
             with contextlib.suppress(ResourceNotFoundError, HttpResponseError):
                 lease.release()
 
