@@ -89,9 +89,108 @@ def http_samples(run: LocalRun) -> None:
         run.lines.append(f"  POST /api/ingest/{route:<12} {name:<42} -> {status} {json.dumps(shown)}")
 
 
+def _user_function(name: str) -> Callable[..., Any]:
+    """The decorated function ``name`` of the app, as the host would call it."""
+    import function_app
+
+    function_app.app.functions_bindings = None
+    return next(f.get_user_function() for f in function_app.app.get_functions() if f.get_function_name() == name)
+
+
+#: Files dropped into the watched container: (blob path, sample in tests/events, gzip it).
+BLOB_SAMPLES = [
+    ("applogs/2024/05/01/applogs.ndjson.gz", "applogs.ndjson", True),
+    ("applogs/2024/05/01/applogs.csv", "applogs.csv", False),
+    ("resourcelogs/keyvault/y=2024/m=05/d=01/h=10/PT1H.json", "resourcelogs_PT1H.json", False),
+    ("resourcelogs/activity/2024-05-01.json.gz", "activitylog_administrative.json", True),
+]
+
+
+def blob_samples(run: LocalRun) -> None:
+    """Blob trigger: drop files into Azurite and run blob_ingest on each. Locally there is no Event Grid,
+    so the function gets the BlobClient the SDK-type binding would give it."""
+    import contextlib
+
+    from azure.core.exceptions import ResourceExistsError
+    from azure.storage.blob import BlobServiceClient
+
+    from shared.blob_ingest import CheckpointStore
+
+    container = run.env.get("RELAY_BLOB_CONTAINER") or "ingest"
+    service = BlobServiceClient.from_connection_string(run.env["RelayStorage"])
+    with contextlib.suppress(ResourceExistsError):
+        service.create_container(container)
+    blob_ingest = _user_function("blob_ingest")
+    for path, name, compress in BLOB_SAMPLES:
+        data = (EVENTS / name).read_bytes()
+        client = service.get_blob_client(container, path)
+        client.upload_blob(gzip.compress(data) if compress else data, overwrite=True)
+        try:
+            blob_ingest(client)
+            outcome = "ok"
+        except Exception as error:  # shown, not fatal: the other samples still run
+            outcome = f"raised {type(error).__name__}: {error}"
+        progress = CheckpointStore.beside(client).load(f"{container}/{path}")
+        counts = {k: getattr(progress, k) for k in ("landed", "rejected", "parked")} if progress else {}
+        run.lines.append(f"  {container}/{path:<56} -> {outcome} {json.dumps(counts)}")
+
+
+#: Diagnostic-settings events in one Event Hub batch (each body is a {"records": [...]} envelope).
+EVENTHUB_SAMPLES = [
+    "diag_keyvault_auditevent.json",
+    "diag_appservice_httplogs.json",
+    "diag_sql_security_audit.json",
+    "diag_storage_blob_logs.json",
+    "activitylog_administrative.json",
+]
+
+
+def eventhub_batch(bodies: list[bytes], hub: str, partition: str = "0", first_sequence: int = 1) -> list[Any]:
+    """A cardinality-many batch as the worker builds it: real EventHubEvents sharing the trigger metadata."""
+    from datetime import UTC, datetime, timedelta
+
+    import azure.functions as func
+    from azure.functions.meta import Datum
+
+    now = datetime.now(UTC)
+    metadata = {
+        "PartitionContext": Datum(json.dumps({"EventHubName": hub, "ConsumerGroup": "$Default",
+                                              "PartitionId": partition}), "json"),
+        "PropertiesArray": Datum(json.dumps([{"source": "make run"} for _ in bodies]), "json"),
+    }
+    return [
+        func.EventHubEvent(body=body, trigger_metadata=metadata, enqueued_time=now + timedelta(milliseconds=i),
+                           partition_key=None, sequence_number=first_sequence + i,
+                           offset=str(1024 * (first_sequence + i)), iothub_metadata=None)
+        for i, body in enumerate(bodies)
+    ]
+
+
+def eventhub_samples(run: LocalRun) -> None:
+    """Event Hub trigger: one batch of diagnostic-settings events (Key Vault, App Service, SQL, Storage,
+    Activity Log) through eventhub_ingest, as the host hands it over."""
+    hub = run.env.get("RELAY_EVENTHUB_NAME") or "relay-events"
+    batch = eventhub_batch([(EVENTS / name).read_bytes() for name in EVENTHUB_SAMPLES], hub)
+    table = "AzureResourceLogs_CL"
+    before = len(run.emulator.rows(table)) if table in run.emulator.tables() else 0
+    try:
+        _user_function("eventhub_ingest")(batch)
+        outcome = "returned"
+    except Exception as error:  # shown, not fatal
+        outcome = f"raised {type(error).__name__}: {error}"
+    after = len(run.emulator.rows(table)) if table in run.emulator.tables() else 0
+    run.lines.append(f"  {hub} partition 0 sequence 1-{len(batch)}: {len(batch)} events "
+                     f"({', '.join(n.removesuffix('.json') for n in EVENTHUB_SAMPLES)}) -> {outcome}, "
+                     f"{after - before} row(s) in {table}")
+
+
 #: Steps of the local run, in order; each pushes samples through one kind of trigger.
 STEPS: list[tuple[str, Callable[[LocalRun], None]]] = [
     ("HTTP trigger (webhooks)", http_samples),
+]
+STEPS += [
+    ("Blob trigger (files dropped in storage)", blob_samples),
+    ("Event Hub trigger (diagnostic settings batch)", eventhub_samples),
 ]
 
 
