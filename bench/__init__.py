@@ -1,0 +1,1 @@
+"""Benchmarks (never deployed: .funcignore keeps bench/ out of the package)."""
