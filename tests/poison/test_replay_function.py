@@ -35,6 +35,9 @@ def test_queue_trigger_binding_contract():
     assert binding["type"] == "queueTrigger" and binding["direction"] == "IN"
     assert binding["queueName"] == "%RELAY_POISON_QUEUE%"
     assert binding["connection"] == "RelayStorage"
+    # AND the host decodes base64 messages, which is what the parker writes (the default encoding)
+    queues = json.loads((ROOT / "host.json").read_text()).get("extensions", {}).get("queues", {})
+    assert queues.get("messageEncoding", "base64") == "base64"
 
 
 def test_parker_writes_base64_claim_checks_without_payload(world):
