@@ -1,0 +1,242 @@
+"""Peak memory and speed of the blob trigger's core on big gzip NDJSON blobs (real Azurite).
+
+For each size (the *compressed* size of the blob, default 1024 MB, plus half and double
+to show that memory stays flat) it:
+
+1. generates realistic app-log NDJSON, gzips it and uploads it into Azurite as it goes
+   (blocks of 8 MB staged and committed: the blob is never held in memory);
+2. runs ``shared.blob_ingest.handle_blob`` on it in a fresh child process, with a sink
+   that accepts every request (``--sink null``: measures the relay, not a database) or
+   the real emulator (``--sink emulator``: every row over HTTPS into SQLite, slower);
+3. reports the child's peak RSS (``resource.getrusage``), rows and rows/s.
+
+Then, as a baseline, the peak RSS of reading the same blob whole (``readall()`` and
+``gzip.decompress``, no parsing at all) — what a non-streaming trigger starts from.
+
+    python -m bench.big_blob                     # 512, 1024 and 2048 MB blobs (takes a while)
+    python -m bench.big_blob --size-mb 16        # CI / laptop: 8, 16 and 32 MB
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+MB = 1024 * 1024
+BLOCK_BYTES = 8 * MB
+CONTAINER = "ingest"
+LEVELS = (b"info",) * 6 + (b"warning", b"error", b"debug")
+
+
+def _lines(seed: int):
+    """Endless realistic app-log lines (~270 bytes, ~5:1 gzip ratio like real logs), in blocks."""
+    rnd = random.Random(seed)
+    bits, choice, uniform = rnd.getrandbits, rnd.choice, rnd.random
+    n = 0
+    while True:
+        block = []
+        for i in range(n, n + 10_000):
+            block.append(
+                b'{"timestamp":"2024-05-01T%02d:%02d:%02d.%03dZ","level":"%s","message":"GET /orders/%d %d",'
+                b'"service":"orders-api","host":"web-%d","duration_ms":%.3f,"status":%d,"bytes":%d,"ok":true,'
+                b'"trace_id":"%032x","user":"u%d","region":"eastus","seq":%d}\n' % (
+                    (i // 3600) % 24, (i // 60) % 60, i % 60, i % 1000, choice(LEVELS), bits(20), 200, i % 16,
+                    uniform() * 500, 200, bits(20), bits(128), bits(16), i))
+        n += 10_000
+        yield b"".join(block), 10_000
+
+
+def generate(client: Any, size_bytes: int, seed: int = 7) -> dict[str, int]:
+    """Upload a gzip NDJSON blob of about ``size_bytes`` compressed, block by block."""
+    from azure.storage.blob import BlobBlock
+    from isal import isal_zlib
+
+    compressor = isal_zlib.compressobj(1, isal_zlib.DEFLATED, 31)
+    pending: list[bytes] = []
+    pending_size = 0
+    blocks: list[BlobBlock] = []
+    written = raw = rows = 0
+
+    def stage(data: bytes) -> None:
+        block_id = f"{len(blocks):08d}"
+        client.stage_block(block_id, data)
+        blocks.append(BlobBlock(block_id=block_id))
+
+    for text, count in _lines(seed):
+        raw += len(text)
+        rows += count
+        out = compressor.compress(text)
+        if out:
+            pending.append(out)
+            pending_size += len(out)
+        if pending_size >= BLOCK_BYTES:
+            data = b"".join(pending)
+            stage(data)
+            written += len(data)
+            pending, pending_size = [], 0
+        if written + pending_size >= size_bytes:
+            break
+    pending.append(compressor.flush())
+    data = b"".join(pending)
+    stage(data)
+    written += len(data)
+    client.commit_block_list(blocks)
+    return {"gzip_bytes": written, "raw_bytes": raw, "rows": rows}
+
+
+class NullUploader:
+    """Accepts every request (optionally after a delay, like a real round trip)."""
+
+    def __init__(self, latency_ms: float = 0.0):
+        self._latency = latency_ms / 1000.0
+
+    def upload(self, endpoint: str, dcr: str, stream: str, gzipped_body: bytes, request_id: str) -> Any:
+        from shared.sink import UploadResult
+
+        if self._latency:
+            time.sleep(self._latency)
+        return UploadResult(request_id, 1, status=204)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+
+
+def child(args: argparse.Namespace) -> None:
+    """Run in a fresh process: ingest one blob, print one JSON line with rows/s and peak RSS."""
+    from azure.storage.blob import BlobClient
+
+    import shared.blob_ingest as blob_ingest
+    from shared.blob_ingest import BlobOptions, handle_blob
+    from shared.config import load_config
+    from shared.pipeline import Processor
+    from shared.runtime import Relay
+    from shared.settings import Settings
+
+    env = dict(os.environ)
+    client = BlobClient.from_connection_string(env["BENCH_CONNECTION"], CONTAINER, args.name)
+    if args.mode == "whole":
+        import gzip
+
+        before = _peak_rss_mb()
+        started = time.perf_counter()
+        data = gzip.decompress(client.download_blob().readall())
+        lines = data.count(b"\n")
+        seconds = time.perf_counter() - started
+        print(json.dumps({"mode": "whole", "rows": lines, "seconds": seconds, "rss_before_mb": before,
+                          "peak_rss_mb": _peak_rss_mb()}))
+        return
+    if args.sink == "emulator":
+        relay = Relay.from_env(env)
+    else:
+        settings = Settings.from_env(env, ROOT)
+        config = load_config(settings.config_path, env, base=ROOT)
+        processor = Processor(NullUploader(args.upload_latency_ms), settings.max_request_bytes,
+                              settings.upload_concurrency)
+        relay = Relay(settings, config, None, processor)  # type: ignore[arg-type]
+    store = blob_ingest.CheckpointStore.beside(client)
+    before = _peak_rss_mb()
+    last = [time.monotonic()]
+
+    def progress(number: int, outcome: Any) -> None:
+        if time.monotonic() - last[0] > 15:
+            last[0] = time.monotonic()
+            print(f"    ... chunk {number}, peak RSS {_peak_rss_mb():.0f} MB", file=sys.stderr, flush=True)
+
+    started = time.perf_counter()
+    result = handle_blob(client, lambda: relay, BlobOptions(time_budget_seconds=24 * 3600, checkpoints=store,
+                                                            on_chunk=progress))
+    seconds = time.perf_counter() - started
+    print(json.dumps({"mode": "stream", "status": result.status, "rows": result.landed + result.rejected,
+                      "landed": result.landed, "rejected": result.rejected, "requests": result.requests,
+                      "chunks": result.chunks, "seconds": seconds, "rss_before_mb": before,
+                      "peak_rss_mb": _peak_rss_mb()}))
+
+
+def _run_child(name: str, env: dict[str, str], mode: str, args: argparse.Namespace) -> dict[str, Any]:
+    command = [sys.executable, "-m", "bench.big_blob", "--child", "--name", name, "--mode", mode,
+               "--sink", args.sink, "--upload-latency-ms", str(args.upload_latency_ms)]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"child failed ({mode}, {name}):\n{done.stderr[-3000:]}")
+    sys.stderr.write(done.stderr)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.big_blob", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-mb", type=int, default=1024, help="compressed size of the main blob (default 1024)")
+    parser.add_argument("--scales", default="0.5,1,2", help="sizes to run, as multiples of --size-mb")
+    parser.add_argument("--sink", choices=("null", "emulator"), default="null")
+    parser.add_argument("--upload-latency-ms", type=float, default=0.0, help="null sink: delay per request")
+    parser.add_argument("--no-baseline", action="store_true", help="skip reading the main blob whole")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--name", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", default="stream", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(args)
+        return 0
+
+    from azure.storage.blob import BlobServiceClient
+
+    from devtools.azurite import Azurite
+
+    scales = [float(s) for s in args.scales.split(",") if s.strip()]
+    azurite = Azurite().start()
+    emulator = None
+    try:
+        env = {**os.environ, "BENCH_CONNECTION": azurite.connection_string, "RELAY_CONFIG": str(ROOT / "relay.yaml"),
+               "RELAY_CREDENTIAL": "static", "RELAY_STATIC_TOKEN": "bench", "GITHUB_WEBHOOK_SECRET": "bench",
+               "LOGS_INGESTION_ENDPOINT": "https://127.0.0.1:1", "DCR_IMMUTABLE_ID": "dcr-" + "0" * 32,
+               "RELAY_BLOB_CONTAINER": CONTAINER}
+        env.pop("RelayStorage", None)
+        if args.sink == "emulator":
+            from emulator.server import Emulator
+
+            emulator = Emulator([ROOT / "infra" / "dcr" / "relay.json"], tempfile.mkdtemp(prefix="bench-emu-"),
+                                token="bench").start()
+            env.update({"LOGS_INGESTION_ENDPOINT": emulator.endpoint, "RELAY_CA_BUNDLE": str(emulator.ca_path),
+                        "DCR_IMMUTABLE_ID": emulator.dcr_ids["relay"]})
+        service = BlobServiceClient.from_connection_string(azurite.connection_string)
+        service.create_container(CONTAINER)
+        print(f"blob core on gzip NDJSON in Azurite, sink={args.sink}, python {sys.version.split()[0]}, "
+              f"{os.cpu_count()} CPU(s)")
+        print(f"{'gzip MB':>8} {'raw MB':>8} {'rows':>11} {'seconds':>8} {'rows/s':>9} {'peak RSS MB':>12} "
+              f"{'RSS at start':>12}")
+        for scale in scales:
+            size = int(args.size_mb * scale * MB)
+            name = f"applogs/bench-{uuid.uuid4().hex[:8]}.ndjson.gz"
+            client = service.get_blob_client(CONTAINER, name)
+            made = generate(client, size)
+            measured = _run_child(name, env, "stream", args)
+            assert measured["rows"] == made["rows"], (measured, made)
+            print(f"{made['gzip_bytes'] / MB:8.0f} {made['raw_bytes'] / MB:8.0f} {measured['rows']:11,d} "
+                  f"{measured['seconds']:8.1f} {measured['rows'] / measured['seconds']:9,.0f} "
+                  f"{measured['peak_rss_mb']:12.0f} {measured['rss_before_mb']:12.0f}", flush=True)
+            if scale == 1 and not args.no_baseline:
+                whole = _run_child(name, env, "whole", args)
+                print(f"{'':>8} baseline, same blob read whole (readall + gzip.decompress, no parsing): "
+                      f"peak RSS {whole['peak_rss_mb']:.0f} MB", flush=True)
+            client.delete_blob()
+    finally:
+        if emulator is not None:
+            emulator.stop()
+        azurite.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
