@@ -7,8 +7,10 @@ TimeGenerated values span 30 minutes or more, so those routes also split by time
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 DEFAULT_MAX_REQUEST_BYTES = 1_000_000
 AUXILIARY_MAX_SPAN_SECONDS = 30 * 60
@@ -40,11 +42,11 @@ def pack(
     max_span_seconds: float | None = None,
 ) -> Packing:
     """Greedy packing in input order (by time when a span limit is given)."""
-    order: Sequence[int] = range(len(rows))
-    if max_span_seconds is not None:
-        if times is None or len(times) != len(rows):
-            raise ValueError("splitting by time span needs one time per row")
-        order = sorted(order, key=times.__getitem__)
+    if max_span_seconds is None:
+        return _pack_in_order(rows, max_bytes)
+    if times is None or len(times) != len(rows):
+        raise ValueError("splitting by time span needs one time per row")
+    order = sorted(range(len(rows)), key=times.__getitem__)
     requests: list[PackedRequest] = []
     too_large: list[int] = []
     current: list[int] = []
@@ -54,8 +56,7 @@ def pack(
     def flush() -> None:
         nonlocal current, size
         if current:
-            body = b"[" + b",".join([rows[p] for p in current]) + b"]"
-            requests.append(PackedRequest(body, tuple(current)))
+            requests.append(PackedRequest(_array([rows[p] for p in current]), tuple(current)))
         current, size = [], 2
 
     for position in order:
@@ -64,15 +65,44 @@ def pack(
             too_large.append(position)
             continue
         grows_to = size + row_size + (1 if current else 0)
-        over_span = (
-            max_span_seconds is not None and current and times[position] - first_time >= max_span_seconds
-        )
+        over_span = current and times[position] - first_time >= max_span_seconds
         if grows_to > max_bytes or over_span:
             flush()
             grows_to = 2 + row_size
-        if not current and max_span_seconds is not None:
+        if not current:
             first_time = times[position]
         current.append(position)
         size = grows_to
     flush()
     return Packing(requests, too_large)
+
+
+def _pack_in_order(rows: Sequence[bytes], max_bytes: int) -> Packing:
+    """The same greedy packing without a per-row Python loop: each request is the longest run
+    of rows whose ``[a,b,...]`` fits, found by bisecting the running total of row sizes + commas."""
+    sizes = list(map(len, rows))
+    too_large: list[int] = []
+    kept: Sequence[int] = range(len(rows))
+    if sizes and max(sizes) + 2 > max_bytes:  # rare: such rows are skipped, the others pack around them
+        too_large = [p for p, size in enumerate(sizes) if size + 2 > max_bytes]
+        skipped = set(too_large)
+        kept = [p for p in kept if p not in skipped]
+        sizes = [sizes[p] for p in kept]
+    # ends[k] = bytes of rows 0..k-1 each followed by a comma; a run i..j-1 takes 1 + ends[j] - ends[i]
+    ends = [0, *accumulate(size + 1 for size in sizes)]
+    requests: list[PackedRequest] = []
+    start = 0
+    while start < len(sizes):
+        stop = bisect_right(ends, ends[start] + max_bytes - 1, start + 1) - 1
+        positions = tuple(kept[start:stop])
+        requests.append(PackedRequest(_array([rows[p] for p in positions] if too_large else rows[start:stop]),
+                                      positions))
+        start = stop
+    return Packing(requests, too_large)
+
+
+def _array(rows: Sequence[bytes]) -> bytes:
+    """``[row,row,...]`` with one copy of the rows (brackets joined onto the first and last)."""
+    if len(rows) == 1:
+        return b"[" + rows[0] + b"]"
+    return b",".join([b"[" + rows[0], *rows[1:-1], rows[-1] + b"]"])
