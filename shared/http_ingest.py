@@ -1,7 +1,7 @@
 """The HTTP trigger's work, independent of the Functions host: request in, answer out.
 
 Answers (DESIGN 3.1): 200 all landed (bad rows listed as rejected), 202 some parked
-for replay, 400 undecodable body, 401 bad signature, 404 unknown route, 413 over the
+for replay (or dead-lettered with the reason when the service refused them for good), 400 undecodable body, 401 bad signature, 404 unknown route, 413 over the
 size limit, 503 + Retry-After when data could be neither uploaded nor parked (or the
 relay's configuration is broken), so the sender retries and nothing is lost.
 """
@@ -108,7 +108,7 @@ def handle_ingest(request: HttpInput, relay_factory: Callable[[], Relay]) -> Htt
     summary["format"] = decoded.kind
     if outcome.failed:
         return HttpAnswer(503, summary, {"Retry-After": RETRY_AFTER_SECONDS})
-    return HttpAnswer(202 if outcome.parked else 200, summary)
+    return HttpAnswer(202 if outcome.parked or outcome.deadlettered else 200, summary)
 
 
 def handle_health(relay_factory: Callable[[], Relay]) -> HttpAnswer:

@@ -32,7 +32,11 @@ class Uploader(Protocol):
 
 
 class Parker(Protocol):
-    """Keeps rows that could not be uploaded safe for replay; raises if it cannot."""
+    """Keeps rows that could not be uploaded safe; raises if it cannot.
+
+    Transient failures are parked for replay; permanent ones (``result.permanent``) are
+    dead-lettered with their reason, and the Outcome counts them apart.
+    """
 
     def park(self, route: Route, rows: Sequence[bytes], result: UploadResult, batch_id: str) -> None:
         ...
@@ -46,7 +50,8 @@ class Outcome:
     batch_id: str
     received: int = 0
     landed: int = 0
-    parked: int = 0
+    parked: int = 0  # kept in the poison store, replayed automatically
+    deadlettered: int = 0  # refused permanently by the service, kept with the reason for an operator
     failed: int = 0
     requests: int = 0
     rejected: list[Rejection] = field(default_factory=list)
@@ -65,6 +70,7 @@ class Outcome:
         self.received += other.received
         self.landed += other.landed
         self.parked += other.parked
+        self.deadlettered += other.deadlettered
         self.failed += other.failed
         self.requests += other.requests
         self.rejected.extend(other.rejected)
@@ -82,6 +88,7 @@ class Outcome:
             "accepted": self.landed,
             "rejected": len(self.rejected),
             "parked": self.parked,
+            "deadlettered": self.deadlettered,
             "failed": self.failed,
             "requests": self.requests,
             "rejections": [r.summary() for r in self.rejected[:max_reasons]],
@@ -170,7 +177,10 @@ class Processor:
                 "status": result.status, "permanent": result.permanent, "message": result.message,
             }
             if self._park(route, [batch.rows[p] for p in request.positions], result, batch_id):
-                outcome.parked += rows
+                if result.permanent:  # the poison store dead-letters what can never land
+                    outcome.deadlettered += rows
+                else:
+                    outcome.parked += rows
                 failure["parked"] = True
             else:
                 outcome.failed += rows
@@ -192,9 +202,10 @@ class Processor:
     @staticmethod
     def _log(outcome: Outcome) -> None:
         log.info(
-            "batch route=%s batch_id=%s received=%d landed=%d rejected=%d parked=%d failed=%d requests=%d",
+            "batch route=%s batch_id=%s received=%d landed=%d rejected=%d parked=%d deadlettered=%d failed=%d "
+            "requests=%d",
             outcome.route, outcome.batch_id, outcome.received, outcome.landed, len(outcome.rejected),
-            outcome.parked, outcome.failed, outcome.requests,
+            outcome.parked, outcome.deadlettered, outcome.failed, outcome.requests,
         )
 
     def close(self) -> None:

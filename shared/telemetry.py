@@ -120,7 +120,8 @@ class Telemetry:
                                     ("rejected", rejected), ("failed", outcome.failed)))
         self.batch_duration.record(seconds * 1000.0, {"route": outcome.route})
         self._line("batch", route=outcome.route, batch_id=outcome.batch_id, received=outcome.received,
-                   landed=outcome.landed, rejected=rejected, parked=outcome.parked, failed=outcome.failed,
+                   landed=outcome.landed, rejected=rejected, parked=outcome.parked,
+                   deadlettered=outcome.deadlettered, failed=outcome.failed,
                    requests=outcome.requests, ms=round(seconds * 1000.0, 1))
 
     def upload(self, stream: str, result: UploadResult, gzip_bytes: int, seconds: float) -> None:

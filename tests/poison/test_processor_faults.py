@@ -45,7 +45,7 @@ def test_fault_matrix_every_event_lands_once_or_is_dead_lettered_or_rejected(wor
     # THEN nothing is unsafe and each batch's counts add up
     for outcome in outcomes:
         assert outcome.failed == 0, outcome.failures
-        assert outcome.received == outcome.landed + len(outcome.rejected) + outcome.parked
+        assert outcome.received == outcome.landed + len(outcome.rejected) + outcome.parked + outcome.deadlettered
     # WHEN the service heals except for lingering throttling, and the poison queue drains
     world.emulator.clear_faults()
     world.emulator.add_fault(stream=APPLOGS_STREAM, status=429, retry_after=5, fraction=0.3, seed=8)
@@ -70,7 +70,8 @@ def test_fault_matrix_every_event_lands_once_or_is_dead_lettered_or_rejected(wor
     assert world.store.list_parked() == []
     print("fault matrix counts:", json.dumps({
         "received": received, "landed": len(landed), "rejected": rejected, "deadlettered": len(dead),
-        "parked_in_line": sum(o.parked for o in outcomes), "landed_in_line": sum(o.landed for o in outcomes),
+        "parked_in_line": sum(o.parked for o in outcomes),
+        "deadlettered_in_line": sum(o.deadlettered for o in outcomes), "landed_in_line": sum(o.landed for o in outcomes),
         "requests": sum(o.requests for o in outcomes), "replay_deliveries": len(world.host.deliveries),
         "deadletter_classes": dict(Counter(k for k, _ in dead.values())),
     }))
