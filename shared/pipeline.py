@@ -8,22 +8,25 @@ safe neither way. It raises only for programming errors.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from isal import igzip
 
 from .config import Route
-from .normalize import Normalizer, Rejection
-from .packer import AUXILIARY_MAX_SPAN_SECONDS, pack
+from .normalize import NormalizedBatch, Normalizer, Rejection
+from .packer import AUXILIARY_MAX_SPAN_SECONDS, PackedRequest, pack
 from .sink import UploadResult
 
 log = logging.getLogger("relay.pipeline")
 GZIP_LEVEL = 1  # ISA-L level 1: several times faster than zlib 6 at a similar ratio for JSON
+#: Batches larger than this are normalized slice by slice, uploading full requests meanwhile.
+STREAM_SLICE_EVENTS = 2000
 
 
 class Uploader(Protocol):
@@ -134,56 +137,99 @@ class Processor:
         start_index: int = 0,
         context: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
     ) -> Outcome:
-        """Land ``events`` on ``route``; ``context`` feeds ``_http.``/``_blob.``/``_eventhub.`` paths."""
+        """Land ``events`` on ``route``; ``context`` feeds ``_http.``/``_blob.``/``_eventhub.`` paths.
+
+        Large batches are normalized in slices and each request goes to the upload pool as
+        soon as it is full, so uploads overlap the normalization of the rest; the requests,
+        rows and Outcome are the same as when everything is normalized first.
+        """
         batch_id = batch_id or str(uuid.uuid4())
         events = events if isinstance(events, list) else list(events)
         outcome = Outcome(route.name, batch_id, received=len(events))
-        batch = self.normalizer(route).normalize(events, start_index=start_index, context=context)
-        outcome.time_defaulted = batch.time_defaulted
-        outcome.rejected.extend(batch.rejections)
-        outcome.oversized_fields.update(batch.oversized_fields)
-        outcome.dropped_fields.update(batch.dropped_fields)
-        outcome.moved_to_extra.update(batch.moved_to_extra)
-        packing = pack(
-            batch.rows,
-            self._max_request_bytes,
-            batch.times if route.auxiliary else None,
-            AUXILIARY_MAX_SPAN_SECONDS if route.auxiliary else None,
-        )
-        for position in packing.too_large:
-            outcome.rejected.append(Rejection(
-                batch.indexes[position],
-                f"RecordTooLarge: row is {len(batch.rows[position])} bytes, over the request limit of "
-                f"{self._max_request_bytes} bytes",
-                events[batch.indexes[position] - start_index],
-            ))
-        outcome.rejected.sort(key=lambda r: r.index)
-        outcome.requests = len(packing.requests)
+        normalizer = self.normalizer(route)
+        rows: list[bytes] = []
+        indexes: list[int] = []
+        sent: list[tuple[PackedRequest, Future[UploadResult] | UploadResult]] = []
 
-        def send(request_number: int) -> UploadResult:
-            request = packing.requests[request_number]
+        def send(request: PackedRequest) -> UploadResult:
             request_id = str(uuid.uuid4())
             return self._uploader.upload(route.endpoint, route.dcr, route.stream, gzip_body(request.body), request_id)
 
-        numbers = range(len(packing.requests))
-        results = [send(0)] if len(numbers) == 1 else list(self._pool.map(send, numbers))
-        for request, result in zip(packing.requests, results, strict=True):
-            rows = len(request.positions)
+        def take(batch: NormalizedBatch) -> int:
+            outcome.time_defaulted += batch.time_defaulted
+            outcome.rejected.extend(batch.rejections)
+            outcome.oversized_fields.update(batch.oversized_fields)
+            outcome.dropped_fields.update(batch.dropped_fields)
+            outcome.moved_to_extra.update(batch.moved_to_extra)
+            base = len(rows)
+            rows.extend(batch.rows)
+            indexes.extend(batch.indexes)
+            return base
+
+        def too_large(positions: Iterable[int]) -> None:
+            for position in positions:
+                outcome.rejected.append(Rejection(
+                    indexes[position],
+                    f"RecordTooLarge: row is {len(rows[position])} bytes, over the request limit of "
+                    f"{self._max_request_bytes} bytes",
+                    events[indexes[position] - start_index],
+                ))
+
+        per_event_context = not (context is None or isinstance(context, Mapping))
+        if route.auxiliary or len(events) <= STREAM_SLICE_EVENTS or (
+            per_event_context and len(context) < len(events)  # type: ignore[arg-type]
+        ):
+            batch = normalizer.normalize(events, start_index=start_index, context=context)
+            take(batch)
+            packing = pack(
+                rows,
+                self._max_request_bytes,
+                batch.times if route.auxiliary else None,
+                AUXILIARY_MAX_SPAN_SECONDS if route.auxiliary else None,
+            )
+            too_large(packing.too_large)
+            if len(packing.requests) == 1:
+                sent.append((packing.requests[0], send(packing.requests[0])))
+            else:
+                sent.extend((request, self._pool.submit(send, request)) for request in packing.requests)
+        else:
+            now = time.time()  # one ingestion time for the whole batch, as in one normalize call
+            pending: list[int] = []  # rows of the request still filling
+            for first in range(0, len(events), STREAM_SLICE_EVENTS):
+                last = first + STREAM_SLICE_EVENTS
+                part = normalizer.normalize(events[first:last], now=now, start_index=start_index + first,
+                                            context=context[first:last] if per_event_context else context)  # type: ignore[index]
+                base = take(part)
+                positions = pending + list(range(base, len(rows)))
+                packing = pack([rows[p] for p in positions], self._max_request_bytes)
+                too_large(positions[p] for p in packing.too_large)
+                pending = []
+                for number, request in enumerate(packing.requests):
+                    request = PackedRequest(request.body, tuple(positions[p] for p in request.positions))
+                    if number == len(packing.requests) - 1 and last < len(events):
+                        pending = list(request.positions)  # may still grow with the next slice's rows
+                    else:
+                        sent.append((request, self._pool.submit(send, request)))
+        outcome.rejected.sort(key=lambda r: r.index)
+        outcome.requests = len(sent)
+        for request, pending_result in sent:
+            result = pending_result.result() if isinstance(pending_result, Future) else pending_result
+            count = len(request.positions)
             if result.landed:
-                outcome.landed += rows
+                outcome.landed += count
                 continue
             failure = {
-                "request_id": result.request_id, "rows": rows, "class": result.failure,
+                "request_id": result.request_id, "rows": count, "class": result.failure,
                 "status": result.status, "permanent": result.permanent, "message": result.message,
             }
-            if self._park(route, [batch.rows[p] for p in request.positions], result, batch_id):
+            if self._park(route, [rows[p] for p in request.positions], result, batch_id):
                 if result.permanent:  # the poison store dead-letters what can never land
-                    outcome.deadlettered += rows
+                    outcome.deadlettered += count
                 else:
-                    outcome.parked += rows
+                    outcome.parked += count
                 failure["parked"] = True
             else:
-                outcome.failed += rows
+                outcome.failed += count
                 failure["parked"] = False
             outcome.failures.append(failure)
         self._log(outcome)
