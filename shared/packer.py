@@ -78,11 +78,17 @@ def pack(
 
 
 def _pack_in_order(rows: Sequence[bytes], max_bytes: int) -> Packing:
-    """The same greedy packing without a per-row Python loop: each request is the longest run
-    of rows whose ``[a,b,...]`` fits, found by bisecting the running total of row sizes + commas."""
-    sizes = list(map(len, rows))
+    groups, too_large = split_in_order(list(map(len, rows)), max_bytes)
+    return Packing([PackedRequest(array_of(rows, group), group) for group in groups], too_large)
+
+
+def split_in_order(sizes: Sequence[int], max_bytes: int) -> tuple[list[tuple[int, ...]], list[int]]:
+    """Where the greedy in-order packing cuts rows of these sizes, without building any body:
+    the positions of each request, and of the rows too large for any. Each request is the
+    longest run of rows whose ``[a,b,...]`` fits, found by bisecting the running total of
+    row sizes + commas instead of a per-row Python loop."""
     too_large: list[int] = []
-    kept: Sequence[int] = range(len(rows))
+    kept: Sequence[int] = range(len(sizes))
     if sizes and max(sizes) + 2 > max_bytes:  # rare: such rows are skipped, the others pack around them
         too_large = [p for p, size in enumerate(sizes) if size + 2 > max_bytes]
         skipped = set(too_large)
@@ -90,15 +96,20 @@ def _pack_in_order(rows: Sequence[bytes], max_bytes: int) -> Packing:
         sizes = [sizes[p] for p in kept]
     # ends[k] = bytes of rows 0..k-1 each followed by a comma; a run i..j-1 takes 1 + ends[j] - ends[i]
     ends = [0, *accumulate(size + 1 for size in sizes)]
-    requests: list[PackedRequest] = []
+    groups: list[tuple[int, ...]] = []
     start = 0
     while start < len(sizes):
         stop = bisect_right(ends, ends[start] + max_bytes - 1, start + 1) - 1
-        positions = tuple(kept[start:stop])
-        requests.append(PackedRequest(_array([rows[p] for p in positions] if too_large else rows[start:stop]),
-                                      positions))
+        groups.append(tuple(kept[start:stop]))
         start = stop
-    return Packing(requests, too_large)
+    return groups, too_large
+
+
+def array_of(rows: Sequence[bytes], positions: Sequence[int]) -> bytes:
+    """The request body ``[row,row,...]`` of the rows at ``positions`` (ascending, as split_in_order gives)."""
+    if len(positions) == positions[-1] - positions[0] + 1 and isinstance(rows, list):
+        return _array(rows[positions[0]:positions[-1] + 1])  # a contiguous run: slice, no per-row lookups
+    return _array([rows[p] for p in positions])
 
 
 def _array(rows: Sequence[bytes]) -> bytes:

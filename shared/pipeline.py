@@ -20,7 +20,7 @@ from isal import igzip
 
 from .config import Route
 from .normalize import NormalizedBatch, Normalizer, Rejection
-from .packer import AUXILIARY_MAX_SPAN_SECONDS, PackedRequest, pack
+from .packer import AUXILIARY_MAX_SPAN_SECONDS, PackedRequest, array_of, pack, split_in_order
 from .sink import UploadResult
 
 log = logging.getLogger("relay.pipeline")
@@ -201,15 +201,14 @@ class Processor:
                                             context=context[first:last] if per_event_context else context)  # type: ignore[index]
                 base = take(part)
                 positions = pending + list(range(base, len(rows)))
-                packing = pack([rows[p] for p in positions], self._max_request_bytes)
-                too_large(positions[p] for p in packing.too_large)
-                pending = []
-                for number, request in enumerate(packing.requests):
-                    request = PackedRequest(request.body, tuple(positions[p] for p in request.positions))
-                    if number == len(packing.requests) - 1 and last < len(events):
-                        pending = list(request.positions)  # may still grow with the next slice's rows
-                    else:
-                        sent.append((request, self._pool.submit(send, request)))
+                groups, oversized = split_in_order([len(rows[p]) for p in positions], self._max_request_bytes)
+                too_large(positions[p] for p in oversized)
+                # the last request may still grow with the next slice's rows
+                pending = [positions[p] for p in groups.pop()] if groups and last < len(events) else []
+                for group in groups:
+                    request_positions = tuple(positions[p] for p in group)
+                    request = PackedRequest(array_of(rows, request_positions), request_positions)
+                    sent.append((request, self._pool.submit(send, request)))
         outcome.rejected.sort(key=lambda r: r.index)
         outcome.requests = len(sent)
         for request, pending_result in sent:

@@ -8,7 +8,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.packer import pack
+from shared.packer import array_of, pack, split_in_order
 
 
 @settings(max_examples=500, deadline=None)
@@ -32,3 +32,16 @@ def test_many_rows_fill_requests_to_the_byte():
     assert [len(r.positions) for r in packing.requests[:-1]] == [99] * 101
     assert all(len(r.body) == 10_000 for r in packing.requests[:-1])
     assert sum(len(r.positions) for r in packing.requests) == 10_000
+
+
+@settings(max_examples=300, deadline=None)
+@given(sizes=st.lists(st.integers(min_value=0, max_value=400), max_size=60), limit=st.integers(2, 1500))
+def test_split_in_order_cuts_where_pack_does_and_array_of_builds_the_same_body(sizes, limit):
+    # GIVEN rows of random sizes
+    rows = [b"1" * size for size in sizes]
+    # WHEN only the cut points are computed
+    groups, too_large = split_in_order(sizes, limit)
+    packing = pack(rows, limit)
+    # THEN they are pack's positions, and the bodies built from them are pack's bodies
+    assert groups == [r.positions for r in packing.requests] and too_large == packing.too_large
+    assert [array_of(rows, g) for g in groups] == [r.body for r in packing.requests]
