@@ -119,13 +119,14 @@ class _Source:
         self.lines.append("    " * depth + text)
 
 
-def _read(path: str, target: str, getter_name: str, namespace: dict[str, Any]) -> str:
-    """Code that reads ``path`` of ``event`` (or the context) into ``target``."""
+def _read(path: str, getter_name: str, namespace: dict[str, Any]) -> tuple[str, str]:
+    """Code that reads ``path`` of ``event`` (or the context) into ``value``, and the test that it is
+    there (missing and null are alike: the column stays empty)."""
     keys = path.split(".")
     if len(keys) == 1 and keys[0] not in CONTEXT_ROOTS:
-        return f"{target} = event.get({keys[0]!r}, MISSING)"
+        return f"value = event.get({keys[0]!r})", "value is not None"
     namespace[getter_name] = _getter(path)
-    return f"{target} = {getter_name}(event, event_context)"
+    return f"value = {getter_name}(event, event_context)", "value is not MISSING and value is not None"
 
 
 def uses_context(route: Route) -> bool:
@@ -180,8 +181,9 @@ def compile_route(route: Route) -> BatchFunction:
     src.add(body, "row = {}")
     src.add(body, "moment = ingest_time")
     if route.time_field:
-        src.add(body, _read(route.time_field, "value", "time_getter", namespace))
-        src.add(body, "if value is MISSING or value is None:")
+        read, present = _read(route.time_field, "time_getter", namespace)
+        src.add(body, read)
+        src.add(body, f"if not ({present}):")
         src.add(body + 1, "time_defaulted += 1")
         src.add(body, "else:")
         src.add(body + 1, "try:")
@@ -191,8 +193,9 @@ def compile_route(route: Route) -> BatchFunction:
     src.add(body, "extra = None")
     for number, (name, kind, _get, _coerce) in enumerate(columns):
         path = route.map.get(name, name)
-        src.add(body, _read(path, "value", f"get_{number}", namespace))
-        src.add(body, "if value is not MISSING and value is not None:")
+        read, present = _read(path, f"get_{number}", namespace)
+        src.add(body, read)
+        src.add(body, f"if {present}:")
         inner = body + 1
         if name == "TimeGenerated" and kind == "datetime":
             namespace[f"coerce_{number}"] = _fast_datetime_and_epoch
