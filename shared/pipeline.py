@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from isal import igzip
 
 from .config import Route
+from .gctune import tune_for_batches
 from .normalize import NormalizedBatch, Normalizer, Rejection
 from .packer import AUXILIARY_MAX_SPAN_SECONDS, PackedRequest, array_of, pack, split_in_order
 from .sink import UploadResult
@@ -121,6 +122,7 @@ class Processor:
         self._max_request_bytes = max_request_bytes
         self._parker = parker
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="relay-upload")
+        tune_for_batches()  # one Processor per worker process: batch-sized GC thresholds (shared/gctune.py)
         self._normalizers: dict[str, Normalizer] = {}
 
     def normalizer(self, route: Route) -> Normalizer:
