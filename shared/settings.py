@@ -22,7 +22,7 @@ APP_SETTINGS: dict[str, str] = {
     "RELAY_CA_BUNDLE": "extra CA file to trust (the local emulator's CA)",
     "RELAY_MAX_BODY_BYTES": "largest HTTP body accepted, compressed or not (default 25 MB)",
     "RELAY_MAX_REQUEST_BYTES": "largest uncompressed Logs Ingestion request body (default 1,000,000)",
-    "RELAY_UPLOAD_CONCURRENCY": "requests of one batch sent at once (default 4)",
+    "RELAY_UPLOAD_CONCURRENCY": "upload requests in flight at once per worker process (default 16)",
     "RELAY_UPLOAD_DEADLINE_SECONDS": "total time budget for retries of one request (default 60)",
     "RELAY_UPLOAD_TIMEOUT_SECONDS": "read timeout of one upload request (default 30)",
     "RelayStorage": "storage connection string (Azurite locally)",
@@ -86,7 +86,7 @@ class Settings:
     ca_bundle: str | None = None
     max_body_bytes: int = 25 * 1024 * 1024
     max_request_bytes: int = 1_000_000
-    upload_concurrency: int = 4
+    upload_concurrency: int = 16  # measured: bench/upload_path.py, docs/benchmarks.md
     upload_deadline_seconds: int = 60
     upload_timeout_seconds: int = 30
     blob_container: str = "ingest"
@@ -130,7 +130,7 @@ class Settings:
             ca_bundle=ca_bundle,
             max_body_bytes=_int(env, "RELAY_MAX_BODY_BYTES", 25 * 1024 * 1024),
             max_request_bytes=max_request,
-            upload_concurrency=_int(env, "RELAY_UPLOAD_CONCURRENCY", 4),
+            upload_concurrency=_int(env, "RELAY_UPLOAD_CONCURRENCY", 16),
             upload_deadline_seconds=_int(env, "RELAY_UPLOAD_DEADLINE_SECONDS", 60),
             upload_timeout_seconds=_int(env, "RELAY_UPLOAD_TIMEOUT_SECONDS", 30),
             blob_container=env.get("RELAY_BLOB_CONTAINER", "").strip() or "ingest",
