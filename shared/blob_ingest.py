@@ -54,6 +54,9 @@ CHECKPOINT_CONTAINER = "relay-checkpoints"
 RANGE_BYTES = 4 << 20  # one ranged GET
 PREFETCH_RANGES = 2  # ranges read ahead while the previous ones are decoded
 CHUNK_EVENTS = 5000  # most events per processor call
+#: Chunks (about one request each) in flight at once, at most: each holds its decoded events until its
+#: request is answered, so this bounds memory (~150 MB peak measured at 4; see bench/big_blob.py).
+MAX_IN_FLIGHT = 8
 CHECKPOINT_EVERY_SECONDS = 5.0
 #: Stop taking new chunks after this long, save progress and ask for a retry (host.json
 #: functionTimeout is 10 minutes; the retry resumes from the checkpoint).
@@ -85,6 +88,7 @@ class Checkpoint:
     landed: int = 0
     rejected: int = 0
     parked: int = 0
+    deadlettered: int = 0
     runs: int = 0
     run_id: str = ""
     reason: str = ""
@@ -276,7 +280,8 @@ class BlobResult:
     events: int = 0
     landed: int = 0
     rejected: int = 0
-    parked: int = 0
+    parked: int = 0  # kept in the poison store, replayed automatically
+    deadlettered: int = 0  # refused permanently by the service, kept with the reason
     failed: int = 0
     requests: int = 0
     chunks: int = 0
@@ -328,7 +333,7 @@ class BlobOptions:
 
     chunk_events: int = CHUNK_EVENTS
     chunk_bytes: int | None = None  # default: half the request limit, adapted per route
-    in_flight: int | None = None  # default: the relay's upload concurrency
+    in_flight: int | None = None  # default: the relay's upload concurrency, at most MAX_IN_FLIGHT
     time_budget_seconds: float = TIME_BUDGET_SECONDS
     checkpoint_every_seconds: float = CHECKPOINT_EVERY_SECONDS
     range_bytes: int = RANGE_BYTES
@@ -362,8 +367,9 @@ class _Run:
         self.options = options
         self.result = result
         self.context = blob_context(properties, client.container_name)
-        self.in_flight = options.in_flight or relay.settings.upload_concurrency
+        self.in_flight = options.in_flight or min(relay.settings.upload_concurrency, MAX_IN_FLIGHT)
         self.chunk_bytes = options.chunk_bytes or relay.settings.max_request_bytes // 2
+        self.max_chunk_bytes = self.chunk_bytes
         self.adaptive = options.chunk_bytes is None
         self.where_kind = "line"
         self.last_save = time.monotonic()
@@ -443,7 +449,11 @@ class _Run:
         while len(self.pending) >= self.in_flight:
             self._drain(wait_all=False)
         batch_id = f"{self.checkpoint.run_id}-{chunk.number}"
-        future = pool.submit(self.relay.processor.process, self.route, chunk.events, batch_id, 0, self.context)
+        if chunk.events:
+            future = pool.submit(self.relay.processor.process, self.route, chunk.events, batch_id, 0, self.context)
+        else:  # only bad units: nothing to send, but they are handled once the chunk completes
+            future = Future()
+            future.set_result(Outcome(self.route.name, batch_id))
         self.pending[future] = chunk
         self.result.chunks += 1
         return _Chunk(chunk.number + 1, index)
@@ -468,6 +478,7 @@ class _Run:
         result.events += len(chunk.events)
         result.landed += outcome.landed
         result.parked += outcome.parked
+        result.deadlettered += outcome.deadlettered
         result.failed += outcome.failed
         result.requests += outcome.requests
         rejected = len(chunk.bad) + len(outcome.rejected)
@@ -480,15 +491,17 @@ class _Run:
             if position in chunk.records:
                 where += f" record {chunk.records[position]}"
             self._reject(f"{where}: {rejection.reason}")
-        if self.adaptive and outcome.requests > 1:
-            self.chunk_bytes = max(16_384, int(self.chunk_bytes * 0.7))  # aim at one request per chunk
+        if self.adaptive and outcome.requests > 1:  # aim at one request per chunk: a failure then cuts none
+            self.chunk_bytes = max(16_384, int(self.chunk_bytes * 0.7))
+        elif self.adaptive and outcome.requests == 1 and self.chunk_bytes < self.max_chunk_bytes:
+            self.chunk_bytes = min(self.max_chunk_bytes, int(self.chunk_bytes * 1.05))
         if outcome.failed:
             for failure in outcome.failures:
                 if len(result.failures) < MAX_REPORTED:
                     result.failures.append({**failure, "units": [chunk.start, chunk.end]})
-            if outcome.landed or outcome.parked:
+            if outcome.landed or outcome.parked or outcome.deadlettered:
                 partial = {"units": [chunk.start, chunk.end], "landed": outcome.landed, "parked": outcome.parked,
-                           "failed": outcome.failed}
+                           "deadlettered": outcome.deadlettered, "failed": outcome.failed}
                 checkpoint.partial.append(partial)
                 result.partial.append(partial)
                 log.warning(
@@ -501,6 +514,7 @@ class _Run:
             checkpoint.mark(chunk.start, chunk.end)
             checkpoint.landed += outcome.landed
             checkpoint.parked += outcome.parked
+            checkpoint.deadlettered += outcome.deadlettered
             checkpoint.rejected += rejected
         if self.options.on_chunk is not None:
             self.options.on_chunk(chunk.number, outcome)
@@ -561,9 +575,10 @@ class _Run:
         self._save(final=True)
         level = logging.INFO if result.safe else logging.ERROR
         log.log(level, "blob %s status=%s route=%s format=%s gzip=%s units=%d events=%d landed=%d rejected=%d "
-                "parked=%d failed=%d requests=%d resumed_from=%d seconds=%.1f", result.blob, result.status,
-                result.route, result.format, result.compressed, result.units, result.events, result.landed,
-                result.rejected, result.parked, result.failed, result.requests, result.resumed_from, result.seconds)
+                "parked=%d deadlettered=%d failed=%d requests=%d resumed_from=%d seconds=%.1f", result.blob,
+                result.status, result.route, result.format, result.compressed, result.units, result.events,
+                result.landed, result.rejected, result.parked, result.deadlettered, result.failed, result.requests,
+                result.resumed_from, result.seconds)
         return result
 
 
@@ -609,8 +624,9 @@ def handle_blob(client: BlobClient, relay_factory: Callable[[], Relay], options:
             log.info("blob %s changed (or its route did) since its checkpoint; starting over", path)
         checkpoint = Checkpoint(path, etag, route=route.name)
     elif checkpoint.handled or checkpoint.done:
-        log.warning("blob %s: resuming after unit %d (%d landed, %d rejected, %d parked in earlier runs)", path,
-                    checkpoint.handled, checkpoint.landed, checkpoint.rejected, checkpoint.parked)
+        log.warning("blob %s: resuming after unit %d (%d landed, %d rejected, %d parked, %d dead-lettered in "
+                    "earlier runs)", path, checkpoint.handled, checkpoint.landed, checkpoint.rejected,
+                    checkpoint.parked, checkpoint.deadlettered)
         for partial in checkpoint.partial:
             log.warning("blob %s: units %s are sent again; %d of their rows had landed before (same EventId)",
                         path, partial["units"], partial["landed"])

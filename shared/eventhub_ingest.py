@@ -55,7 +55,8 @@ class EventHubResult:
     rows: int = 0  # events decoded from their bodies (a records envelope gives several)
     landed: int = 0
     rejected: int = 0
-    parked: int = 0
+    parked: int = 0  # kept in the poison store, replayed automatically
+    deadlettered: int = 0  # refused permanently by the service, kept with the reason
     failed: int = 0
     requests: int = 0
     seconds: float = 0.0
@@ -138,6 +139,7 @@ def handle_eventhub(events: Sequence[EventLike], relay_factory: Callable[[], Rel
         result.rows += len(pending.rows)
         result.landed += outcome.landed
         result.parked += outcome.parked
+        result.deadlettered += outcome.deadlettered
         result.failed += outcome.failed
         result.requests += outcome.requests
         for rejection in outcome.rejected:
@@ -173,7 +175,7 @@ def handle_eventhub(events: Sequence[EventLike], relay_factory: Callable[[], Rel
                           f"(rows that landed are sent again with the same EventId)")
     level = logging.INFO if result.safe else logging.ERROR
     log.log(level, "event hub %s partition %s sequence %s-%s route=%s events=%d rows=%d landed=%d rejected=%d "
-            "parked=%d failed=%d requests=%d seconds=%.2f", hub, batch.partition_id, first, last, route.name,
-            result.events, result.rows, result.landed, result.rejected, result.parked, result.failed,
-            result.requests, result.seconds)
+            "parked=%d deadlettered=%d failed=%d requests=%d seconds=%.2f", hub, batch.partition_id, first, last,
+            route.name, result.events, result.rows, result.landed, result.rejected, result.parked,
+            result.deadlettered, result.failed, result.requests, result.seconds)
     return result

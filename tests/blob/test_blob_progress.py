@@ -131,17 +131,17 @@ def test_a_repeated_event_for_a_finished_blob_sends_nothing_again(blobs: BlobWor
     assert_exactly_once(blobs, events)
 
 
-def test_failed_uploads_are_parked_and_the_blob_run_still_completes(blobs: BlobWorld):
-    # GIVEN the poison store on Azurite and a service that refuses every request permanently (403)
+def test_refused_uploads_are_dead_lettered_and_the_blob_run_still_completes(blobs: BlobWorld):
+    # GIVEN the poison store on Azurite and a service that refuses every request permanently (403: role missing)
     events = [app_log(n, "park") for n in range(300)]
     client = blobs.put("applogs/parked.ndjson", ndjson(events))
     blobs.emulator.add_fault(stream=STREAM, status=403)
     # WHEN the blob is ingested
     result = blobs.ingest(client)
-    # THEN nothing landed but everything was parked (dead-lettered with the reason): the run is safe and done
+    # THEN nothing landed but everything was dead-lettered with the reason: the run is safe and done
     assert result.status == "done" and result.safe
-    assert (result.landed, result.parked, result.failed) == (0, 300, 0)
-    assert blobs.checkpoint("applogs/parked.ndjson")["parked"] == 300
+    assert (result.landed, result.deadlettered, result.failed) == (0, 300, 0)
+    assert blobs.checkpoint("applogs/parked.ndjson")["deadlettered"] == 300
 
 
 def test_two_runs_of_the_same_blob_version_cannot_both_proceed(blobs: BlobWorld):

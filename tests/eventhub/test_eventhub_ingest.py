@@ -127,8 +127,8 @@ def test_a_permanent_refusal_is_parked_as_dead_letter_and_the_batch_completes(hu
     hub.emulator.add_fault(stream=RESOURCE_STREAM, status=403)
     # WHEN a batch arrives
     result = hub.ingest(make_batch([sample("diag_sql_security_audit.json")]))
-    # THEN the rows are dead-lettered with the reason (parked, safe) rather than retried forever or lost
-    assert result.safe and (result.parked, result.failed) == (2, 0)
+    # THEN the rows are dead-lettered with the reason (safe, kept for an operator), not retried forever or lost
+    assert result.safe and (result.deadlettered, result.parked, result.failed) == (2, 0, 0)
     assert result.failures[0]["class"] == "forbidden" and result.failures[0]["parked"] is True
 
 
