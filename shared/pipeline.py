@@ -151,7 +151,8 @@ class Processor:
         normalizer = self.normalizer(route)
         rows: list[bytes] = []
         indexes: list[int] = []
-        sent: list[tuple[PackedRequest, Future[UploadResult] | UploadResult]] = []
+        # positions of each request's rows, and its upload (bodies are dropped once sent: memory)
+        sent: list[tuple[tuple[int, ...], Future[UploadResult] | UploadResult]] = []
 
         def send(request: PackedRequest) -> UploadResult:
             request_id = str(uuid.uuid4())
@@ -191,31 +192,33 @@ class Processor:
             )
             too_large(packing.too_large)
             if len(packing.requests) == 1:
-                sent.append((packing.requests[0], send(packing.requests[0])))
+                sent.append((packing.requests[0].positions, send(packing.requests.pop())))
             else:
-                sent.extend((request, self._pool.submit(send, request)) for request in packing.requests)
+                sent.extend((request.positions, self._pool.submit(send, request)) for request in packing.requests)
+            del packing
         else:
             now = time.time()  # one ingestion time for the whole batch, as in one normalize call
             pending: list[int] = []  # rows of the request still filling
+            sizes: list[int] = []  # of every row so far
             for first in range(0, len(events), STREAM_SLICE_EVENTS):
                 last = first + STREAM_SLICE_EVENTS
                 part = normalizer.normalize(events[first:last], now=now, start_index=start_index + first,
                                             context=context[first:last] if per_event_context else context)  # type: ignore[index]
                 base = take(part)
+                sizes.extend(map(len, part.rows))
                 positions = pending + list(range(base, len(rows)))
-                groups, oversized = split_in_order([len(rows[p]) for p in positions], self._max_request_bytes)
+                groups, oversized = split_in_order([sizes[p] for p in pending] + sizes[base:], self._max_request_bytes)
                 too_large(positions[p] for p in oversized)
                 # the last request may still grow with the next slice's rows
-                pending = [positions[p] for p in groups.pop()] if groups and last < len(events) else []
+                pending = list(map(positions.__getitem__, groups.pop())) if groups and last < len(events) else []
                 for group in groups:
-                    request_positions = tuple(positions[p] for p in group)
-                    request = PackedRequest(array_of(rows, request_positions), request_positions)
-                    sent.append((request, self._pool.submit(send, request)))
+                    group = tuple(map(positions.__getitem__, group))
+                    sent.append((group, self._pool.submit(send, PackedRequest(array_of(rows, group), group))))
         outcome.rejected.sort(key=lambda r: r.index)
         outcome.requests = len(sent)
-        for request, pending_result in sent:
+        for positions, pending_result in sent:
             result = pending_result.result() if isinstance(pending_result, Future) else pending_result
-            count = len(request.positions)
+            count = len(positions)
             if result.landed:
                 outcome.landed += count
                 continue
@@ -223,7 +226,7 @@ class Processor:
                 "request_id": result.request_id, "rows": count, "class": result.failure,
                 "status": result.status, "permanent": result.permanent, "message": result.message,
             }
-            if self._park(route, [rows[p] for p in request.positions], result, batch_id):
+            if self._park(route, [rows[p] for p in positions], result, batch_id):
                 if result.permanent:  # the poison store dead-letters what can never land
                     outcome.deadlettered += count
                 else:
