@@ -1,0 +1,162 @@
+"""``python -m bench``: run the benchmarks, print a table, write JSON and docs/benchmarks.md.
+
+    python -m bench              # everything (make bench), rewrites docs/benchmarks.md
+    python -m bench --quick      # smaller data and fewer rounds, leaves docs/benchmarks.md alone
+    python -m bench --big        # the big-blob benchmark on a 1 GB blob
+    python -m bench --only cpu,http
+
+Benchmarks print numbers; no test asserts on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import time
+from typing import Any
+
+from bench import report
+from bench.common import ROOT, load_average, machine, say
+
+BENCHMARKS = ("cpu", "upload", "blob", "http")
+
+
+def _parse_big_blob(output: str) -> dict[str, Any]:
+    """Rows of bench/big_blob.py's table (gzip MB, raw MB, rows, seconds, rows/s, peak RSS, RSS at start)."""
+    runs = []
+    for line in output.splitlines():
+        cells = line.split()
+        if len(cells) == 7 and all(re.fullmatch(r"[\d,.]+", c) for c in cells):
+            gzip_mb, raw_mb, rows, seconds, rate, peak, start = (float(c.replace(",", "")) for c in cells)
+            runs.append({"gzip_mb": gzip_mb, "raw_mb": raw_mb, "rows": int(rows), "seconds": seconds,
+                         "rows_per_s": rate, "peak_rss_mb": peak, "rss_at_start_mb": start})
+    baseline = re.search(r"read whole.*peak RSS (\d+) MB", output)
+    return {"runs": runs, "baseline_peak_rss_mb": float(baseline.group(1)) if baseline else None}
+
+
+def run_big_blob(size_mb: int) -> dict[str, Any]:
+    """Call bench/big_blob.py (owned by the blob trigger's author) if it is there."""
+    if not (ROOT / "bench" / "big_blob.py").exists():
+        return {"skipped": "bench/big_blob.py does not exist yet"}
+    say(f"big blob: {size_mb} MB gzip NDJSON blob through the blob core (bench/big_blob.py)")
+    command = [sys.executable, "-m", "bench.big_blob", "--size-mb", str(size_mb), "--scales", "1"]
+    try:
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=3600)
+    except subprocess.TimeoutExpired:
+        return {"error": "timed out after an hour"}
+    if done.returncode != 0:
+        return {"error": (done.stderr or done.stdout).strip().splitlines()[-1:] or ["exit " + str(done.returncode)]}
+    parsed = _parse_big_blob(done.stdout)
+    if not parsed["runs"]:
+        return {"error": "could not read bench/big_blob.py's output", "output": done.stdout[-2000:]}
+    return {"size_mb": size_mb, **parsed, "output": done.stdout}
+
+
+def notes(results: dict[str, Any]) -> list[str]:
+    """What was changed for speed, with this run's own numbers where the run measures them."""
+    cpu = results.get("cpu_path", {})
+    lines = []
+
+    def rate(name: str) -> str:
+        return f"{cpu[name]['rows_per_s']:,} rows/s" if name in cpu else "not measured in this run"
+
+    lines.append(
+        "- **Compiled normalizer per route** (`shared/fastpath.py`): each route is turned once into one generated "
+        "function with the event keys, column names, type checks and options inlined; a value that already has "
+        "its column's type is stored as is, anything else goes through the same coercers as the general "
+        "`Normalizer`, which stays the reference (a hypothesis test checks both give the same bytes, reasons and "
+        "counters). Well-formed UTC ISO times skip `datetime` (arithmetic, cached per minute). Rows are kept as "
+        "right-sized copies: orjson's own output buffers grew the heap page by page (~1.4 page faults per row). "
+        f"CPU path: relay {rate('relay')} vs {rate('relay_general_normalizer')} with the general normalizer.")
+    lines.append(
+        "- **GC thresholds for batches** (`shared/gctune.py`, set when the worker's Processor is built): a decoded "
+        "batch is hundreds of thousands of live dicts and the default thresholds made full collections walk them "
+        f"again and again. Relay {rate('relay')} vs {rate('relay_default_gc')} under Python's defaults (the "
+        f"SDK baseline gains too: {rate('baseline_relay_gc')} vs {rate('baseline')}; the table's baseline runs "
+        "with the defaults its users have).")
+    lines.append(
+        "- **Uploads overlap normalization** (`Processor.process`): batches over 2,000 events are normalized in "
+        "slices and each request goes to the upload pool as soon as it is full; cuts are computed by bisecting "
+        "running row sizes (`packer.split_in_order`) and each body is built once, so the result is byte for byte "
+        "what one pass gives (property test).")
+    upload = results.get("upload_path", {})
+    latency = upload.get("latency", {})
+    if latency:
+        sweep = ", ".join(f"{c}: {r['seconds']:.2f} s" for c, r in sorted(latency["relay"].items(),
+                                                                         key=lambda kv: int(kv[0])))
+        lines.append(f"- **`RELAY_UPLOAD_CONCURRENCY` default 4 -> 16**: wall time by requests in flight at 50 ms "
+                     f"per call in this run: {sweep}; a real service answers slower than 50 ms, and 16 bodies of "
+                     "~250 KB gzip in flight cost ~4 MB.")
+    lines += [
+        "- Already right before this work and kept: orjson, ISA-L gzip level 1 (several times zlib 6), one "
+        "serialization per row with size arithmetic in the packer, one SDK client per endpoint.",
+        "",
+        "What is left (not done here, measured above):",
+        "",
+        "- **Decoding** is the largest single cost left (the `decode` row: `orjson.loads` per NDJSON line into "
+        "dicts, in `shared/sources`). A route whose events need neither `extra` nor `id_column` could decode "
+        "straight into a per-schema `msgspec.Struct` (no dicts, GC-untracked) from the raw bytes; that needs "
+        "the HTTP handler to hand bytes, not events, to the processor. For `applogs` (every unmapped field kept, "
+        "SHA-256 over the canonical event) the whole event is needed, so dicts stay.",
+        "- `EventId` (sorted `orjson.dumps` + SHA-256 per event) and time parsing are about a third of the "
+        "normalizer's time each; both are exactly what the route asks for.",
+        "- The emulator ingests in one Python process: in `ingest` mode it, not the client, sets the pace.",
+    ]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="50k events, fewer rounds; docs not rewritten")
+    parser.add_argument("--big", action="store_true", help="big blob benchmark on a 1024 MB blob")
+    parser.add_argument("--blob-mb", type=int, help="size of the big-blob benchmark's blob (default 64, quick 16)")
+    parser.add_argument("--events", type=int, help="events for the CPU and upload paths (default 200,000)")
+    parser.add_argument("--only", help=f"comma-separated subset of {', '.join(BENCHMARKS)}")
+    parser.add_argument("--docs", action=argparse.BooleanOptionalAction, default=None,
+                        help="rewrite docs/benchmarks.md (default: yes, except with --quick or --only)")
+    args = parser.parse_args(argv)
+    only = set(args.only.split(",")) if args.only else set(BENCHMARKS)
+    unknown = only - set(BENCHMARKS)
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    events = args.events or (50_000 if args.quick else 200_000)
+    blob_mb = args.blob_mb or (1024 if args.big else 16 if args.quick else 64)
+    write_docs = args.docs if args.docs is not None else not (args.quick or args.only)
+
+    started = time.perf_counter()
+    mode = "quick" if args.quick else "full"
+    results: dict[str, Any] = {"machine": machine(), "mode": mode, "events": events}
+    if "cpu" in only:
+        from bench import cpu_path
+
+        results["cpu_path"] = cpu_path.run(events, repeat=2 if args.quick else 3, ablations=not args.quick)
+    if "upload" in only:
+        from bench import upload_path
+
+        results["upload_path"] = upload_path.run(
+            events, concurrencies=[4] if args.quick else [4, 8, 16, 32], ingest_mode=True,
+            slow_delay=None if args.quick else 0.2)
+    if "http" in only:
+        from bench import http_handler
+
+        results["http_handler"] = http_handler.run(calls_small=100 if args.quick else 300,
+                                                   calls_large=20 if args.quick else 60)
+    if "blob" in only:
+        results["big_blob"] = run_big_blob(blob_mb)
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    results["load_average_at_end"] = load_average()
+    results["notes"] = notes(results)
+    print(report.console(results))
+    path = report.write_json(results)
+    print(f"\nJSON: {path.relative_to(ROOT)}")
+    if write_docs:
+        print(f"docs: {report.write_docs(results).relative_to(ROOT)}")
+    print(f"{results['seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""What every benchmark shares: timing on a noisy machine, the machine's description, the relay route."""
+
+from __future__ import annotations
+
+import gc
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RELAY_DCR = ROOT / "infra" / "dcr" / "relay.json"
+TOKEN = "bench-token"
+#: Settings that load relay.yaml without a service (CPU-only benchmarks never connect).
+OFFLINE_ENV = {
+    "RELAY_CONFIG": str(ROOT / "relay.yaml"),
+    "RELAY_CREDENTIAL": "static",
+    "RELAY_STATIC_TOKEN": TOKEN,
+    "LOGS_INGESTION_ENDPOINT": "https://127.0.0.1:1",
+    "DCR_IMMUTABLE_ID": "dcr-" + "0" * 32,
+    "GITHUB_WEBHOOK_SECRET": "bench",
+}
+
+
+def emulator_env(emulator: Any, **overrides: str) -> dict[str, str]:
+    """Relay settings wired to an emulator (``tests/conftest.py:relay_settings`` without pytest)."""
+    env = {
+        **OFFLINE_ENV,
+        "RELAY_CA_BUNDLE": str(emulator.ca_path),
+        "LOGS_INGESTION_ENDPOINT": emulator.endpoint,
+        "DCR_IMMUTABLE_ID": emulator.dcr_ids["relay"],
+        "RELAY_UPLOAD_DEADLINE_SECONDS": "60",
+        "RELAY_UPLOAD_TIMEOUT_SECONDS": "30",
+    }
+    env.update(overrides)
+    return env
+
+
+def load_route(name: str = "applogs", env: dict[str, str] | None = None) -> Any:
+    from shared.config import load_config
+
+    env = env or OFFLINE_ENV
+    route = load_config(Path(env["RELAY_CONFIG"]), env, ROOT).http_route(name)
+    if route is None:
+        raise SystemExit(f"relay.yaml has no http route {name!r}")
+    return route
+
+
+@dataclass
+class Timing:
+    """Wall-clock seconds of repeated runs; the minimum is the least disturbed by other load."""
+
+    runs: list[float] = field(default_factory=list)
+
+    @property
+    def best(self) -> float:
+        return min(self.runs)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.runs)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"best_s": round(self.best, 4), "median_s": round(self.median, 4), "runs_s": [round(r, 4) for r in self.runs]}
+
+
+def timed(function: Callable[[], Any]) -> tuple[float, Any]:
+    """Run once after a full collection (garbage of an earlier run must not be charged here)."""
+    gc.collect()
+    started = time.perf_counter()
+    result = function()
+    return time.perf_counter() - started, result
+
+
+def interleaved(contenders: dict[str, Callable[[], Any]], repeat: int) -> tuple[dict[str, Timing], dict[str, Any]]:
+    """Time each contender ``repeat`` times, taking turns, so slow phases of the machine hit all of them."""
+    timings = {name: Timing() for name in contenders}
+    results: dict[str, Any] = {}
+    for _ in range(repeat):
+        for name, function in contenders.items():
+            seconds, results[name] = timed(function)
+            timings[name].runs.append(seconds)
+    return timings, results
+
+
+PYTHON_DEFAULT_GC = (700, 10, 10)
+
+
+def with_gc_thresholds(thresholds: tuple[int, ...], function: Callable[[], Any]) -> Callable[[], Any]:
+    """Run ``function`` under these collector thresholds (the relay raises them process-wide;
+    an SDK user's process runs with Python's defaults)."""
+
+    def run() -> Any:
+        saved = gc.get_threshold()
+        gc.set_threshold(*thresholds)
+        try:
+            return function()
+        finally:
+            gc.set_threshold(*saved)
+
+    return run
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    if not ordered:
+        return float("nan")
+    rank = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[rank]
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def load_average() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def machine() -> dict[str, Any]:
+    import isal
+    import orjson
+
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_average_at_start": load_average(),
+        "orjson": orjson.__version__,
+        "isal": getattr(isal, "__version__", "?"),
+        "azure-monitor-ingestion": _version("azure-monitor-ingestion"),
+    }
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "?"
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
