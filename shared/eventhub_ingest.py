@@ -98,8 +98,13 @@ def handle_eventhub(events: Sequence[EventLike], relay_factory: Callable[[], Rel
     started = time.monotonic()
     relay = relay_factory()
     events = list(events)
-    metadata = getattr(events[0], "metadata", None) if events else None  # same mapping for every event
-    batch = batch_metadata(metadata)
+    try:
+        metadata = getattr(events[0], "metadata", None) if events else None  # same mapping for every event
+        batch = batch_metadata(metadata)
+    except Exception:  # metadata only enriches rows: never lose a batch over it
+        log.warning("event hub trigger metadata could not be read; _eventhub.partition_id etc. stay empty",
+                    exc_info=True)
+        batch = batch_metadata(None)
     hub = batch.event_hub or event_hub or relay.settings.eventhub_name or None
     first, last = sequence_range(events)
     result = EventHubResult(hub, batch.partition_id, events=len(events), first_sequence=first, last_sequence=last)
