@@ -75,7 +75,9 @@ def fast_time(value: Any) -> tuple[str, float]:
     microseconds / 10**6).
     """
     if value.__class__ is str and _CANONICAL_UTC.fullmatch(value):
-        start = _minute_start(value[:16])
+        start = _minute_starts.get(value[:16], _MISSING)
+        if start is _MISSING:
+            start = _minute_start(value[:16])
         seconds = int(value[17:19])
         if start is not None and seconds < 60:
             whole = start + seconds
