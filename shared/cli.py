@@ -4,24 +4,23 @@
 from __future__ import annotations
 
 import argparse
-import gzip
-import io
 import json
 import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
-import orjson
-
 from .config import ConfigError, load_config
 from .credentials import check_credential_fits
+from .normalize import Rejection
 from .pipeline import Outcome
 from .settings import Settings, SettingsError
+from .sources.blob import FORMATS as FILE_FORMATS
+from .sources.blob import Expanded, open_file
 from .sources.errors import DecodeError
-from .sources.jsontext import decode_json_events
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
 
@@ -45,7 +44,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if args.config:
             env["RELAY_CONFIG"] = args.config
         settings = Settings.from_env(env, Path.cwd())
-        config = load_config(settings.config_path, env, base=Path.cwd())
+        config = load_config(settings.config_path, env)
         check_credential_fits(settings, config)
     except ConfigError as error:
         print(f"relay validate: {len(error.problems)} problem(s) in the routes file:", file=sys.stderr)
@@ -63,36 +62,29 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _open_input(path: str) -> IO[bytes]:
-    raw: IO[bytes] = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115 - closed by caller
-    peek = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
-    if peek == b"\x1f\x8b" or path.endswith(".gz"):
-        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
-    return raw
+    return sys.stdin.buffer if path == "-" else open(path, "rb")
 
 
-def iter_event_chunks(stream: IO[bytes], fmt: str, chunk_rows: int) -> Iterator[list[Any]]:
-    """NDJSON is read line by line (any size); a JSON document is read whole."""
-    buffered = io.BufferedReader(stream) if not hasattr(stream, "peek") else stream
-    first = buffered.peek(64)[:64].lstrip()
-    if fmt == "json" or (fmt == "auto" and first[:1] == b"["):
-        events = decode_json_events(buffered.read(), "input")
-        for start in range(0, len(events), chunk_rows):
-            yield events[start:start + chunk_rows]
-        return
-    chunk: list[Any] = []
-    for number, line in enumerate(buffered, start=1):
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            chunk.append(orjson.loads(line))
-        except orjson.JSONDecodeError as error:
-            raise DecodeError(f"input line {number} is not valid JSON at column {error.pos + 1}: {error.msg}") from None
-        if len(chunk) >= chunk_rows:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+def iter_event_chunks(stream: IO[bytes], name: str, fmt: str, chunk_rows: int) -> Iterator[tuple[list[Any], list[str]]]:
+    """Stream any file format the blob trigger reads (NDJSON, JSON array, records, CSV; gzip or not).
+
+    Yields (events, reasons of bad units) per chunk; memory is bounded by the chunk, not the file.
+    """
+    opened = open_file(iter(partial(stream.read, 1 << 20), b""), name, fmt)
+    events: list[Any] = []
+    bad: list[str] = []
+    for where, payload, error, _size in opened.units:
+        if error is not None:
+            bad.append(f"{opened.where} {where}: {error}")
+        elif isinstance(payload, Expanded):
+            events.extend(payload)
+        elif payload is not None:
+            events.append(payload)
+        if len(events) + len(bad) >= chunk_rows:
+            yield events, bad
+            events, bad = [], []
+    if events or bad:
+        yield events, bad
 
 
 class _Progress:
@@ -133,8 +125,11 @@ def cmd_send(args: argparse.Namespace) -> int:
     progress = _Progress(sys.stderr.isatty() and not args.quiet)
     try:
         with _open_input(args.file) as stream:
-            for chunk in iter_event_chunks(stream, args.format, args.chunk_rows):
-                total.merge(relay.processor.process(route, chunk, start_index=total.received))
+            name = "stdin" if args.file == "-" else args.file
+            for events, bad in iter_event_chunks(stream, name, args.format, args.chunk_rows):
+                total.merge(relay.processor.process(route, events, start_index=total.received))
+                total.rejected.extend(Rejection(total.received + n, reason) for n, reason in enumerate(bad))
+                total.received += len(bad)
                 progress.update(total)
     except (DecodeError, OSError, EOFError) as error:
         progress.done()
@@ -173,8 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(handler=cmd_validate)
     send = sub.add_parser("send", help="push a file (or - for stdin) through a route, e.g. a backfill")
     send.add_argument("route", help="route name")
-    send.add_argument("file", help="NDJSON / JSON file, .gz allowed; - reads stdin")
-    send.add_argument("--format", choices=("auto", "ndjson", "json"), default="auto")
+    send.add_argument("file", help="NDJSON, JSON array, {records: [...]} or CSV file, gzip allowed; - reads stdin")
+    send.add_argument("--format", choices=("auto", *FILE_FORMATS), default="auto",
+                      help="default: detected from the name and content")
     send.add_argument("--chunk-rows", type=int, default=5000, help="events processed per step (default 5000)")
     send.add_argument("--settings", help="a local.settings.json whose Values are used as settings")
     send.add_argument("--quiet", action="store_true", help="no progress line")

@@ -64,7 +64,7 @@ class Relay:
         ``telemetry`` and ``backoff`` let tests use an in-memory meter and short replay delays."""
         env = dict(os.environ if env is None else env)
         settings = Settings.from_env(env, app_dir)
-        config = load_config(settings.config_path, env, base=app_dir or settings.config_path.parent)
+        config = load_config(settings.config_path, env)  # DCR paths are relative to the routes file
         check_credential_fits(settings, config)
         telemetry = telemetry or Telemetry(env=env)
         poison = build_poison_store(settings, env, telemetry, backoff)
