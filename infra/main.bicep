@@ -147,6 +147,8 @@ var deploymentContainerName = 'app-package-${take(toLower(resolvedFunctionAppNam
 // Event Grid parks events it could not deliver here, so a blob that never reached the relay is still findable.
 var blobEventsDeadLetterContainerName = 'blob-events-deadletter'
 var githubWebhookSecretName = 'github-webhook-secret'
+// The blob trigger's per-blob progress (shared/blob_ingest.py CHECKPOINT_CONTAINER), so a resumed run never re-sends.
+var blobCheckpointContainerName = 'relay-checkpoints'
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: !empty(resourceGroupName) ? resourceGroupName : '${abbrs.resourcesResourceGroups}${environmentName}'
@@ -190,6 +192,7 @@ module storage 'app/storage.bicep' = {
       poisonContainerName
       deadLetterContainerName
       blobEventsDeadLetterContainerName
+      blobCheckpointContainerName
     ]
     queueNames: [
       poisonQueueName
