@@ -96,10 +96,12 @@ def notes(results: dict[str, Any]) -> list[str]:
         "What is left (not done here, measured above):",
         "",
         "- **Decoding** is the largest single cost left (the `decode` row: `orjson.loads` per NDJSON line into "
-        "dicts, in `shared/sources`). A route whose events need neither `extra` nor `id_column` could decode "
-        "straight into a per-schema `msgspec.Struct` (no dicts, GC-untracked) from the raw bytes; that needs "
-        "the HTTP handler to hand bytes, not events, to the processor. For `applogs` (every unmapped field kept, "
-        "SHA-256 over the canonical event) the whole event is needed, so dicts stay.",
+        "dicts, in `shared/sources`, which this work did not touch). Measured once on these 200k events "
+        "(msgspec 0.22.0, not a dependency): orjson per line 0.55 s, `msgspec.json.Decoder().decode_lines` into "
+        "dicts 0.42 s, `decode_lines` into a per-schema `msgspec.Struct` with `gc=False` 0.15 s. The typed decode "
+        "fits routes whose events need neither `extra` nor `id_column` (it cannot keep unknown fields, nor hash "
+        "the whole event) and needs the HTTP handler to hand the processor bytes rather than events; `applogs` "
+        "keeps dicts.",
         "- `EventId` (sorted `orjson.dumps` + SHA-256 per event) and time parsing are about a third of the "
         "normalizer's time each; both are exactly what the route asks for.",
         "- The emulator ingests in one Python process: in `ingest` mode it, not the client, sets the pace.",

@@ -22,6 +22,7 @@ Contenders, same process, same data:
 from __future__ import annotations
 
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,85 @@ def _fault(emulator: EmulatorProcess) -> None:
         emulator.add_fault(delay=_mode["delay"], status=204, count=10**9)
 
 
+class _SleepTransport:
+    """An azure-core transport that answers 204 after ``delay`` seconds: the service as a pure round
+    trip, without TLS and without the emulator's CPU on this machine (``transport`` mode)."""
+
+    def __new__(cls, delay: float) -> Any:
+        import requests
+        from azure.core.pipeline.transport import RequestsTransport, RequestsTransportResponse
+
+        class SleepTransport(RequestsTransport):
+            def __init__(self) -> None:
+                super().__init__()
+                self.calls = 0
+                self._lock = threading.Lock()
+
+            def send(self, request: Any, **kwargs: Any) -> Any:
+                body = request.data if request.data is not None else request.content
+                if hasattr(body, "read"):
+                    body.read()
+                time.sleep(delay)
+                with self._lock:
+                    self.calls += 1
+                response = requests.Response()
+                response.status_code = 204
+                response._content = b""
+                return RequestsTransportResponse(request, response)
+
+        return SleepTransport()
+
+
+def _time_transport(route: Any, rows_route_: Any, events: list[Any], rows: list[dict], concurrency: int,
+                    env: dict[str, str]) -> dict[str, Any]:
+    """Relay (from events and from the rows) and SDK through the same fake 50 ms transport."""
+    import functools
+
+    from azure.monitor.ingestion import LogsIngestionClient
+
+    import shared.sink as sink_module
+    from shared.credentials import StaticTokenCredential
+
+    out: dict[str, Any] = {}
+    original = sink_module.LogsIngestionClient
+    for key, which, items in (("relay", route, events), ("relay_rows", rows_route_, rows)):
+        transport = _SleepTransport(DELAY)
+        sink_module.LogsIngestionClient = functools.partial(LogsIngestionClient, transport=transport)
+        try:
+            say(f"upload path (transport, {key}): relay, concurrency {concurrency}")
+            processor, sink = _relay_processor(env, concurrency)
+            try:
+                processor.process(which, items[:50], batch_id="warm-up")
+                started = time.perf_counter()
+                outcome = processor.process(which, items, batch_id="bench")
+                seconds = time.perf_counter() - started
+            finally:
+                processor.close()
+                sink.close()
+        finally:
+            sink_module.LogsIngestionClient = original
+        out[key] = {"seconds": round(seconds, 3), "requests": outcome.requests, "landed": outcome.landed,
+                    "failed": outcome.failed + outcome.parked, "requests_per_s": round(outcome.requests / seconds, 1),
+                    "concurrency": concurrency}
+    say("upload path (transport): SDK upload (sequential)")
+    transport = _SleepTransport(DELAY)
+    client = LogsIngestionClient(route.endpoint, StaticTokenCredential(TOKEN), transport=transport)
+    try:
+        client.upload(route.dcr, route.stream, rows[:50])
+        calls_before = transport.calls
+        started = time.perf_counter()
+        client.upload(route.dcr, route.stream, rows)
+        seconds = time.perf_counter() - started
+    finally:
+        client.close()
+    requests = transport.calls - calls_before
+    out["sdk"] = {"seconds": round(seconds, 3), "requests": requests, "landed": len(rows), "failed": 0,
+                  "requests_per_s": round(requests / seconds, 1)}
+    out["speedup"] = round(seconds / out["relay"]["seconds"], 2)
+    out["speedup_rows"] = round(seconds / out["relay_rows"]["seconds"], 2)
+    return out
+
+
 def rows_route(env: dict[str, str]) -> Any:
     """A pass-through route onto the same stream: the normalized rows go in as they are."""
     import yaml
@@ -133,8 +213,8 @@ def _ratios(entry: dict[str, Any], key: str, default_concurrency: int, suffix: s
     entry["best_speedup" + suffix] = round(entry["sdk"]["seconds"] / best["seconds"], 2)
 
 
-def run(events: int, concurrencies: list[int], ingest_mode: bool = True, slow_delay: float | None = None
-        ) -> dict[str, Any]:
+def run(events: int, concurrencies: list[int], ingest_mode: bool = True, slow_delay: float | None = None,
+        transport_mode: bool = True) -> dict[str, Any]:
     from shared.normalize import Normalizer
     from shared.settings import Settings
     from shared.sources.http import decode_http_body
@@ -173,6 +253,9 @@ def run(events: int, concurrencies: list[int], ingest_mode: bool = True, slow_de
             ingest["sdk"]["rows_in_table"] = emulator.count(TABLE)
             _ratios(ingest, "relay", default_concurrency)
             results["ingest"] = ingest
+
+        if transport_mode:
+            results["transport"] = _time_transport(route, rows_route(env), decoded, rows, default_concurrency, env)
 
         if slow_delay:  # the relay alone against a slower service: how many calls in flight pay off
             _mode.update(name="latency", delay=slow_delay)
