@@ -184,13 +184,35 @@ def eventhub_samples(run: LocalRun) -> None:
                      f"{after - before} row(s) in {table}")
 
 
+def poison_sample(run: LocalRun) -> None:
+    """The service throttles for a while: the batch is parked (202), then replayed once it heals."""
+    from shared.runtime import get_relay
+
+    # A Retry-After beyond the in-line retry budget parks at once instead of holding the sender.
+    run.emulator.add_fault(stream="Custom-AppLogs", status=429, retry_after=600, count=1000)
+    events = [{"timestamp": "2024-05-01T11:00:00Z", "level": "error", "message": f"during an outage #{n}",
+               "service": "orders-api", "status": 503} for n in range(3)]
+    status, answer = post(f"{run.host_url}/api/ingest/applogs", json.dumps(events).encode(),
+                          {"Content-Type": "application/json"})
+    run.emulator.clear_faults()
+    run.lines.append(f"  service answers 429 (Retry-After 600): POST /api/ingest/applogs -> {status} "
+                     f"{json.dumps({k: answer.get(k) for k in ('accepted', 'parked')})}")
+    relay = get_relay()
+    if relay.poison is None or relay.replayer is None:
+        run.lines.append("  (no RelayStorage: nothing was parked)")
+        return
+    for batch in relay.poison.list_parked():
+        result = relay.replayer.replay(batch, force=True)  # what `relay poison replay` does
+        run.lines.append(f"  service healed: replayed parked batch {batch.id} -> {result.status}, "
+                         f"{result.landed} row(s) landed")
+
+
 #: Steps of the local run, in order; each pushes samples through one kind of trigger.
 STEPS: list[tuple[str, Callable[[LocalRun], None]]] = [
     ("HTTP trigger (webhooks)", http_samples),
-]
-STEPS += [
     ("Blob trigger (files dropped in storage)", blob_samples),
     ("Event Hub trigger (diagnostic settings batch)", eventhub_samples),
+    ("Poison store (an outage, then replay)", poison_sample),
 ]
 
 

@@ -23,7 +23,7 @@ APP_SETTINGS: dict[str, str] = {
     "RELAY_MAX_BODY_BYTES": "largest HTTP body accepted, compressed or not (default 25 MB)",
     "RELAY_MAX_REQUEST_BYTES": "largest uncompressed Logs Ingestion request body (default 1,000,000)",
     "RELAY_UPLOAD_CONCURRENCY": "upload requests in flight at once per worker process (default 16)",
-    "RELAY_UPLOAD_DEADLINE_SECONDS": "total time budget for retries of one request (default 60)",
+    "RELAY_UPLOAD_DEADLINE_SECONDS": "time budget for in-line retries of one request before it is parked (default 20)",
     "RELAY_UPLOAD_TIMEOUT_SECONDS": "read timeout of one upload request (default 30)",
     "RelayStorage": "storage connection string (Azurite locally)",
     "RelayStorage__": "identity-based storage connection (__blobServiceUri, __queueServiceUri, __credential, __clientId)",
@@ -87,7 +87,7 @@ class Settings:
     max_body_bytes: int = 25 * 1024 * 1024
     max_request_bytes: int = 1_000_000
     upload_concurrency: int = 16  # measured: bench/upload_path.py, docs/benchmarks.md
-    upload_deadline_seconds: int = 60
+    upload_deadline_seconds: int = 20  # webhook senders time out near 10-30 s; the poison store takes over
     upload_timeout_seconds: int = 30
     blob_container: str = "ingest"
     eventhub_name: str = ""
@@ -131,7 +131,7 @@ class Settings:
             max_body_bytes=_int(env, "RELAY_MAX_BODY_BYTES", 25 * 1024 * 1024),
             max_request_bytes=max_request,
             upload_concurrency=_int(env, "RELAY_UPLOAD_CONCURRENCY", 16),
-            upload_deadline_seconds=_int(env, "RELAY_UPLOAD_DEADLINE_SECONDS", 60),
+            upload_deadline_seconds=_int(env, "RELAY_UPLOAD_DEADLINE_SECONDS", 20),
             upload_timeout_seconds=_int(env, "RELAY_UPLOAD_TIMEOUT_SECONDS", 30),
             blob_container=env.get("RELAY_BLOB_CONTAINER", "").strip() or "ingest",
             eventhub_name=env.get("RELAY_EVENTHUB_NAME", "").strip(),
