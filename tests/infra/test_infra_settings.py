@@ -27,7 +27,7 @@ NOT_SET_BY_BICEP: dict[str, str] = {
     # Tuning knobs: the code's defaults are the production values; set them by hand to tune.
     "RELAY_MAX_BODY_BYTES": "optional tuning knob, default 25 MB",
     "RELAY_MAX_REQUEST_BYTES": "optional tuning knob, default 1,000,000 bytes (service limit 1 MiB)",
-    "RELAY_UPLOAD_CONCURRENCY": "optional tuning knob, default 4",
+    "RELAY_UPLOAD_CONCURRENCY": "optional tuning knob, default 16",
     "RELAY_UPLOAD_DEADLINE_SECONDS": "optional tuning knob, default 60",
     "RELAY_UPLOAD_TIMEOUT_SECONDS": "optional tuning knob, default 30",
 }
