@@ -42,15 +42,37 @@ from .normalize import (
 )
 from .timeparse import TimeFormatError, format_epoch, normalize_time
 
-#: UTC ISO 8601 as most senders write it; anything else takes the general time parser.
-_CANONICAL_UTC = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?Z", re.ASCII)
+#: UTC ISO 8601 as most senders write it (``2024-05-01T10:00:00.123Z``), read as two cached parts: the
+#: second (``2024-05-01T10:00:00``) and the tail (``.123Z``); anything else takes the general time parser.
+_SECOND = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}", re.ASCII)
+_TAIL = re.compile(r"(?:\.[0-9]{1,6})?Z", re.ASCII)
 _MICROS = (0, 100_000, 10_000, 1_000, 100, 10, 1)
 _ZEROS = ("", "00000", "0000", "000", "00", "0", "")
-_MINUTE_CACHE_SIZE = 4096
+_CACHE_SIZE = 4096
 _MAX_UNROLLED_POPS = 24
 _minute_starts: dict[str, int | None] = {}
+#: ``YYYY-MM-DDTHH:MM:SS`` -> its epoch seconds (valid UTC times only)
+_second_starts: dict[str, int] = {}
+#: ``.fffZ`` -> (the tail as ``format_time`` writes it, microseconds) (canonical tails only)
+_tails: dict[str, tuple[str, int]] = {}
+#: epoch minute -> ``YYYY-MM-DDTHH:MM:``, for integer epoch times
+_epoch_minutes: dict[int, str] = {}
+_SECONDS = tuple(f"{second:02d}" for second in range(60))
+_MILLIS = ("Z", *(f".{millis:03d}000Z" for millis in range(1, 1000)))
+#: integer epochs from 0 up to here take the shortcut: below 1e11 they are seconds (as parse_time reads
+#: them) and above milliseconds; below 2**31 s, ``value / 1e3`` is within 0.12 us of the exact time,
+#: so ``datetime.fromtimestamp`` (rounding to microseconds) gives exactly the integer's milliseconds
+_EPOCH_MS_FROM = 100_000_000_000
+_FAST_EPOCH_TO = 2**31 * 1000
 
 BatchFunction = Callable[..., NormalizedBatch]
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> Any:
+    if len(cache) >= _CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 def _minute_start(prefix: str) -> int | None:
@@ -61,32 +83,59 @@ def _minute_start(prefix: str) -> int | None:
             start = int(datetime.fromisoformat(prefix).replace(tzinfo=UTC).timestamp())
         except ValueError:
             start = None
-        if len(_minute_starts) >= _MINUTE_CACHE_SIZE:
-            _minute_starts.clear()
-        _minute_starts[prefix] = start
+        _remember(_minute_starts, prefix, start)
     return start  # type: ignore[return-value]
 
 
-def fast_time(value: Any) -> tuple[str, float]:
-    """``normalize_time`` with arithmetic instead of datetime objects for ``2024-05-01T10:00:00.123Z``.
+def _second_start(head: str) -> int | None:
+    """Epoch seconds of ``YYYY-MM-DDTHH:MM:SS`` UTC (remembered), or None when that is no valid time."""
+    if not _SECOND.fullmatch(head):
+        return None
+    start = _minute_start(head[:16])
+    seconds = int(head[17:19])
+    if start is None or seconds >= 60:
+        return None
+    return _remember(_second_starts, head, start + seconds)  # type: ignore[no-any-return]
 
-    The text comes back as ``format_time`` writes it (six fraction digits, none when they
-    are all zero) and the epoch as ``datetime.timestamp()`` computes it (exact integer
-    microseconds / 10**6).
+
+def _tail(tail: str) -> tuple[str, int] | None:
+    """``.123Z`` -> (``.123000Z``, 123000) as ``format_time`` writes it (remembered), or None."""
+    if not _TAIL.fullmatch(tail):
+        return None
+    fraction = tail[1:-1]
+    micros = int(fraction) * _MICROS[len(fraction)] if fraction else 0
+    return _remember(_tails, tail, ("." + fraction + _ZEROS[len(fraction)] + "Z", micros) if micros else ("Z", 0))
+
+
+def fast_time(value: Any) -> tuple[str, float]:
+    """``normalize_time`` with arithmetic instead of datetime objects for the usual shapes.
+
+    ``2024-05-01T10:00:00.123Z`` is read as its second and its tail, each validated once and
+    then looked up (events of a batch share their seconds, and there are few distinct tails);
+    integer epochs in seconds or milliseconds from 1970 to 2038 are cut into minute, second and
+    milliseconds. The text comes back as ``format_time`` writes it (six fraction digits, none
+    when they are all zero) and the epoch as ``datetime.timestamp()`` computes it (exact integer
+    microseconds / 10**6); every other value goes to ``normalize_time``.
     """
-    if value.__class__ is str and _CANONICAL_UTC.fullmatch(value):
-        start = _minute_starts.get(value[:16], _MISSING)
-        if start is _MISSING:
-            start = _minute_start(value[:16])
-        seconds = int(value[17:19])
-        if start is not None and seconds < 60:
-            whole = start + seconds
-            fraction = value[20:-1]
-            micros = int(fraction) * _MICROS[len(fraction)] if fraction else 0
-            if not micros:
-                return (value if not fraction else value[:19] + "Z"), float(whole)
-            text = value if len(fraction) == 6 else value[:-1] + _ZEROS[len(fraction)] + "Z"
-            return text, (whole * 1_000_000 + micros) / 1_000_000
+    if value.__class__ is str:
+        head = value[:19]
+        start = _second_starts.get(head) or _second_start(head)
+        if start is not None:
+            tail = value[19:]
+            parts = _tails.get(tail) or _tail(tail)
+            if parts is not None:
+                suffix, micros = parts
+                if not micros:
+                    return head + suffix, float(start)
+                return head + suffix, (start * 1_000_000 + micros) / 1_000_000
+    elif value.__class__ is int and 0 <= value < _FAST_EPOCH_TO:
+        whole, millis = divmod(value, 1000) if value >= _EPOCH_MS_FROM else (value, 0)
+        minute, second = divmod(whole, 60)
+        prefix = _epoch_minutes.get(minute)
+        if prefix is None:
+            prefix = _remember(_epoch_minutes, minute, datetime.fromtimestamp(minute * 60, UTC).isoformat()[:17])
+        text = prefix + _SECONDS[second] + _MILLIS[millis]
+        return text, ((whole * 1_000_000 + millis * 1000) / 1_000_000 if millis else float(whole))
     return normalize_time(value)
 
 

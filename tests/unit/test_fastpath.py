@@ -193,3 +193,64 @@ def test_fast_time_examples():
     assert fast_time("2024-05-01T10:00:00.123Z") == ("2024-05-01T10:00:00.123000Z", 1714557600.123)
     moment = datetime(2024, 5, 1, tzinfo=UTC) + timedelta(microseconds=1)
     assert fast_time(iso(moment, 6))[1] == moment.timestamp()
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.one_of(st.integers(0, 10**11 + 10**6), st.integers(10**11 - 10**6, 2**31 * 1000 + 10**6)))
+def test_fast_time_integer_epochs_match_normalize_time(value):
+    # GIVEN an integer epoch in seconds or milliseconds, around the shortcut's bounds too
+    # WHEN read by the shortcut and by the general parser
+    # THEN text and epoch are the same
+    assert fast_time(value) == normalize_time(value)
+
+
+def test_fast_time_integer_epoch_examples():
+    # GIVEN epochs in seconds and milliseconds WHEN read THEN the general parser's answers come back
+    assert fast_time(1714557600) == ("2024-05-01T10:00:00Z", 1714557600.0)
+    assert fast_time(1714557600123) == ("2024-05-01T10:00:00.123000Z", 1714557600.123)
+    assert fast_time(1714557600000) == ("2024-05-01T10:00:00Z", 1714557600.0)
+    for value in (0, 59, 60, 10**11 - 1, 10**11, 2**31 * 1000 - 1, 2**31 * 1000, -1, True, 2**70):
+        try:
+            expected = normalize_time(value)
+        except Exception as error:  # the same error for what the shortcut leaves to the general parser
+            with pytest.raises(type(error), match=str(error)):
+                fast_time(value)
+        else:
+            assert fast_time(value) == expected, value
+
+
+def test_fast_time_caches_refuse_what_the_parser_refuses():
+    # GIVEN texts whose second or tail is no canonical UTC time, each read twice (the second time
+    # from the caches)
+    texts = ("2024-02-30T00:00:00Z", "2024-05-01T10:00:60Z", "2024-05-01T10:00:00.1234567Z",
+             "2024-05-01T10:00:00.Z", "2024-05-01T10:00:00z", "2024-05-01T10:00:00+00:00", "2024-05-01T10:00",
+             "2024-05-01 10:00:00.5Z", "\uff12024-05-01T10:00:00Z", "2024-05-01T10:00:00.\uff15Z")
+    for _ in range(2):
+        for text in texts:
+            # WHEN read by the shortcut and by the general parser THEN answers and errors are the same
+            try:
+                expected = normalize_time(text)
+            except Exception as error:
+                with pytest.raises(type(error), match=str(error).replace("(", r"\(").replace(")", r"\)")):
+                    fast_time(text)
+            else:
+                assert fast_time(text) == expected, text
+
+
+def test_fast_time_caches_stay_bounded(monkeypatch):
+    # GIVEN small caches
+    from shared import fastpath
+
+    monkeypatch.setattr(fastpath, "_CACHE_SIZE", 8)
+    for cache in (fastpath._second_starts, fastpath._tails, fastpath._epoch_minutes, fastpath._minute_starts):
+        cache.clear()
+    # WHEN many distinct seconds, tails and epoch minutes are read
+    for number in range(100):
+        moment = datetime(2024, 5, 1, tzinfo=UTC) + timedelta(minutes=number, seconds=number % 60,
+                                                               microseconds=number * 1001)
+        text = iso(moment, 1 + number % 6)
+        # THEN every answer is still the general parser's, and no cache outgrows its size
+        assert fast_time(text) == normalize_time(text)
+        assert fast_time(1714557600 + number * 61) == normalize_time(1714557600 + number * 61)
+        assert max(map(len, (fastpath._second_starts, fastpath._tails, fastpath._epoch_minutes,
+                             fastpath._minute_starts))) <= 8
