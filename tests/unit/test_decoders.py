@@ -12,11 +12,13 @@ import zlib
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.sources.compression import gunzip_bounded
 from shared.sources.errors import DecodeError, TooLargeError
 from shared.sources.http import check_declared_length, decode_http_body, header, options_handshake
-from shared.sources.jsontext import decode_json_events, decode_ndjson, require_objects
+from shared.sources.jsontext import _decode_ndjson_lines, decode_json_events, decode_ndjson, require_objects
 
 MB = 1024 * 1024
 LIMIT = MB
@@ -145,6 +147,42 @@ def test_invalid_utf8_is_refused():
 def test_decode_ndjson_skips_blank_and_whitespace_lines():
     """GIVEN NDJSON with CRLF and blank lines WHEN decoded THEN only the values."""
     assert decode_ndjson(b'1\r\n\r\n  \n{"a":2}\r\n') == [1, {"a": 2}]
+
+
+def test_decode_ndjson_bad_line_is_named_after_the_fast_read_fails():
+    """GIVEN NDJSON whose third line is broken WHEN decoded THEN the line-by-line reading names it."""
+    with pytest.raises(DecodeError, match=r"^body line 3 is not valid JSON at column 6: "):
+        decode_ndjson(b'{"a":1}\n\n{"b":}\n{"c":3}\n')
+
+
+def test_decode_ndjson_vertical_tab_and_form_feed_around_values_are_stripped():
+    """GIVEN lines with \\v or \\f around values (not JSON whitespace, which the fast read refuses)
+    WHEN decoded THEN the line-by-line reading strips them as before and every value comes back."""
+    assert decode_ndjson(b'\x0b{"a":1}\x0c\n\x0c\n 2\x0b\r\n') == [{"a": 1}, 2]
+
+
+def test_decode_ndjson_lines_that_only_parse_together_are_refused():
+    """GIVEN one value split over two lines WHEN decoded THEN it is an error on line 1, not one event."""
+    with pytest.raises(DecodeError, match=r"^body line 1 is not valid JSON"):
+        decode_ndjson(b'{"a":\n1}\n')
+
+
+_PIECES = st.sampled_from([b'{"a":1}', b"[1, 2]", b'"x"', b"7", b"null", b'{"b":', b"}", b"", b" ", b"\t", b"\r",
+                           b"\x0b", b"\x0c", b"\xef\xbb\xbf", b'"\xff"', b"1 2", b"\x00", b'"\\u00e9"'])
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.lists(_PIECES, max_size=4).map(b"".join), max_size=6).map(b"\n".join))
+def test_decode_ndjson_is_the_line_by_line_reading(body):
+    """GIVEN any body of lines made of values, broken values and whitespace JSON counts or not
+    WHEN decoded THEN the events, or the error and its message, are the line-by-line reading's."""
+    def run(decode):
+        try:
+            return decode(body, "body")
+        except DecodeError as error:
+            return str(error)
+
+    assert run(decode_ndjson) == run(_decode_ndjson_lines)
 
 
 def test_decode_json_events_array_that_is_not_closed():
