@@ -7,7 +7,7 @@ Each pytest worker starts its own Azurite (in memory, free ports) and emulator
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,28 @@ def relay_settings(emulator: Any, azurite: Any | None = None, **overrides: str) 
     return env
 
 
+def user_function(name: str) -> Callable[..., Any]:
+    """The undecorated body of a function of ``function_app``, to call as the host would."""
+    import function_app
+
+    function_app.app.functions_bindings = None  # get_functions() may be called once per app otherwise
+    for function in function_app.app.get_functions():
+        if function.get_function_name() == name:
+            return function.get_user_function()
+    raise LookupError(name)
+
+
+def install_relay_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    """Make ``env`` the relay's whole environment for one test and rebuild the process-wide relay."""
+    from shared.runtime import reset_relay
+
+    for key in [k for k in os.environ if k.startswith(("RELAY_", "RelayStorage", "APPLICATIONINSIGHTS_"))]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    reset_relay()
+
+
 @pytest.fixture
 def relay_env(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """Process environment of a relay on the emulator; the process-wide relay is rebuilt around the test."""
@@ -67,10 +89,6 @@ def relay_env(emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[s
     emulator.reset()
     emulator.clear_faults()
     env = relay_settings(emulator)
-    for key in [k for k in os.environ if k.startswith(("RELAY_", "RelayStorage"))]:
-        monkeypatch.delenv(key)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    reset_relay()
+    install_relay_env(monkeypatch, env)
     yield env
     reset_relay()

@@ -10,9 +10,8 @@ the function in Azure.
 from __future__ import annotations
 
 import gzip
-import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,20 +19,11 @@ import orjson
 import pytest
 
 from shared.normalize import event_id
-from tests.conftest import relay_settings
+from tests.conftest import install_relay_env, relay_settings
 
 APPLOGS_TABLE = "AppLogs_CL"
 RESOURCE_TABLE = "AzureResourceLogs_CL"
 
-
-def user_function(name: str) -> Callable[..., Any]:
-    import function_app
-
-    function_app.app.functions_bindings = None
-    for function in function_app.app.get_functions():
-        if function.get_function_name() == name:
-            return function.get_user_function()
-    raise LookupError(name)
 
 
 def app_log(n: int, tag: str = "t", **fields: Any) -> dict[str, Any]:
@@ -112,11 +102,7 @@ def _world(emulator: Any, azurite: Any, monkeypatch: pytest.MonkeyPatch, poison:
                          **overrides)
     if not poison:  # no RelayStorage: nothing can be parked, failed uploads stay failed
         env.pop("RelayStorage", None)
-    for key in [k for k in os.environ if k.startswith(("RELAY_", "RelayStorage", "APPLICATIONINSIGHTS_"))]:
-        monkeypatch.delenv(key)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    reset_relay()
+    install_relay_env(monkeypatch, env)
     world = BlobWorld(env, emulator, azurite, container)
     world.service.create_container(container)
     yield world

@@ -8,7 +8,8 @@ import logging
 import orjson
 import pytest
 
-from tests.blob.conftest import APPLOGS_TABLE, BlobWorld, app_log, expected_ids, ndjson, user_function
+from tests.blob.conftest import APPLOGS_TABLE, BlobWorld, app_log, expected_ids, ndjson
+from tests.conftest import user_function
 
 pytestmark = pytest.mark.e2e
 

@@ -9,8 +9,8 @@ import typing
 import pytest
 
 import function_app
-from tests.blob.conftest import APPLOGS_TABLE, BlobWorld, app_log, ndjson, user_function
-from tests.conftest import EVENTS
+from tests.blob.conftest import APPLOGS_TABLE, BlobWorld, app_log, ndjson
+from tests.conftest import EVENTS, user_function
 
 
 def _function(name: str):

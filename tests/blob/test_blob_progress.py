@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from shared.blob_ingest import BlobNotSafe, Checkpoint, CheckpointConflict, CheckpointStore
-from tests.blob.conftest import APPLOGS_TABLE, BlobWorld, app_log, expected_ids, ndjson, user_function
+from tests.blob.conftest import APPLOGS_TABLE, BlobWorld, app_log, expected_ids, ndjson
+from tests.conftest import user_function
 
 pytestmark = pytest.mark.e2e
 

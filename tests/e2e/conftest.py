@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Callable
 from typing import Any
 
 import azure.functions as func
 import orjson
 import pytest
 
-
-def user_function(name: str) -> Callable[[func.HttpRequest], func.HttpResponse]:
-    import function_app
-
-    function_app.app.functions_bindings = None
-    for function in function_app.app.get_functions():
-        if function.get_function_name() == name:
-            return function.get_user_function()
-    raise LookupError(name)
+from tests.conftest import user_function
 
 
 class HttpCaller:

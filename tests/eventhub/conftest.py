@@ -4,9 +4,8 @@ way the host's cardinality-many converter builds them, against the real emulator
 from __future__ import annotations
 
 import json
-import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +14,7 @@ import azure.functions as func
 import pytest
 from azure.functions.meta import Datum
 
-from tests.conftest import EVENTS, relay_settings
+from tests.conftest import EVENTS, install_relay_env, relay_settings
 
 RESOURCE_TABLE = "AzureResourceLogs_CL"
 RESOURCE_STREAM = "Custom-AzureResourceLogs"
@@ -28,15 +27,6 @@ DIAGNOSTIC_SAMPLES = (
     "activitylog_administrative.json",
 )
 
-
-def user_function(name: str) -> Callable[..., Any]:
-    import function_app
-
-    function_app.app.functions_bindings = None
-    for function in function_app.app.get_functions():
-        if function.get_function_name() == name:
-            return function.get_user_function()
-    raise LookupError(name)
 
 
 def sample(name: str) -> bytes:
@@ -118,11 +108,7 @@ def _world(emulator: Any, azurite: Any, monkeypatch: pytest.MonkeyPatch, poison:
                          RELAY_POISON_CONTAINER=f"poison-{suffix}", RELAY_DEADLETTER_CONTAINER=f"deadletter-{suffix}")
     if not poison:
         env.pop("RelayStorage", None)
-    for key in [k for k in os.environ if k.startswith(("RELAY_", "RelayStorage", "APPLICATIONINSIGHTS_"))]:
-        monkeypatch.delenv(key)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    reset_relay()
+    install_relay_env(monkeypatch, env)
     yield HubWorld(env, emulator, azurite)
     emulator.clear_faults()
     reset_relay()

@@ -12,6 +12,7 @@ import pytest
 
 from shared.eventhub_ingest import EventHubNotSafe
 from shared.normalize import event_id
+from tests.conftest import user_function
 from tests.eventhub.conftest import (
     DIAGNOSTIC_SAMPLES,
     HUB,
@@ -20,7 +21,6 @@ from tests.eventhub.conftest import (
     make_batch,
     sample,
     sample_records,
-    user_function,
 )
 
 pytestmark = pytest.mark.e2e

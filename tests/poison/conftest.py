@@ -12,7 +12,6 @@ the function returned.
 from __future__ import annotations
 
 import base64
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,7 +24,7 @@ import pytest
 
 from shared.normalize import event_id
 from shared.poison import Backoff
-from tests.conftest import relay_settings
+from tests.conftest import install_relay_env, relay_settings, user_function
 
 APPLOGS_TABLE = "AppLogs_CL"
 APPLOGS_STREAM = "Custom-AppLogs"
@@ -42,15 +41,6 @@ def wait_for(check: Callable[[], Any], timeout: float = 20.0, interval: float = 
             raise AssertionError(f"timed out waiting for {what or check}")
         time.sleep(interval)
 
-
-def user_function(name: str) -> Callable[..., Any]:
-    import function_app
-
-    function_app.app.functions_bindings = None
-    for function in function_app.app.get_functions():
-        if function.get_function_name() == name:
-            return function.get_user_function()
-    raise LookupError(name)
 
 
 def app_log(n: int, tag: str = "t", **fields: Any) -> dict[str, Any]:
@@ -188,11 +178,7 @@ def world(emulator: Any, azurite: Any, monkeypatch: pytest.MonkeyPatch) -> Itera
     emulator.reset()
     env = relay_settings(emulator, azurite, RELAY_UPLOAD_DEADLINE_SECONDS="1", RELAY_UPLOAD_TIMEOUT_SECONDS="1",
                          RELAY_MAX_REPLAYS="3", **poison_names())
-    for key in [k for k in os.environ if k.startswith(("RELAY_", "RelayStorage", "APPLICATIONINSIGHTS_"))]:
-        monkeypatch.delenv(key)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    reset_relay()
+    install_relay_env(monkeypatch, env)
     fast_replays()
     yield PoisonWorld(env, emulator, azurite, QueueHost(azurite.connection_string, env["RELAY_POISON_QUEUE"]))
     emulator.clear_faults()

@@ -14,8 +14,8 @@ import yaml
 from azure.core.exceptions import AzureError
 
 from shared.cli import main as relay_main
-from tests.conftest import ROOT
-from tests.poison.conftest import APPLOGS_STREAM, app_log, ids_of, post, user_function
+from tests.conftest import ROOT, user_function
+from tests.poison.conftest import APPLOGS_STREAM, app_log, ids_of, post
 
 pytestmark = pytest.mark.e2e
 
