@@ -43,7 +43,7 @@ def _relay_processor(env: dict[str, str], concurrency: int) -> Any:
     from shared.settings import Settings
     from shared.sink import LogsIngestionSink
 
-    settings = Settings.from_env(env)
+    settings = Settings.from_env({**env, "RELAY_UPLOAD_CONCURRENCY": str(concurrency)})  # pool sized alike
     sink = LogsIngestionSink(settings, lambda: StaticTokenCredential(TOKEN))
     return Processor(sink, settings.max_request_bytes, concurrency), sink
 
@@ -138,18 +138,16 @@ class _SleepTransport:
 def _time_transport(route: Any, rows_route_: Any, events: list[Any], rows: list[dict], concurrency: int,
                     env: dict[str, str]) -> dict[str, Any]:
     """Relay (from events and from the rows) and SDK through the same fake 50 ms transport."""
-    import functools
-
     from azure.monitor.ingestion import LogsIngestionClient
 
     import shared.sink as sink_module
     from shared.credentials import StaticTokenCredential
 
     out: dict[str, Any] = {}
-    original = sink_module.LogsIngestionClient
+    original = sink_module.upload_transport
     for key, which, items in (("relay", route, events), ("relay_rows", rows_route_, rows)):
         transport = _SleepTransport(DELAY)
-        sink_module.LogsIngestionClient = functools.partial(LogsIngestionClient, transport=transport)
+        sink_module.upload_transport = lambda settings, verify, transport=transport: transport
         try:
             say(f"upload path (transport, {key}): relay, concurrency {concurrency}")
             processor, sink = _relay_processor(env, concurrency)
@@ -162,7 +160,7 @@ def _time_transport(route: Any, rows_route_: Any, events: list[Any], rows: list[
                 processor.close()
                 sink.close()
         finally:
-            sink_module.LogsIngestionClient = original
+            sink_module.upload_transport = original
         out[key] = {"seconds": round(seconds, 3), "requests": outcome.requests, "landed": outcome.landed,
                     "failed": outcome.failed + outcome.parked, "requests_per_s": round(outcome.requests / seconds, 1),
                     "concurrency": concurrency}

@@ -447,6 +447,7 @@ class _TLSServer(ThreadingHTTPServer):
         self.state = state
         self._live: set[socket.socket] = set()
         self._live_lock = threading.Lock()
+        self.connections_opened = 0  # TLS handshakes completed: how well clients reuse connections
         super().__init__(address, _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -467,6 +468,7 @@ class _TLSServer(ThreadingHTTPServer):
         with self._live_lock:
             self._live.discard(raw)
             self._live.add(tls)
+            self.connections_opened += 1
         try:
             self.RequestHandlerClass(tls, client_address, self)
         finally:
@@ -618,6 +620,11 @@ class Emulator:
     def requests(self) -> list[dict[str, Any]]:
         return self.store.requests()
 
+    @property
+    def connections_opened(self) -> int:
+        """TLS connections clients opened since start or ``reset()`` (a client that reuses its pool opens few)."""
+        return self._server.connections_opened if self._server is not None else 0
+
     def add_fault(self, **rule: Any) -> dict[str, Any]:
         """Add a fault rule (see :class:`~emulator.faults.FaultRule`); returns it with its id."""
         return self.faults.add(FaultRule.from_mapping(rule)).to_dict()
@@ -626,6 +633,8 @@ class Emulator:
         self.faults.clear()
 
     def reset(self) -> None:
-        """Forget rows, drops, requests and faults (tables stay defined)."""
+        """Forget rows, drops, requests, faults and the connection count (tables stay defined)."""
         self.store.reset()
         self.faults.clear()
+        if self._server is not None:
+            self._server.connections_opened = 0

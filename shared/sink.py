@@ -27,6 +27,7 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
+from azure.core.pipeline.transport import RequestsTransport
 from azure.monitor.ingestion import LogsIngestionClient
 
 from .settings import Settings
@@ -143,6 +144,37 @@ def _trust_bundle(extra_ca: str) -> str:
     return str(combined)
 
 
+class PooledRequestsTransport(RequestsTransport):
+    """azure-core's requests transport, keeping as many connections per host as uploads run at once.
+
+    azure-core mounts requests' default adapter, which keeps 10 connections per host. With
+    more calls in flight (``RELAY_UPLOAD_CONCURRENCY``, default 16) every extra connection is
+    dropped when its call ends (urllib3: "Connection pool is full, discarding connection") and
+    a later call pays a new TCP and TLS handshake, a few round trips to the service each time.
+    """
+
+    def __init__(self, pool_size: int, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self._pool_size = pool_size
+
+    def _init_session(self, session: object) -> None:
+        super()._init_session(session)  # type: ignore[arg-type]
+        for prefix in self._protocols:
+            adapter = session.get_adapter(prefix)  # type: ignore[attr-defined]
+            session.mount(prefix, type(adapter)(  # type: ignore[attr-defined]
+                max_retries=adapter.max_retries, pool_maxsize=max(self._pool_size, 1)))
+
+
+def upload_transport(settings: Settings, verify: str | bool) -> RequestsTransport:
+    """The HTTP transport of one endpoint's client: timeouts, trust, a pool for every call in flight."""
+    return PooledRequestsTransport(
+        settings.upload_concurrency,
+        connection_timeout=10,
+        read_timeout=settings.upload_timeout_seconds,
+        connection_verify=verify,
+    )
+
+
 class LogsIngestionSink:
     """One reused client per endpoint; thread-safe so a batch's requests go out concurrently."""
 
@@ -175,9 +207,7 @@ class LogsIngestionSink:
                     self._credential,
                     credential_scopes=[self._settings.token_scope],
                     retry_total=0,
-                    connection_timeout=10,
-                    read_timeout=self._settings.upload_timeout_seconds,
-                    connection_verify=self._verify,
+                    transport=upload_transport(self._settings, self._verify),
                     user_agent="ingestion-relay",
                 )
                 self._clients[endpoint] = client
