@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
@@ -31,6 +32,9 @@ from azure.core.pipeline.transport import RequestsTransport
 from azure.monitor.ingestion import LogsIngestionClient
 
 from .settings import Settings
+
+if TYPE_CHECKING:
+    import requests  # azure-core's transport library, named only for the type
 
 log = logging.getLogger("relay.sink")
 
@@ -153,16 +157,15 @@ class PooledRequestsTransport(RequestsTransport):
     a later call pays a new TCP and TLS handshake, a few round trips to the service each time.
     """
 
-    def __init__(self, pool_size: int, **kwargs: object) -> None:
+    def __init__(self, pool_size: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._pool_size = pool_size
 
-    def _init_session(self, session: object) -> None:
-        super()._init_session(session)  # type: ignore[arg-type]
+    def _init_session(self, session: requests.Session) -> None:
+        super()._init_session(session)  # retries off, azure-core's bigger-block adapter
         for prefix in self._protocols:
-            adapter = session.get_adapter(prefix)  # type: ignore[attr-defined]
-            session.mount(prefix, type(adapter)(  # type: ignore[attr-defined]
-                max_retries=adapter.max_retries, pool_maxsize=max(self._pool_size, 1)))
+            adapter = session.get_adapter(prefix)
+            session.mount(prefix, type(adapter)(max_retries=adapter.max_retries, pool_maxsize=max(self._pool_size, 1)))
 
 
 def upload_transport(settings: Settings, verify: str | bool) -> RequestsTransport:
