@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     if "cpu" in only:
         from bench import cpu_path
 
-        results["cpu_path"] = cpu_path.run(events, repeat=2 if args.quick else 3, ablations=not args.quick)
+        results["cpu_path"] = cpu_path.run(events, repeat=2 if args.quick else 5, ablations=not args.quick)
     if "upload" in only:
         from bench import upload_path
 

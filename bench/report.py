@@ -274,7 +274,7 @@ def write_docs(results: dict[str, Any], path: Path = DOCS) -> Path:
     notes = results.get("notes")
     if notes:
         lines += ["## What changed for speed, and what is left", "", *notes, ""]
-    lines += ["## Reproduce", "", "```", "make bench                       # everything, ~3-5 minutes",
+    lines += ["## Reproduce", "", "```", "make bench                       # everything, ~5-8 minutes",
               ".venv/bin/python -m bench --quick  # smaller data, fewer rounds; does not rewrite this file",
               ".venv/bin/python -m bench --big    # the 1 GB blob", "```", "",
               "Raw numbers of the last run: `bench/results/latest.json` (not committed).", ""]
