@@ -189,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
 
         results["http_handler"] = http_handler.run(calls_small=100 if args.quick else 300,
                                                    calls_large=20 if args.quick else 60)
+        from bench import http_memory
+
+        results["http_memory"] = http_memory.run()
     if "blob" in only:
         results["big_blob"] = run_big_blob(blob_mb)
     results["seconds"] = round(time.perf_counter() - started, 1)

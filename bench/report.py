@@ -117,6 +117,18 @@ def http_lines(http: dict[str, Any]) -> list[str]:
     return _table(["sink", "body", "size", "calls", "p50", "p99", "rows/s"], rows)
 
 
+def http_memory_lines(memory: dict[str, Any]) -> list[str]:
+    rows = []
+    for entry in memory.values():
+        if "error" in entry:
+            rows.append([f"{entry.get('size_mb', '?')} MB", "failed: " + entry["error"], "", "", "", ""])
+            continue
+        rows.append([f"{entry['body_bytes'] / 2**20:.1f} MB / {_n(entry['accepted'])} events", _s(entry["seconds"]),
+                     f"{entry['rss_before_mb']:.0f} MB", f"{entry['peak_rss_mb']:.0f} MB",
+                     f"{entry['growth_mb']:.0f} MB", f"{entry['growth_mb'] * 2**20 / entry['body_bytes']:.1f}x"])
+    return _table(["body", "call", "RSS before", "peak RSS", "growth", "growth / body"], rows)
+
+
 def blob_lines(blob: dict[str, Any]) -> list[str]:
     if blob.get("skipped"):
         return [f"not run: {blob['skipped']}"]
@@ -137,7 +149,8 @@ def console(results: dict[str, Any]) -> str:
     out.append(f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['date']}, "
                f"load average at start {m['load_average_at_start']}")
     for key, title, render in (("cpu_path", "1. CPU path", cpu_lines), ("upload_path", "2. Upload path", upload_lines),
-                               ("big_blob", "3. Big blob", blob_lines), ("http_handler", "4. HTTP handler", http_lines)):
+                               ("big_blob", "3. Big blob", blob_lines), ("http_handler", "4. HTTP handler", http_lines),
+                               ("http_memory", "4b. HTTP handler memory", http_memory_lines)):
         if key in results:
             out += ["", title, *render(results[key])]
     return "\n".join(out)
@@ -271,6 +284,11 @@ def write_docs(results: dict[str, Any], path: Path = DOCS) -> Path:
                   "emulator (its parsing and SQLite writes are part of the latency); `null`: the relay's own "
                   "share (decode, normalize, pack, gzip, answer). rows/s = accepted rows / time in the function.",
                   "", *http_lines(results["http_handler"]), ""]
+    if results.get("http_memory"):
+        lines += ["One body at a time near `RELAY_MAX_BODY_BYTES` (25 MB), in a fresh process per size "
+                  "(`bench/http_memory.py`, null sink): a webhook body is decoded whole before it is normalized, "
+                  "so the HTTP trigger's memory grows with the body (the blob trigger's with its chunk).", "",
+                  *http_memory_lines(results["http_memory"]), ""]
     notes = results.get("notes")
     if notes:
         lines += ["## What changed for speed, and what is left", "", *notes, ""]

@@ -1,0 +1,100 @@
+"""Benchmark 4b, HTTP handler memory: peak RSS of one webhook body at the size limit.
+
+A body is decoded whole (its events are a list of dicts), normalized and packed, so the
+HTTP trigger's memory grows with the body, not with a chunk as the blob trigger's does.
+Each size runs in a fresh process (``ru_maxrss`` is a high-water mark for a process's
+whole life): the body is written to a file first, the child reads it, warms the relay up
+on a small body, then makes one call of the decorated ``http_ingest`` with an uploader
+that accepts without sending, and reports its peak RSS against its RSS before the call.
+
+    python -m bench.http_memory            # 25 MB (RELAY_MAX_BODY_BYTES) and 12.5 MB
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import OFFLINE_ENV, ROOT, say
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+
+
+def _child(path: str) -> None:
+    """Run in a fresh process: one call with the body in ``path``; print one JSON line."""
+    import azure.functions as func
+
+    from bench.cpu_path import NullUploader
+    from bench.http_handler import _user_function, body_of_size
+    from shared.runtime import get_relay, reset_relay
+
+    os.environ.update(OFFLINE_ENV)
+    reset_relay()
+    call = _user_function("http_ingest")
+    get_relay().processor._uploader = NullUploader()
+
+    def request(body: bytes) -> Any:
+        return func.HttpRequest("POST", "http://localhost/api/ingest/applogs", body=body,
+                                headers={"Content-Type": "application/x-ndjson"}, route_params={"route": "applogs"})
+
+    call(request(body_of_size(4096)[0]))  # imports, compiled route, upload pool
+    body = Path(path).read_bytes()
+    before = _rss_mb()
+    started = time.perf_counter()
+    response = call(request(body))
+    seconds = time.perf_counter() - started
+    summary = json.loads(response.get_body())
+    print(json.dumps({"status": response.status_code, "body_bytes": len(body), "accepted": summary.get("accepted"),
+                      "seconds": round(seconds, 3), "rss_before_mb": round(before, 1),
+                      "peak_rss_mb": round(_peak_rss_mb(), 1)}))
+
+
+def _body(size: int) -> bytes:
+    """NDJSON of benchmark events up to ``size`` bytes (whole events)."""
+    from bench.data import ndjson
+
+    per_event = 424  # bench.data's events average 424 bytes as NDJSON
+    body = ndjson(size // per_event + 100)
+    return body[: body.rfind(b"\n", 0, size) + 1]
+
+
+def run(sizes_mb: tuple[float, ...] = (12.5, 25.0)) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-http-memory-") as folder:
+        for size_mb in sizes_mb:
+            body = _body(int(size_mb * 2**20))
+            path = Path(folder) / f"body-{size_mb}.ndjson"
+            path.write_bytes(body)
+            del body
+            say(f"http memory: one {size_mb} MB body in a fresh process")
+            done = subprocess.run([sys.executable, "-m", "bench.http_memory", "--child", str(path)], cwd=ROOT,
+                                  capture_output=True, text=True, timeout=600, check=False)
+            lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+            if done.returncode != 0 or not lines:
+                results[str(size_mb)] = {"error": (done.stderr.strip().splitlines() or ["no output"])[-1]}
+                continue
+            measured = json.loads(lines[-1])
+            measured["growth_mb"] = round(measured["peak_rss_mb"] - measured["rss_before_mb"], 1)
+            results[str(size_mb)] = {"size_mb": size_mb, **measured}
+    return results
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        _child(sys.argv[2])
+    else:
+        print(json.dumps(run(), indent=2))
