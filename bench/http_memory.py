@@ -2,8 +2,7 @@
 
 A body is decoded whole (its events are a list of dicts), normalized and packed, so the
 HTTP trigger's memory grows with the body, not with a chunk as the blob trigger's does.
-Each size runs in a fresh process (``ru_maxrss`` is a high-water mark for a process's
-whole life): the body is written to a file first, the child reads it, warms the relay up
+Each size runs in a fresh process (the peak is the process's own high-water mark, VmHWM): the body is written to a file first, the child reads it, warms the relay up
 on a small body, then makes one call of the decorated ``http_ingest`` with an uploader
 that accepts without sending, and reports its peak RSS against its RSS before the call.
 
@@ -14,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -31,7 +29,13 @@ def _rss_mb() -> float:
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+    """This process's own high-water mark (VmHWM). ``ru_maxrss`` would not do: Linux carries it
+    over from the parent through fork and exec, and the parent here is the large bench process."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def _child(path: str) -> None:
