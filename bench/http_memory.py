@@ -89,7 +89,8 @@ def run(sizes_mb: tuple[float, ...] = (12.5, 25.0)) -> dict[str, Any]:
                                   capture_output=True, text=True, timeout=600, check=False)
             lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
             if done.returncode != 0 or not lines:
-                results[str(size_mb)] = {"error": (done.stderr.strip().splitlines() or ["no output"])[-1]}
+                results[str(size_mb)] = {"size_mb": size_mb,
+                                         "error": (done.stderr.strip().splitlines() or ["no output"])[-1]}
                 continue
             measured = json.loads(lines[-1])
             measured["growth_mb"] = round(measured["peak_rss_mb"] - measured["rss_before_mb"], 1)
