@@ -8,7 +8,7 @@ to show that memory stays flat) it:
 2. runs ``shared.blob_ingest.handle_blob`` on it in a fresh child process, with a sink
    that accepts every request (``--sink null``: measures the relay, not a database) or
    the real emulator (``--sink emulator``: every row over HTTPS into SQLite, slower);
-3. reports the child's peak RSS (``resource.getrusage``), rows and rows/s.
+3. reports the child's peak RSS (VmHWM, ``bench.common.peak_rss_mb``), rows and rows/s.
 
 Then, as a baseline, the peak RSS of reading the same blob whole (``readall()`` and
 ``gzip.decompress``, no parsing at all) — what a non-streaming trigger starts from.
@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,8 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+from bench.common import peak_rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
@@ -109,10 +110,6 @@ class NullUploader:
         return UploadResult(request_id, 1, status=204)
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
-
-
 def child(args: argparse.Namespace) -> None:
     """Run in a fresh process: ingest one blob, print one JSON line with rows/s and peak RSS."""
     from azure.storage.blob import BlobClient
@@ -129,13 +126,13 @@ def child(args: argparse.Namespace) -> None:
     if args.mode == "whole":
         import gzip
 
-        before = _peak_rss_mb()
+        before = peak_rss_mb()
         started = time.perf_counter()
         data = gzip.decompress(client.download_blob().readall())
         lines = data.count(b"\n")
         seconds = time.perf_counter() - started
         print(json.dumps({"mode": "whole", "rows": lines, "seconds": seconds, "rss_before_mb": before,
-                          "peak_rss_mb": _peak_rss_mb()}))
+                          "peak_rss_mb": peak_rss_mb()}))
         return
     if args.sink == "emulator":
         relay = Relay.from_env(env)
@@ -146,13 +143,13 @@ def child(args: argparse.Namespace) -> None:
                               settings.upload_concurrency)
         relay = Relay(settings, config, None, processor)  # type: ignore[arg-type]
     store = blob_ingest.CheckpointStore.beside(client)
-    before = _peak_rss_mb()
+    before = peak_rss_mb()
     last = [time.monotonic()]
 
     def progress(number: int, outcome: Any) -> None:
         if time.monotonic() - last[0] > 15:
             last[0] = time.monotonic()
-            print(f"    ... chunk {number}, peak RSS {_peak_rss_mb():.0f} MB", file=sys.stderr, flush=True)
+            print(f"    ... chunk {number}, peak RSS {peak_rss_mb():.0f} MB", file=sys.stderr, flush=True)
 
     started = time.perf_counter()
     result = handle_blob(client, lambda: relay, BlobOptions(time_budget_seconds=24 * 3600, checkpoints=store,
@@ -161,7 +158,7 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps({"mode": "stream", "status": result.status, "rows": result.landed + result.rejected,
                       "landed": result.landed, "rejected": result.rejected, "requests": result.requests,
                       "chunks": result.chunks, "seconds": seconds, "rss_before_mb": before,
-                      "peak_rss_mb": _peak_rss_mb()}))
+                      "peak_rss_mb": peak_rss_mb()}))
 
 
 def _run_child(name: str, env: dict[str, str], mode: str, args: argparse.Namespace) -> dict[str, Any]:

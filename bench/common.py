@@ -159,5 +159,15 @@ def _version(package: str) -> str:
         return "?"
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM). Not ``ru_maxrss``: Linux carries that over from the
+    parent through fork and exec, so a child of the large bench process would report the parent's."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)

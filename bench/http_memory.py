@@ -20,22 +20,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import OFFLINE_ENV, ROOT, say
+from bench.common import OFFLINE_ENV, ROOT, peak_rss_mb, say
 
 
 def _rss_mb() -> float:
     with open("/proc/self/statm", encoding="ascii") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
-def _peak_rss_mb() -> float:
-    """This process's own high-water mark (VmHWM). ``ru_maxrss`` would not do: Linux carries it
-    over from the parent through fork and exec, and the parent here is the large bench process."""
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024  # kB
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def _child(path: str) -> None:
@@ -64,7 +54,7 @@ def _child(path: str) -> None:
     summary = json.loads(response.get_body())
     print(json.dumps({"status": response.status_code, "body_bytes": len(body), "accepted": summary.get("accepted"),
                       "seconds": round(seconds, 3), "rss_before_mb": round(before, 1),
-                      "peak_rss_mb": round(_peak_rss_mb(), 1)}))
+                      "peak_rss_mb": round(peak_rss_mb(), 1)}))
 
 
 def _body(size: int) -> bytes:

@@ -45,7 +45,7 @@ def _relay_processor(env: dict[str, str], concurrency: int) -> Any:
 
     settings = Settings.from_env({**env, "RELAY_UPLOAD_CONCURRENCY": str(concurrency)})  # pool sized alike
     sink = LogsIngestionSink(settings, lambda: StaticTokenCredential(TOKEN))
-    return Processor(sink, settings.max_request_bytes, concurrency), sink
+    return Processor(sink, settings.max_request_bytes, settings.upload_concurrency), sink
 
 
 def _sdk_client(emulator: EmulatorProcess) -> Any:
