@@ -1,8 +1,9 @@
 """Benchmark 4b, HTTP handler memory: peak RSS of one webhook body at the size limit.
 
-A body is decoded whole (its events are a list of dicts), normalized and packed, so the
-HTTP trigger's memory grows with the body, not with a chunk as the blob trigger's does.
-Each size runs in a fresh process (the peak is the process's own high-water mark, VmHWM): the body is written to a file first, the child reads it, warms the relay up
+An NDJSON body is decoded a slice of lines at a time and each slice normalized before the
+next is decoded, so only serialized rows stay; a JSON array is parsed whole by orjson (its
+events are one list of dicts) and is the decoded-whole baseline, same events, same run.
+Each size and shape runs in a fresh process (the peak is the process's own high-water mark, VmHWM): the body is written to a file first, the child reads it, warms the relay up
 on a small body, then makes one call of the decorated ``http_ingest`` with an uploader
 that accepts without sending, and reports its peak RSS against its RSS before the call.
 
@@ -28,7 +29,11 @@ def _rss_mb() -> float:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def _child(path: str) -> None:
+#: body shapes measured: the content type each is posted with
+SHAPES = {"ndjson": "application/x-ndjson", "json array": "application/json"}
+
+
+def _child(path: str, content_type: str) -> None:
     """Run in a fresh process: one call with the body in ``path``; print one JSON line."""
     import azure.functions as func
 
@@ -43,9 +48,12 @@ def _child(path: str) -> None:
 
     def request(body: bytes) -> Any:
         return func.HttpRequest("POST", "http://localhost/api/ingest/applogs", body=body,
-                                headers={"Content-Type": "application/x-ndjson"}, route_params={"route": "applogs"})
+                                headers={"Content-Type": content_type}, route_params={"route": "applogs"})
 
-    call(request(body_of_size(4096)[0]))  # imports, compiled route, upload pool
+    warm_up = body_of_size(4096)[0]
+    if content_type == SHAPES["json array"]:
+        warm_up = as_array(warm_up)
+    call(request(warm_up))  # imports, compiled route, upload pool
     body = Path(path).read_bytes()
     before = _rss_mb()
     started = time.perf_counter()
@@ -66,30 +74,36 @@ def _body(size: int) -> bytes:
     return body[: body.rfind(b"\n", 0, size) + 1]
 
 
+def as_array(ndjson_body: bytes) -> bytes:
+    """The same events as one JSON array (one byte longer)."""
+    return b"[" + ndjson_body.rstrip(b"\n").replace(b"\n", b",") + b"]"
+
+
 def run(sizes_mb: tuple[float, ...] = (12.5, 25.0)) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-http-memory-") as folder:
         for size_mb in sizes_mb:
             body = _body(int(size_mb * 2**20))
-            path = Path(folder) / f"body-{size_mb}.ndjson"
-            path.write_bytes(body)
-            del body
-            say(f"http memory: one {size_mb} MB body in a fresh process")
-            done = subprocess.run([sys.executable, "-m", "bench.http_memory", "--child", str(path)], cwd=ROOT,
-                                  capture_output=True, text=True, timeout=600, check=False)
-            lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-            if done.returncode != 0 or not lines:
-                results[str(size_mb)] = {"size_mb": size_mb,
-                                         "error": (done.stderr.strip().splitlines() or ["no output"])[-1]}
-                continue
-            measured = json.loads(lines[-1])
-            measured["growth_mb"] = round(measured["peak_rss_mb"] - measured["rss_before_mb"], 1)
-            results[str(size_mb)] = {"size_mb": size_mb, **measured}
+            for shape, content_type in SHAPES.items():
+                path = Path(folder) / f"body-{size_mb}-{shape.replace(' ', '-')}"
+                path.write_bytes(body if shape == "ndjson" else as_array(body))
+                key = f"{shape} {size_mb}"
+                say(f"http memory: one {size_mb} MB {shape} body in a fresh process")
+                done = subprocess.run([sys.executable, "-m", "bench.http_memory", "--child", str(path), content_type],
+                                      cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+                lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+                if done.returncode != 0 or not lines:
+                    results[key] = {"size_mb": size_mb, "shape": shape,
+                                    "error": (done.stderr.strip().splitlines() or ["no output"])[-1]}
+                    continue
+                measured = json.loads(lines[-1])
+                measured["growth_mb"] = round(measured["peak_rss_mb"] - measured["rss_before_mb"], 1)
+                results[key] = {"size_mb": size_mb, "shape": shape, **measured}
     return results
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--child":
-        _child(sys.argv[2])
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+        _child(sys.argv[2], sys.argv[3])
     else:
         print(json.dumps(run(), indent=2))

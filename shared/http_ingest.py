@@ -103,7 +103,13 @@ def handle_ingest(request: HttpInput, relay_factory: Callable[[], Relay]) -> Htt
     if decoded.handshake is not None:
         return HttpAnswer(200, decoded.handshake)
     context = {"_http": {"method": request.method.upper(), "route": segment, "headers": safe_headers(request.headers)}}
-    outcome = relay.processor.process(route, decoded.events, batch_id=request_id, context=context)
+    if decoded.slices is None:
+        outcome = relay.processor.process(route, decoded.events, batch_id=request_id, context=context)
+    else:  # NDJSON: normalized slice by slice as it decodes; a bad line is a 400 with nothing sent
+        try:
+            outcome = relay.processor.process_slices(route, decoded.slices, batch_id=request_id, context=context)
+        except DecodeError as error:
+            return _error(400, str(error), request_id)
     summary = outcome.summary()
     summary["format"] = decoded.kind
     if outcome.failed:

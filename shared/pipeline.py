@@ -21,7 +21,7 @@ from isal import igzip
 from .config import Route
 from .gctune import tune_for_batches
 from .normalize import NormalizedBatch, Normalizer, Rejection
-from .packer import AUXILIARY_MAX_SPAN_SECONDS, PackedRequest, array_of, pack, split_in_order
+from .packer import AUXILIARY_MAX_SPAN_SECONDS, array_of, pack, split_in_order
 from .sink import UploadResult
 
 log = logging.getLogger("relay.pipeline")
@@ -145,58 +145,18 @@ class Processor:
         soon as it is full, so uploads overlap the normalization of the rest; the requests,
         rows and Outcome are the same as when everything is normalized first.
         """
-        batch_id = batch_id or str(uuid.uuid4())
         events = events if isinstance(events, list) else list(events)
-        outcome = Outcome(route.name, batch_id, received=len(events))
+        batch = _Batch(self, route, batch_id or str(uuid.uuid4()), start_index, events)
+        batch.outcome.received = len(events)
         normalizer = self.normalizer(route)
-        rows: list[bytes] = []
-        indexes: list[int] = []
-        # positions of each request's rows, and its upload (bodies are dropped once sent: memory)
-        sent: list[tuple[tuple[int, ...], Future[UploadResult] | UploadResult]] = []
-
-        def send(request: PackedRequest) -> UploadResult:
-            request_id = str(uuid.uuid4())
-            return self._uploader.upload(route.endpoint, route.dcr, route.stream, gzip_body(request.body), request_id)
-
-        def take(batch: NormalizedBatch) -> int:
-            outcome.time_defaulted += batch.time_defaulted
-            outcome.rejected.extend(batch.rejections)
-            outcome.oversized_fields.update(batch.oversized_fields)
-            outcome.dropped_fields.update(batch.dropped_fields)
-            outcome.moved_to_extra.update(batch.moved_to_extra)
-            base = len(rows)
-            rows.extend(batch.rows)
-            indexes.extend(batch.indexes)
-            return base
-
-        def too_large(positions: Iterable[int]) -> None:
-            for position in positions:
-                outcome.rejected.append(Rejection(
-                    indexes[position],
-                    f"RecordTooLarge: row is {len(rows[position])} bytes, over the request limit of "
-                    f"{self._max_request_bytes} bytes",
-                    events[indexes[position] - start_index],
-                ))
-
         per_event_context = not (context is None or isinstance(context, Mapping))
         if route.auxiliary or len(events) <= STREAM_SLICE_EVENTS or (
             per_event_context and len(context) < len(events)  # type: ignore[arg-type]
         ):
-            batch = normalizer.normalize(events, start_index=start_index, context=context)
-            take(batch)
-            packing = pack(
-                rows,
-                self._max_request_bytes,
-                batch.times if route.auxiliary else None,
-                AUXILIARY_MAX_SPAN_SECONDS if route.auxiliary else None,
-            )
-            too_large(packing.too_large)
-            if len(packing.requests) == 1:
-                sent.append((packing.requests[0].positions, send(packing.requests.pop())))
-            else:
-                sent.extend((request.positions, self._pool.submit(send, request)) for request in packing.requests)
-            del packing
+            batch.take(normalizer.normalize(events, start_index=start_index, context=context))
+            batch.send_all()
         else:
+            rows = batch.rows
             now = time.time()  # one ingestion time for the whole batch, as in one normalize call
             pending: list[int] = []  # rows of the request still filling
             sizes: list[int] = []  # of every row so far
@@ -204,40 +164,43 @@ class Processor:
                 last = first + STREAM_SLICE_EVENTS
                 part = normalizer.normalize(events[first:last], now=now, start_index=start_index + first,
                                             context=context[first:last] if per_event_context else context)  # type: ignore[index]
-                base = take(part)
+                base = batch.take(part)
                 sizes.extend(map(len, part.rows))
                 positions = pending + list(range(base, len(rows)))
                 groups, oversized = split_in_order([sizes[p] for p in pending] + sizes[base:], self._max_request_bytes)
-                too_large(positions[p] for p in oversized)
+                batch.too_large(positions[p] for p in oversized)
                 # the last request may still grow with the next slice's rows
                 pending = list(map(positions.__getitem__, groups.pop())) if groups and last < len(events) else []
                 for group in groups:
-                    group = tuple(map(positions.__getitem__, group))
-                    sent.append((group, self._pool.submit(send, PackedRequest(array_of(rows, group), group))))
-        outcome.rejected.sort(key=lambda r: r.index)
-        outcome.requests = len(sent)
-        for positions, pending_result in sent:
-            result = pending_result.result() if isinstance(pending_result, Future) else pending_result
-            count = len(positions)
-            if result.landed:
-                outcome.landed += count
-                continue
-            failure = {
-                "request_id": result.request_id, "rows": count, "class": result.failure,
-                "status": result.status, "permanent": result.permanent, "message": result.message,
-            }
-            if self._park(route, [rows[p] for p in positions], result, batch_id):
-                if result.permanent:  # the poison store dead-letters what can never land
-                    outcome.deadlettered += count
-                else:
-                    outcome.parked += count
-                failure["parked"] = True
-            else:
-                outcome.failed += count
-                failure["parked"] = False
-            outcome.failures.append(failure)
-        self._log(outcome)
-        return outcome
+                    batch.submit(tuple(map(positions.__getitem__, group)))
+        return batch.finish()
+
+    def process_slices(
+        self,
+        route: Route,
+        slices: Iterable[Sequence[Any]],
+        batch_id: str | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> Outcome:
+        """Land events that arrive in slices, as a webhook body decoded as it is read.
+
+        Each slice is normalized as it arrives, and its decoded events can then be freed: only
+        their serialized rows stay, a fraction of the memory of the dicts. Nothing is sent before
+        the last slice, so an exception from ``slices`` (a line that does not decode) reaches the
+        caller with nothing uploaded. Requests, rows and Outcome are those of ``process`` on the
+        events of all slices.
+        """
+        batch = _Batch(self, route, batch_id or str(uuid.uuid4()), 0, None)
+        normalizer = self.normalizer(route)
+        now = time.time()  # one ingestion time for the whole body, as in one normalize call
+        received = 0
+        for events in slices:
+            part = normalizer.normalize(events, now=now, start_index=received, context=context)
+            batch.take(part, events, received)
+            received += len(events)
+        batch.outcome.received = received
+        batch.send_all()
+        return batch.finish()
 
     def _park(self, route: Route, rows: list[bytes], result: UploadResult, batch_id: str) -> bool:
         if self._parker is None:
@@ -260,3 +223,114 @@ class Processor:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+
+
+class _Batch:
+    """The rows of one ``process`` call on their way out: normalized, packed, sent, counted."""
+
+    def __init__(self, processor: Processor, route: Route, batch_id: str, start_index: int,
+                 events: list[Any] | None):
+        self.processor, self.route, self.start_index = processor, route, start_index
+        self.max_bytes = processor._max_request_bytes
+        self.outcome = Outcome(route.name, batch_id)
+        self.rows: list[bytes] = []
+        self.indexes: list[int] = []
+        self.times: list[float] = []
+        # the input events, for the rejection of a row too large for any request; when events
+        # arrive in slices and are freed, only those of such rows are kept, by input index
+        self.events = events
+        self.oversized_events: dict[int, Any] = {}
+        # positions of each request's rows, and its upload (bodies are dropped once sent: memory)
+        self.sent: list[tuple[tuple[int, ...], Future[UploadResult] | UploadResult]] = []
+
+    def take(self, part: NormalizedBatch, events: Sequence[Any] | None = None, first_index: int = 0) -> int:
+        """Add a normalized slice; returns the position of its first row."""
+        outcome = self.outcome
+        outcome.time_defaulted += part.time_defaulted
+        outcome.rejected.extend(part.rejections)
+        outcome.oversized_fields.update(part.oversized_fields)
+        outcome.dropped_fields.update(part.dropped_fields)
+        outcome.moved_to_extra.update(part.moved_to_extra)
+        base = len(self.rows)
+        if events is not None and part.rows and max(map(len, part.rows)) + 2 > self.max_bytes:
+            for row, index in zip(part.rows, part.indexes, strict=True):
+                if len(row) + 2 > self.max_bytes:
+                    self.oversized_events[index] = events[index - first_index]
+        self.rows.extend(part.rows)
+        self.indexes.extend(part.indexes)
+        if self.route.auxiliary:
+            self.times.extend(part.times)
+        return base
+
+    def too_large(self, positions: Iterable[int]) -> None:
+        for position in positions:
+            index = self.indexes[position]
+            event = self.events[index - self.start_index] if self.events is not None else self.oversized_events[index]
+            self.outcome.rejected.append(Rejection(
+                index,
+                f"RecordTooLarge: row is {len(self.rows[position])} bytes, over the request limit of "
+                f"{self.max_bytes} bytes",
+                event,
+            ))
+
+    def _send(self, body: bytes) -> UploadResult:
+        route = self.route
+        return self.processor._uploader.upload(route.endpoint, route.dcr, route.stream, gzip_body(body),
+                                               str(uuid.uuid4()))
+
+    def _send_rows(self, positions: tuple[int, ...]) -> UploadResult:
+        return self._send(array_of(self.rows, positions))  # built on the upload thread, dropped once sent
+
+    def submit(self, positions: tuple[int, ...]) -> None:
+        self.sent.append((positions, self.processor._pool.submit(self._send_rows, positions)))
+
+    def send_all(self) -> None:
+        """Pack every row taken and send the requests (the only one on this thread)."""
+        if self.route.auxiliary:
+            packing = pack(self.rows, self.max_bytes, self.times, AUXILIARY_MAX_SPAN_SECONDS)
+            self.too_large(packing.too_large)
+            requests = [(request.positions, request.body) for request in packing.requests]
+            del packing
+        else:
+            groups, oversized = split_in_order(list(map(len, self.rows)), self.max_bytes)
+            self.too_large(oversized)
+            if len(groups) != 1:
+                for group in groups:
+                    self.submit(group)
+                return
+            requests = [(groups[0], array_of(self.rows, groups[0]))]
+        if len(requests) == 1:
+            positions, body = requests.pop()
+            self.sent.append((positions, self._send(body)))
+        else:
+            while requests:
+                positions, body = requests.pop(0)
+                self.sent.append((positions, self.processor._pool.submit(self._send, body)))
+
+    def finish(self) -> Outcome:
+        """Wait for every upload; park what failed; count it all."""
+        outcome, route, rows = self.outcome, self.route, self.rows
+        outcome.rejected.sort(key=lambda r: r.index)
+        outcome.requests = len(self.sent)
+        for positions, pending_result in self.sent:
+            result = pending_result.result() if isinstance(pending_result, Future) else pending_result
+            count = len(positions)
+            if result.landed:
+                outcome.landed += count
+                continue
+            failure = {
+                "request_id": result.request_id, "rows": count, "class": result.failure,
+                "status": result.status, "permanent": result.permanent, "message": result.message,
+            }
+            if self.processor._park(route, [rows[p] for p in positions], result, outcome.batch_id):
+                if result.permanent:  # the poison store dead-letters what can never land
+                    outcome.deadlettered += count
+                else:
+                    outcome.parked += count
+                failure["parked"] = True
+            else:
+                outcome.failed += count
+                failure["parked"] = False
+            outcome.failures.append(failure)
+        self.processor._log(outcome)
+        return outcome

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -41,9 +43,28 @@ def decode_ndjson(text: bytes, what: str = "body") -> list[Any]:
         return _decode_ndjson_lines(text, what)
 
 
-def _decode_ndjson_lines(text: bytes, what: str) -> list[Any]:
+def ndjson_slices(text: bytes, slice_lines: int, what: str = "body") -> Iterator[list[Any]]:
+    """``decode_ndjson`` a slice of lines at a time, so a caller can let each slice's events go
+    before the next is decoded; the same events in the same order, the same error naming the
+    first bad line, raised when its slice is reached (earlier slices were already yielded)."""
+    lines = io.BytesIO(text)
+    before = 0  # lines in earlier slices
+    while True:
+        chunk = list(islice(lines, slice_lines))
+        if not chunk:
+            return
+        try:
+            events = [orjson.loads(line) for line in chunk if not line.isspace()]
+        except orjson.JSONDecodeError:
+            events = _decode_lines(chunk, before, what)
+        before += len(chunk)
+        yield events
+
+
+def _decode_lines(lines: Iterable[bytes], before: int, what: str) -> list[Any]:
+    """Stripped lines, one JSON value each, numbered from ``before + 1``; blank lines skipped."""
     events = []
-    for number, line in enumerate(text.split(b"\n"), start=1):
+    for number, line in enumerate(lines, start=before + 1):
         line = line.strip()
         if not line:
             continue
@@ -54,8 +75,21 @@ def _decode_ndjson_lines(text: bytes, what: str) -> list[Any]:
     return events
 
 
+def _decode_ndjson_lines(text: bytes, what: str) -> list[Any]:
+    return _decode_lines(text.split(b"\n"), 0, what)
+
+
 def decode_json_events(text: bytes, what: str = "body") -> list[Any]:
     """An array gives its elements; one object gives itself; several lines are NDJSON."""
+    return _json_events(text, what, decode_ndjson)
+
+
+def json_events_or_slices(text: bytes, slice_lines: int, what: str = "body") -> list[Any] | Iterator[list[Any]]:
+    """``decode_json_events``, except that an NDJSON text comes back as its ``ndjson_slices``."""
+    return _json_events(text, what, lambda lines, name: ndjson_slices(lines, slice_lines, name))
+
+
+def _json_events(text: bytes, what: str, ndjson: Callable[[bytes, str], Any]) -> Any:
     stripped = text.strip()
     if not stripped:
         raise DecodeError(f"{what} is empty")
@@ -68,7 +102,7 @@ def decode_json_events(text: bytes, what: str = "body") -> list[Any]:
         return [orjson.loads(text)]
     except orjson.JSONDecodeError as error:
         if b"\n" in stripped:
-            return decode_ndjson(text, what)
+            return ndjson(text, what)
         raise DecodeError(f"{what} is not valid JSON at {_position(text, error.pos)}: {error.msg}") from None
 
 

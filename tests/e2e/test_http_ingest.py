@@ -13,6 +13,7 @@ import pytest
 
 from shared.runtime import reset_relay
 from shared.signatures import github_signature
+from shared.sources.http import SLICE_LINES
 from tests.conftest import EVENTS, GITHUB_SECRET
 
 pytestmark = pytest.mark.e2e
@@ -236,6 +237,36 @@ def test_malformed_body_is_400_naming_the_line_and_nothing_is_uploaded(http, emu
     assert status == 400
     assert "line 2" in answer["error"]
     assert emulator.requests() == []
+
+
+def ndjson_of(count: int, first: int = 0, **fields: object) -> bytes:
+    return b"".join(orjson.dumps(app_log(n, **fields)) + b"\n" for n in range(first, first + count))
+
+
+def test_ndjson_body_of_many_slices_lands_whole_in_requests_under_the_limit(http, emulator):
+    # GIVEN an NDJSON body of several decoding slices (SLICE_LINES lines each) and several requests
+    count = 2 * SLICE_LINES + 123
+    body = ndjson_of(count, pad="p" * 600)
+    # WHEN it is posted, gzipped
+    status, summary, _ = http.post("applogs", body, {"Content-Type": "application/x-ndjson"}, gzipped=True)
+    # THEN every event was accepted once, in requests each under the limit
+    assert status == 200 and summary["accepted"] == count and summary["received"] == count, summary
+    assert summary["requests"] >= 3 and all(r["status"] == 204 for r in emulator.requests())
+    assert messages(emulator.rows("AppLogs_CL")) == sorted(f"event {n}" for n in range(count))
+
+
+@pytest.mark.parametrize("content_type", ["application/x-ndjson", "application/json"])
+def test_a_bad_line_past_the_first_slices_is_400_and_nothing_is_uploaded(http, emulator, content_type):
+    # GIVEN NDJSON whose bad line comes after two full decoding slices of good events
+    good = ndjson_of(2 * SLICE_LINES + 5)
+    body = good + b'{"level": "info", "message": oops}\n' + ndjson_of(10, first=10_000)
+    bad_line = 2 * SLICE_LINES + 6
+    # WHEN it is posted
+    status, answer, _ = http.post("applogs", body, {"Content-Type": content_type})
+    # THEN the answer is 400 naming that line, and not one request went out (the sender may fix and resend)
+    assert status == 400, answer
+    assert answer["error"].startswith(f"body line {bad_line} is not valid JSON")
+    assert emulator.requests() == [] and emulator.rows("AppLogs_CL") == []
 
 
 def test_unknown_route_is_404(http):

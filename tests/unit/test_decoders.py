@@ -18,7 +18,13 @@ from hypothesis import strategies as st
 from shared.sources.compression import gunzip_bounded
 from shared.sources.errors import DecodeError, TooLargeError
 from shared.sources.http import check_declared_length, decode_http_body, header, options_handshake
-from shared.sources.jsontext import _decode_ndjson_lines, decode_json_events, decode_ndjson, require_objects
+from shared.sources.jsontext import (
+    _decode_ndjson_lines,
+    decode_json_events,
+    decode_ndjson,
+    ndjson_slices,
+    require_objects,
+)
 
 MB = 1024 * 1024
 LIMIT = MB
@@ -42,12 +48,12 @@ def test_json_object_is_one_event():
     """GIVEN one JSON object WHEN decoded THEN one event, kind json."""
     decoded = decode(b'{"a": 1}')
 
-    assert (decoded.events, decoded.kind, decoded.handshake) == ([{"a": 1}], "json", None)
+    assert (decoded.all_events(), decoded.kind, decoded.handshake) == ([{"a": 1}], "json", None)
 
 
 def test_json_array_gives_its_elements():
     """GIVEN a JSON array WHEN decoded THEN each element is an event."""
-    assert decode(b'[{"a": 1}, {"b": 2}]').events == [{"a": 1}, {"b": 2}]
+    assert decode(b'[{"a": 1}, {"b": 2}]').all_events() == [{"a": 1}, {"b": 2}]
 
 
 def test_pretty_printed_json_object_is_one_event(events_dir):
@@ -57,7 +63,7 @@ def test_pretty_printed_json_object_is_one_event(events_dir):
     decoded = decode(body)
 
     assert decoded.kind == "json"
-    assert decoded.events == [orjson.loads(body)]
+    assert decoded.all_events() == [orjson.loads(body)]
 
 
 def test_ndjson_with_blank_lines(events_dir):
@@ -68,7 +74,7 @@ def test_ndjson_with_blank_lines(events_dir):
     decoded = decode(body)
 
     assert decoded.kind == "json"
-    assert [e["message"] for e in decoded.events] == [
+    assert [e["message"] for e in decoded.all_events()] == [
         "GET /orders 200", "slow query", "payment declined", "cache probe", "POST /orders 201",
     ]
 
@@ -79,7 +85,7 @@ def test_ndjson_by_content_type(content_type):
     """GIVEN an NDJSON content type WHEN a single line is decoded THEN kind ndjson."""
     decoded = decode(b'{"a": 1}', {"Content-Type": content_type})
 
-    assert (decoded.events, decoded.kind) == ([{"a": 1}], "ndjson")
+    assert (decoded.all_events(), decoded.kind) == ([{"a": 1}], "ndjson")
 
 
 def test_malformed_json_names_line_column_and_offset():
@@ -124,9 +130,41 @@ def test_malformed_ndjson_line_is_named():
 def test_malformed_ndjson_by_content_type_counts_blank_lines():
     """GIVEN NDJSON by content type, a blank line, then garbage on line 3 WHEN decoded THEN line 3 is named."""
     with pytest.raises(DecodeError) as caught:
-        decode(b'{"a": 1}\n\nnope\n', {"Content-Type": "application/x-ndjson"})
+        decode(b'{"a": 1}\n\nnope\n', {"Content-Type": "application/x-ndjson"}).all_events()
 
     assert str(caught.value) == "body line 3 is not valid JSON at column 1: invalid literal, expected 'null'"
+
+
+def test_ndjson_slices_give_the_events_of_the_whole_body_in_order():
+    # GIVEN NDJSON with blank lines, CRLF endings, a value between vertical tabs and no final newline
+    body = b'{"n": 0}\r\n\n{"n": 1}\n\x0b{"n": 2}\x0b\n \n{"n": 3}\n{"n": 4}'
+    # WHEN decoded three lines at a time
+    slices = list(ndjson_slices(body, 3))
+    # THEN the slices hold at most three lines' events, and together they are decode_ndjson's events
+    assert [len(part) for part in slices] == [2, 2, 1]
+    assert [event for part in slices for event in part] == decode_ndjson(body) == [{"n": n} for n in range(5)]
+
+
+def test_ndjson_slices_yield_the_good_slices_then_name_the_bad_line():
+    # GIVEN NDJSON whose 5th line is broken
+    body = b'{"n": 0}\n{"n": 1}\n{"n": 2}\n\n{"n": \n{"n": 5}\n'
+    slices = ndjson_slices(body, 2)
+    # WHEN read slice by slice THEN the first two slices come, then the error names line 5 (blank line counted)
+    assert next(slices) == [{"n": 0}, {"n": 1}]
+    assert next(slices) == [{"n": 2}]
+    with pytest.raises(DecodeError, match=r"^body line 5 is not valid JSON at column 6: unexpected end of data$"):
+        next(slices)
+
+
+def test_ndjson_sent_as_json_is_decoded_lazily_unless_it_is_event_grid():
+    # GIVEN NDJSON posted as application/json, plain and as Event Grid events
+    plain = b'{"a": 1}\n{"a": 2}\n'
+    grid = b'{"id": "1", "eventType": "t", "dataVersion": "1"}\n{"id": "2", "eventType": "t", "dataVersion": "1"}\n'
+    # WHEN decoded THEN plain NDJSON comes as slices, Event Grid whole (each event is checked)
+    lazy = decode(plain)
+    assert lazy.slices is not None and lazy.events == [] and lazy.all_events() == [{"a": 1}, {"a": 2}]
+    eager = decode(grid)
+    assert eager.slices is None and eager.kind == "eventgrid" and [e["id"] for e in eager.events] == ["1", "2"]
 
 
 @pytest.mark.parametrize("body", [b"", b"  \n\t "], ids=["empty", "whitespace"])
@@ -206,7 +244,7 @@ def test_gzip_body():
     """GIVEN Content-Encoding: gzip WHEN decoded THEN the inflated JSON is decoded."""
     decoded = decode(gzip.compress(b'[{"a": 1}, {"b": 2}]'), {"Content-Encoding": "gzip"})
 
-    assert decoded.events == [{"a": 1}, {"b": 2}]
+    assert decoded.all_events() == [{"a": 1}, {"b": 2}]
 
 
 def test_gzip_bomb_is_refused_without_inflating_it():
@@ -263,7 +301,7 @@ def test_concatenated_gzip_members():
     """GIVEN two gzip members back to back (as `cat a.gz b.gz`) WHEN decoded THEN both members' lines."""
     body = gzip.compress(b'{"a": 1}\n') + gzip.compress(b'{"b": 2}\n')
 
-    assert decode(body, {"Content-Encoding": "gzip"}).events == [{"a": 1}, {"b": 2}]
+    assert decode(body, {"Content-Encoding": "gzip"}).all_events() == [{"a": 1}, {"b": 2}]
 
 
 def test_concatenated_gzip_members_share_the_limit():
@@ -290,7 +328,7 @@ def test_unsupported_content_encoding(encoding):
 
 def test_identity_encoding_is_plain():
     """GIVEN Content-Encoding identity WHEN decoded THEN the body is read as is."""
-    assert decode(b'{"a": 1}', {"Content-Encoding": "identity"}).events == [{"a": 1}]
+    assert decode(b'{"a": 1}', {"Content-Encoding": "identity"}).all_events() == [{"a": 1}]
 
 
 # --- sizes --------------------------------------------------------------------------------------------
@@ -306,7 +344,7 @@ def test_body_over_the_limit():
 
 def test_body_at_the_limit_is_decoded():
     """GIVEN a body exactly at the limit WHEN decoded THEN it is decoded."""
-    assert decode(b'{"a":"1"}', limit=9).events == [{"a": "1"}]
+    assert decode(b'{"a":"1"}', limit=9).all_events() == [{"a": "1"}]
 
 
 def test_declared_content_length_over_the_limit():
@@ -335,8 +373,8 @@ def test_cloudevents_structured(events_dir):
     decoded = decode(body, {"Content-Type": "application/cloudevents+json; charset=utf-8"})
 
     assert decoded.kind == "cloudevents"
-    assert decoded.events == [orjson.loads(body)]
-    assert decoded.events[0]["id"] == "A234-1234-1234"
+    assert decoded.all_events() == [orjson.loads(body)]
+    assert decoded.all_events()[0]["id"] == "A234-1234-1234"
 
 
 def test_cloudevents_batch(events_dir):
@@ -346,7 +384,7 @@ def test_cloudevents_batch(events_dir):
     decoded = decode(body, {"Content-Type": "application/cloudevents-batch+json"})
 
     assert decoded.kind == "cloudevents"
-    assert [e["id"] for e in decoded.events] == ["9aeb0fdf-c01e-0131-0922-9eb54906e209", "A234-1234-1235"]
+    assert [e["id"] for e in decoded.all_events()] == ["9aeb0fdf-c01e-0131-0922-9eb54906e209", "A234-1234-1235"]
 
 
 def test_cloudevents_binary_mode_json_data():
@@ -357,7 +395,7 @@ def test_cloudevents_binary_mode_json_data():
     decoded = decode(b'{"orderId": 4711}', headers)
 
     assert decoded.kind == "cloudevents"
-    assert decoded.events == [{
+    assert decoded.all_events() == [{
         "specversion": "1.0", "id": "b-1", "source": "/contoso", "type": "com.contoso.t",
         "time": "2024-05-01T17:31:00Z", "datacontenttype": "application/json", "data": {"orderId": 4711},
     }]
@@ -367,7 +405,7 @@ def test_cloudevents_binary_mode_text_data():
     """GIVEN ce-* headers and a text/plain body WHEN decoded THEN data is the text."""
     headers = {"ce-specversion": "1.0", "ce-id": "b-2", "ce-source": "/s", "ce-type": "t", "Content-Type": "text/plain"}
 
-    (event,) = decode(b"hello", headers).events
+    (event,) = decode(b"hello", headers).all_events()
 
     assert (event["data"], event["datacontenttype"]) == ("hello", "text/plain")
 
@@ -456,7 +494,7 @@ def test_event_grid_events(events_dir):
     decoded = decode(body, {"Content-Type": "application/json"})
 
     assert (decoded.kind, decoded.handshake) == ("eventgrid", None)
-    assert [e["eventType"] for e in decoded.events] == ["Microsoft.Storage.BlobCreated", "Microsoft.Storage.BlobDeleted"]
+    assert [e["eventType"] for e in decoded.all_events()] == ["Microsoft.Storage.BlobCreated", "Microsoft.Storage.BlobDeleted"]
 
 
 def test_event_grid_subscription_validation(events_dir):
@@ -467,7 +505,7 @@ def test_event_grid_subscription_validation(events_dir):
     decoded = decode(body, {"aeg-event-type": "SubscriptionValidation"})
 
     assert decoded.handshake == {"validationResponse": "512d38b6-c7b8-40c8-89fe-f46f9e9622b6"}
-    assert (decoded.events, decoded.kind) == ([], "eventgrid")
+    assert (decoded.all_events(), decoded.kind) == ([], "eventgrid")
 
 
 @pytest.mark.parametrize("data", [{}, None, {"validationCode": ""}, "code"])

@@ -21,6 +21,7 @@ import shared.pipeline as pipeline
 from shared.config import Route, parse_config
 from shared.pipeline import Processor
 from shared.sink import UploadResult
+from shared.sources.errors import DecodeError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,13 +67,18 @@ class RecordingParker:
         self.parked.append((tuple(rows), result.failure))
 
 
-def run(route: Route, events: list[Any], limit: int, slice_events: int, context: Any = None) -> tuple:
+def run(route: Route, events: list[Any], limit: int, slice_events: int, context: Any = None,
+        start_index: int = 7, arriving_in_slices: bool = False) -> tuple:
     uploader, parker = RecordingUploader(), RecordingParker()
     processor = Processor(uploader, limit, 3, parker)
     original = pipeline.STREAM_SLICE_EVENTS
     pipeline.STREAM_SLICE_EVENTS = slice_events
     try:
-        outcome = processor.process(route, events, batch_id="b", start_index=7, context=context)
+        if arriving_in_slices:
+            slices = (events[first:first + slice_events] for first in range(0, len(events), slice_events))
+            outcome = processor.process_slices(route, slices, batch_id="b", context=context)
+        else:
+            outcome = processor.process(route, events, batch_id="b", start_index=start_index, context=context)
     finally:
         pipeline.STREAM_SLICE_EVENTS = original
         processor.close()
@@ -127,5 +133,39 @@ def test_too_short_per_event_context_raises_before_anything_is_sent():
             processor.process(route, [{"N": n} for n in range(6)], context=[{}] * 3)
     finally:
         pipeline.STREAM_SLICE_EVENTS = original
+        processor.close()
+    assert uploader.bodies == []
+
+
+@settings(max_examples=100, deadline=None)
+@given(events=events_strategy, limit=st.integers(300, 3000), slice_events=st.integers(1, 9),
+       auxiliary=st.booleans())
+def test_events_arriving_in_slices_are_sent_and_reported_as_one_batch(events, limit, slice_events, auxiliary):
+    # GIVEN a batch whose events arrive a few at a time (a webhook body decoded as it is read)
+    route = build_route(auxiliary=True) if auxiliary else build_route()
+    # WHEN processed as slices arrive, and as one list
+    sliced = run(route, events, limit, slice_events, start_index=0, arriving_in_slices=True)
+    whole = run(route, events, limit, 10**9, start_index=0)
+    # THEN the uploaded bodies, parked rows, rejections (with the events of rows too large), failures
+    # and counts are identical
+    assert sliced == whole
+
+
+def test_a_slice_that_fails_to_decode_leaves_nothing_sent():
+    # GIVEN slices whose third raises, as a bad NDJSON line does
+    route = build_route()
+    uploader = RecordingUploader()
+    processor = Processor(uploader, 1000, 2)
+
+    def slices() -> Any:
+        yield [{"t": "2024-05-01T10:00:00Z", "N": n} for n in range(50)]
+        yield [{"t": "2024-05-01T10:00:00Z", "N": n} for n in range(50)]
+        raise DecodeError("body line 101 is not valid JSON")
+
+    # WHEN processed THEN the error reaches the caller and not one request went out
+    try:
+        with pytest.raises(DecodeError, match="line 101"):
+            processor.process_slices(route, slices())
+    finally:
         processor.close()
     assert uploader.bodies == []
