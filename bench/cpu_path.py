@@ -111,22 +111,22 @@ def run(events: int, repeat: int, ablations: bool = True) -> dict[str, Any]:
 
     def relay() -> Any:
         uploader.requests = uploader.gzip_bytes = 0
-        decoded = decode_http_body(headers, body, len(body) + 1)
-        return processor.process(route, decoded.events, batch_id="bench")
+        decoded = decode_http_body(headers, body, len(body) + 1)  # NDJSON: slices, as http_ingest gets them
+        return processor.process_slices(route, decoded.slices, batch_id="bench")
 
     general = Processor(NullUploader(), settings.max_request_bytes, settings.upload_concurrency)
     general._normalizers[route.name] = Normalizer(route, fast=False)  # the general path, for comparison
 
     def relay_general() -> Any:
         decoded = decode_http_body(headers, body, len(body) + 1)
-        return general.process(route, decoded.events, batch_id="bench")
+        return general.process_slices(route, decoded.slices, batch_id="bench")
 
     def baseline() -> Any:
         rows = [to_row(json.loads(line)) for line in body.splitlines() if line.strip()]
         return [gzipped for gzipped, _ in _create_gzip_requests(rows)]
 
     # the limit's input: the relay's own rows as Python objects, cut where the relay cut its requests
-    normalized = processor.normalizer(route).normalize(decode_http_body(headers, body, len(body) + 1).events)
+    normalized = processor.normalizer(route).normalize(decode_http_body(headers, body, len(body) + 1).all_events())
     chunks = [[orjson.loads(normalized.rows[p]) for p in request.positions]
               for request in pack(normalized.rows, settings.max_request_bytes).requests]
     del normalized
@@ -201,11 +201,11 @@ def _stages(processor: Any, route: Any, body: bytes, max_request_bytes: int, rep
 
     headers = {"Content-Type": "application/x-ndjson"}
     normalizer = processor.normalizer(route)
-    decoded_events = decode_http_body(headers, body, len(body) + 1).events
+    decoded_events = decode_http_body(headers, body, len(body) + 1).all_events()
     normalized_rows = normalizer.normalize(decoded_events).rows
 
     def stage_decode() -> Any:
-        return len(decode_http_body(headers, body, len(body) + 1).events)
+        return len(decode_http_body(headers, body, len(body) + 1).all_events())
 
     def stage_normalize() -> Any:
         return sum(len(normalizer.normalize(decoded_events[first:first + STREAM_SLICE_EVENTS]).rows)

@@ -219,7 +219,7 @@ def run(events: int, concurrencies: list[int], ingest_mode: bool = True, slow_de
 
     say(f"upload path: generating {events:,} events, starting the emulator in its own process")
     body = ndjson(events)
-    decoded = decode_http_body({"Content-Type": "application/x-ndjson"}, body, len(body) + 1).events
+    decoded = decode_http_body({"Content-Type": "application/x-ndjson"}, body, len(body) + 1).all_events()
     default_concurrency = Settings(config_path=Path("relay.yaml")).upload_concurrency
     sweep = sorted({default_concurrency, *concurrencies})
     results: dict[str, Any] = {"events": events, "delay_s": DELAY, "default_concurrency": default_concurrency}
