@@ -229,7 +229,8 @@ def write_docs(results: dict[str, Any], path: Path = DOCS) -> Path:
     if cpu:
         lines += ["## 1. CPU path", "",
                   "Bytes in, gzip request bodies out, nothing sent: the relay as the HTTP trigger runs it "
-                  "(`decode_http_body` + `Processor.process` with an uploader that accepts without sending); the "
+                  "(`decode_http_body`, whose NDJSON slices `Processor.process_slices` normalizes as they decode, with "
+                  "an uploader that accepts without sending; the stages below are timed apart); the "
                   "SDK sample path (stdlib `json.loads`, a dict -> columns map that only renames, the SDK's own "
                   "`_create_gzip_requests`: `json.dumps` per record and per chunk, zlib 6); and the limit "
                   "(`orjson.dumps` of the relay's already-normalized rows + ISA-L gzip, cut as the relay cut).",
