@@ -43,7 +43,7 @@ from azure.core.exceptions import (
 from azure.storage.blob import BlobClient, ContainerClient
 
 from .config import Route
-from .pipeline import Outcome
+from .pipeline import Outcome, TriggerResult
 from .runtime import Relay
 from .sources.blob import SKIPPED, Expanded, match_blob_route, open_file
 from .sources.errors import DecodeError
@@ -264,7 +264,7 @@ class BlobReader:
 
 
 @dataclass
-class BlobResult:
+class BlobResult(TriggerResult):
     """What became of one blob in one run."""
 
     blob: str
@@ -278,29 +278,13 @@ class BlobResult:
     units: int = 0
     skipped_units: int = 0
     events: int = 0
-    landed: int = 0
-    rejected: int = 0
-    parked: int = 0  # kept in the poison store, replayed automatically
-    deadlettered: int = 0  # refused permanently by the service, kept with the reason
-    failed: int = 0
-    requests: int = 0
     chunks: int = 0
-    seconds: float = 0.0
-    message: str = ""
-    rejections: list[dict[str, Any]] = field(default_factory=list)
-    failures: list[dict[str, Any]] = field(default_factory=list)
     partial: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def safe(self) -> bool:
         """Everything read is landed, rejected with a reason or parked (or there was nothing to do)."""
         return self.status in SAFE_STATUSES and self.failed == 0
-
-    def summary(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["safe"] = self.safe
-        data["accepted"] = self.landed
-        return data
 
     def raise_if_unsafe(self) -> BlobResult:
         if not self.safe:
@@ -476,11 +460,7 @@ class _Run:
     def _complete(self, chunk: _Chunk, outcome: Outcome) -> None:
         result, checkpoint = self.result, self.checkpoint
         result.events += len(chunk.events)
-        result.landed += outcome.landed
-        result.parked += outcome.parked
-        result.deadlettered += outcome.deadlettered
-        result.failed += outcome.failed
-        result.requests += outcome.requests
+        result.add(outcome)
         rejected = len(chunk.bad) + len(outcome.rejected)
         result.rejected += rejected
         for _, reason in chunk.bad:

@@ -14,9 +14,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from .pipeline import TriggerResult
 from .runtime import Relay
 from .sources.errors import DecodeError, TooLargeError
 from .sources.eventhub import (
@@ -42,7 +43,7 @@ class EventHubNotSafe(RuntimeError):
 
 
 @dataclass
-class EventHubResult:
+class EventHubResult(TriggerResult):
     """What became of one Event Hub batch."""
 
     event_hub: str | None
@@ -53,27 +54,11 @@ class EventHubResult:
     last_sequence: int | None = None
     events: int = 0  # Event Hub events in the batch
     rows: int = 0  # events decoded from their bodies (a records envelope gives several)
-    landed: int = 0
-    rejected: int = 0
-    parked: int = 0  # kept in the poison store, replayed automatically
-    deadlettered: int = 0  # refused permanently by the service, kept with the reason
-    failed: int = 0
-    requests: int = 0
-    seconds: float = 0.0
-    message: str = ""
-    rejections: list[dict[str, Any]] = field(default_factory=list)
-    failures: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def safe(self) -> bool:
         """Everything landed, was rejected with a reason, or was parked for replay."""
         return self.route is not None and self.failed == 0
-
-    def summary(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["safe"] = self.safe
-        data["accepted"] = self.landed
-        return data
 
     def raise_if_unsafe(self) -> EventHubResult:
         if not self.safe:
@@ -142,11 +127,7 @@ def handle_eventhub(events: Sequence[EventLike], relay_factory: Callable[[], Rel
         outcome = relay.processor.process(route, pending.rows, batch_id=f"{result.batch_id}#{calls}",
                                           context=pending.contexts)
         result.rows += len(pending.rows)
-        result.landed += outcome.landed
-        result.parked += outcome.parked
-        result.deadlettered += outcome.deadlettered
-        result.failed += outcome.failed
-        result.requests += outcome.requests
+        result.add(outcome)
         for rejection in outcome.rejected:
             position, record = pending.origins[rejection.index]
             reject(position, record, rejection.reason)

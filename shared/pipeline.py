@@ -13,7 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from isal import igzip
@@ -102,6 +102,45 @@ class Outcome:
             "oversized_fields": dict(self.oversized_fields),
             "time_defaulted": self.time_defaulted,
         }
+
+
+@dataclass(kw_only=True)
+class TriggerResult:
+    """The counts a trigger reports for one invocation, added up over its processor calls.
+
+    Rejections are not added from the Outcomes: each trigger words them with its own positions
+    (line, element, partition and sequence number), so it counts them as it reports them.
+    """
+
+    landed: int = 0
+    rejected: int = 0
+    parked: int = 0  # kept in the poison store, replayed automatically
+    deadlettered: int = 0  # refused permanently by the service, kept with the reason
+    failed: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+    message: str = ""
+    rejections: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def safe(self) -> bool:
+        """Everything read landed, was rejected with a reason, or was parked."""
+        return self.failed == 0
+
+    def add(self, outcome: Outcome) -> None:
+        """Count what one processor call landed, parked, dead-lettered, could not make safe and sent."""
+        self.landed += outcome.landed
+        self.parked += outcome.parked
+        self.deadlettered += outcome.deadlettered
+        self.failed += outcome.failed
+        self.requests += outcome.requests
+
+    def summary(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["safe"] = self.safe
+        data["accepted"] = self.landed
+        return data
 
 
 def gzip_body(body: bytes) -> bytes:
