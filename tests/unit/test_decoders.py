@@ -156,6 +156,29 @@ def test_ndjson_slices_yield_the_good_slices_then_name_the_bad_line():
         next(slices)
 
 
+ndjson_lines = st.lists(st.sampled_from([
+    b'{"a": 1}', b'  {"b": [1, 2]}\t', b"", b" ", b"\x0b{\"c\": null}\x0c", b'{"d": "x"}\r', b"[1]", b"7",
+    b'{"e": }', b"nope", b'"\xff"',
+]), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=ndjson_lines, slice_lines=st.integers(1, 5), final_newline=st.booleans())
+def test_ndjson_slices_agree_with_decode_ndjson_on_any_body(lines, slice_lines, final_newline):
+    # GIVEN any mix of good, blank, padded and bad lines
+    body = b"\n".join(lines) + (b"\n" if final_newline else b"")
+
+    def outcome(decode):
+        try:
+            return "events", decode()
+        except DecodeError as error:
+            return "error", str(error)
+
+    # WHEN decoded in slices and whole THEN the events, or the error naming the first bad line, agree
+    sliced = outcome(lambda: [event for part in ndjson_slices(body, slice_lines) for event in part])
+    assert sliced == outcome(lambda: decode_ndjson(body))
+
+
 def test_ndjson_sent_as_json_is_decoded_lazily_unless_it_is_event_grid():
     # GIVEN NDJSON posted as application/json, plain and as Event Grid events
     plain = b'{"a": 1}\n{"a": 2}\n'
