@@ -92,16 +92,18 @@ def notes(results: dict[str, Any]) -> list[str]:
         "running row sizes (`packer.split_in_order`) and each body is built once, so the result is byte for byte "
         "what one pass gives (property test).")
     memory = results.get("http_memory") or {}
-    sliced, whole = memory.get("ndjson 25.0", {}), memory.get("json array 25.0", {})
-    if "peak_rss_mb" in sliced and "peak_rss_mb" in whole:
+    sliced, array, whole = (memory.get(f"{shape} 25.0", {}) for shape in ("ndjson", "json array", "decoded whole"))
+    if all("peak_rss_mb" in entry for entry in (sliced, array, whole)):
         lines.append(
-            "- **Webhook NDJSON decoded in slices** (`ndjson_slices` + `Processor.process_slices`): a body is decoded "
-            "2,000 lines at a time and each slice normalized before the next, so the dicts of one slice are alive "
-            "at a time and the body's rows are all that stays; nothing is sent before the last line decodes (a bad "
-            f"line is still a 400 with nothing uploaded). One 25 MB body: {sliced['peak_rss_mb']:.0f} MB peak RSS "
-            f"(+{sliced['growth_mb']:.0f} MB) as NDJSON vs {whole['peak_rss_mb']:.0f} MB (+{whole['growth_mb']:.0f} "
-            "MB) for the same events as a JSON array, which orjson parses whole (243 MB for NDJSON before, when it "
-            "was decoded whole too).")
+            "- **Webhook bodies decoded in slices** (`ndjson_slices`, `json_array_slices` + "
+            "`Processor.process_slices`): NDJSON is decoded 2,000 lines at a time; an array over 1 MiB is cut at "
+            "the first `},{` past each MiB, a cut kept only when the text before it parses (one inside a string or "
+            "a nested value cannot), and each slice is normalized before the next is decoded. The dicts of one "
+            "slice are alive at a time and the body's rows are all that stays; nothing is sent before the whole "
+            "body has decoded (bad JSON is still a 400 with nothing uploaded). One 25 MB body: "
+            f"{sliced['peak_rss_mb']:.0f} MB peak RSS (+{sliced['growth_mb']:.0f} MB) as NDJSON, "
+            f"{array['peak_rss_mb']:.0f} MB (+{array['growth_mb']:.0f} MB) as an array, vs "
+            f"{whole['peak_rss_mb']:.0f} MB (+{whole['growth_mb']:.0f} MB) decoded whole.")
     upload = results.get("upload_path", {})
     sweeps = []
     for key, label in (("relay_rows", "50 ms, same rows"), ("relay", "50 ms, from events")):

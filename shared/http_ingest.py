@@ -105,7 +105,7 @@ def handle_ingest(request: HttpInput, relay_factory: Callable[[], Relay]) -> Htt
     context = {"_http": {"method": request.method.upper(), "route": segment, "headers": safe_headers(request.headers)}}
     if decoded.slices is None:
         outcome = relay.processor.process(route, decoded.events, batch_id=request_id, context=context)
-    else:  # NDJSON: normalized slice by slice as it decodes; a bad line is a 400 with nothing sent
+    else:  # NDJSON or a long array: normalized slice by slice as it decodes; bad JSON is a 400, nothing sent
         try:
             outcome = relay.processor.process_slices(route, decoded.slices, batch_id=request_id, context=context)
         except DecodeError as error:

@@ -17,14 +17,16 @@ CLOUDEVENT_REQUIRED = ("specversion", "id", "source", "type")
 #: NDJSON bodies are decoded this many lines at a time, each slice normalized before the next is
 #: decoded: a 25 MB body's events as dicts take about six times the body (measured in bench/http_memory)
 SLICE_LINES = 2000
+#: JSON arrays longer than this are parsed this many bytes at a time, the same way (json_array_slices)
+SLICE_BYTES = 1 << 20
 
 
 @dataclass
 class DecodedBody:
     """Events of one HTTP body, or the answer to a handshake it carried.
 
-    An NDJSON body is decoded lazily: ``slices`` yields its events a slice at a time and raises
-    DecodeError at the first bad line, and ``events`` stays empty.
+    An NDJSON body or a long JSON array is decoded lazily: ``slices`` yields its events a slice
+    at a time and raises DecodeError where the body stops being valid; ``events`` stays empty.
     """
 
     events: list[Any] = field(default_factory=list)
@@ -134,10 +136,10 @@ def decode_http_body(headers: Mapping[str, str], body: bytes, limit: int) -> Dec
         return DecodedBody(_cloudevents(events), "cloudevents")
     if content_type in NDJSON_TYPES:
         return DecodedBody(kind="ndjson", slices=ndjson_slices(body, SLICE_LINES))
-    decoded = json_events_or_slices(body, SLICE_LINES)
+    decoded = json_events_or_slices(body, SLICE_LINES, SLICE_BYTES)
     if isinstance(decoded, list):
         events = decoded
-    else:  # NDJSON sent as application/json: the first slice says whether it is Event Grid
+    else:  # a long array, or NDJSON sent as application/json: the first slice says whether it is Event Grid
         first = next(decoded, [])
         if not (header(headers, "aeg-event-type") or _is_event_grid(first)):
             return DecodedBody(kind="json", slices=chain([first], decoded))

@@ -13,7 +13,7 @@ import pytest
 
 from shared.runtime import reset_relay
 from shared.signatures import github_signature
-from shared.sources.http import SLICE_LINES
+from shared.sources.http import SLICE_BYTES, SLICE_LINES
 from tests.conftest import EVENTS, GITHUB_SECRET
 
 pytestmark = pytest.mark.e2e
@@ -243,12 +243,17 @@ def ndjson_of(count: int, first: int = 0, **fields: object) -> bytes:
     return b"".join(orjson.dumps(app_log(n, **fields)) + b"\n" for n in range(first, first + count))
 
 
-def test_ndjson_body_of_many_slices_lands_whole_in_requests_under_the_limit(http, emulator):
-    # GIVEN an NDJSON body of several decoding slices (SLICE_LINES lines each) and several requests
+@pytest.mark.parametrize("shape", ["ndjson", "json array"])
+def test_a_body_of_many_slices_lands_whole_in_requests_under_the_limit(http, emulator, shape):
+    # GIVEN a body of several decoding slices (SLICE_LINES lines, SLICE_BYTES of an array) and several requests
     count = 2 * SLICE_LINES + 123
     body = ndjson_of(count, pad="p" * 600)
+    assert len(body) > 2 * SLICE_BYTES
+    content_type = "application/x-ndjson"
+    if shape == "json array":
+        body, content_type = b"[" + body.rstrip(b"\n").replace(b"\n", b",") + b"]", "application/json"
     # WHEN it is posted, gzipped
-    status, summary, _ = http.post("applogs", body, {"Content-Type": "application/x-ndjson"}, gzipped=True)
+    status, summary, _ = http.post("applogs", body, {"Content-Type": content_type}, gzipped=True)
     # THEN every event was accepted once, in requests each under the limit
     assert status == 200 and summary["accepted"] == count and summary["received"] == count, summary
     assert summary["requests"] >= 3 and all(r["status"] == 204 for r in emulator.requests())
@@ -266,6 +271,19 @@ def test_a_bad_line_past_the_first_slices_is_400_and_nothing_is_uploaded(http, e
     # THEN the answer is 400 naming that line, and not one request went out (the sender may fix and resend)
     assert status == 400, answer
     assert answer["error"].startswith(f"body line {bad_line} is not valid JSON")
+    assert emulator.requests() == [] and emulator.rows("AppLogs_CL") == []
+
+
+def test_a_long_array_broken_past_its_first_slices_is_400_and_nothing_is_uploaded(http, emulator):
+    # GIVEN a JSON array of several slices whose last element is cut short
+    elements = [orjson.dumps(app_log(n, pad="p" * 600)) for n in range(4000)]
+    body = b"[" + b",".join(elements) + b',{"level": "info", "message": }]'
+    assert len(body) > 2 * SLICE_BYTES
+    # WHEN it is posted
+    status, answer, _ = http.post("applogs", body, {"Content-Type": "application/json"})
+    # THEN the answer is 400 naming the position in the body, and not one request went out
+    assert status == 400, answer
+    assert answer["error"].startswith("body is not valid JSON at line 1, column") and "byte offset" in answer["error"]
     assert emulator.requests() == [] and emulator.rows("AppLogs_CL") == []
 
 

@@ -22,6 +22,8 @@ from shared.sources.jsontext import (
     _decode_ndjson_lines,
     decode_json_events,
     decode_ndjson,
+    json_array_slices,
+    loads,
     ndjson_slices,
     require_objects,
 )
@@ -177,6 +179,70 @@ def test_ndjson_slices_agree_with_decode_ndjson_on_any_body(lines, slice_lines, 
     # WHEN decoded in slices and whole THEN the events, or the error naming the first bad line, agree
     sliced = outcome(lambda: [event for part in ndjson_slices(body, slice_lines) for event in part])
     assert sliced == outcome(lambda: decode_ndjson(body))
+
+
+# values whose text holds seams (``},{``) that are not between elements: in strings and nested arrays
+tricky_values = st.recursive(
+    st.one_of(st.integers(-3, 3), st.sampled_from(["},{", "} , {", '"}],[{"', "x", "\\},{", ""]), st.none()),
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(st.sampled_from(["a", "b", "},{"]), inner, max_size=3)),
+    max_leaves=8,
+)
+array_elements = st.lists(st.one_of(st.dictionaries(st.sampled_from(["k", "},{", "n"]), tricky_values, max_size=3),
+                                    tricky_values), max_size=12)
+separators = st.sampled_from([b",", b", ", b",\n  ", b"\n,\t"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(elements=array_elements, separator=separators, slice_bytes=st.integers(1, 60),
+       damage=st.one_of(st.none(), st.integers(0, 10_000)), padding=st.sampled_from([b"", b" \n", b"\x0b"]))
+def test_json_array_slices_agree_with_parsing_the_whole_array(elements, separator, slice_bytes, damage, padding):
+    # GIVEN an array of objects and other values, with seams inside strings and nested values, maybe damaged
+    text = padding + b"[" + separator.join(orjson.dumps(e) for e in elements) + b"]" + padding
+    if damage is not None and text:
+        cut = damage % len(text)
+        text = text[:cut] + text[cut + 1:]  # one byte gone: usually no longer valid JSON
+
+    def outcome(decode):
+        try:
+            return "events", decode()
+        except DecodeError as error:
+            return "error", str(error)
+
+    # WHEN read in slices of a few bytes, and whole
+    sliced = outcome(lambda: [event for part in json_array_slices(text, slice_bytes) for event in part])
+    whole = outcome(lambda: loads(text))
+    # THEN they give the same events, or the same error (that of the whole body)
+    if whole[0] == "error" or isinstance(whole[1], list):
+        assert sliced == whole
+    else:  # one byte less made it another JSON value
+        assert sliced == ("error", "body is not a JSON array")
+
+
+def test_a_long_array_is_parsed_in_slices_cut_between_objects():
+    # GIVEN an array of 300 objects, some holding seams in strings and nested arrays of objects
+    events = [{"n": n, "text": "a},{b" if n % 7 == 0 else "", "tags": [{"t": 1}, {"t": 2}]} for n in range(300)]
+    text = orjson.dumps(events)
+    # WHEN read 2 KB at a time
+    slices = list(json_array_slices(text, 2048))
+    # THEN it came in several slices, each cut between two objects, with every event in order
+    assert len(slices) > 5 and all(slices)
+    assert [event for part in slices for event in part] == events
+
+
+def test_a_long_array_with_a_broken_element_late_names_the_position_in_the_whole_body():
+    # GIVEN a long array whose 250th element is broken
+    good = [orjson.dumps({"n": n}) for n in range(300)]
+    good[250] = b'{"n": }'
+    text = b"[" + b",".join(good) + b"]"
+    # WHEN its slices are read THEN the first ones come, then the error names the offset in the whole body
+    slices = json_array_slices(text, 256)
+    assert next(slices)[0] == {"n": 0}
+    with pytest.raises(DecodeError) as caught:
+        list(slices)
+    with pytest.raises(DecodeError) as whole:
+        decode_json_events(text)
+    assert str(caught.value) == str(whole.value) and "byte offset" in str(caught.value)
 
 
 def test_ndjson_sent_as_json_is_decoded_lazily_unless_it_is_event_grid():
