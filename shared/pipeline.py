@@ -223,22 +223,31 @@ class Processor:
     ) -> Outcome:
         """Land events that arrive in slices, as a webhook body decoded as it is read.
 
-        Each slice is normalized as it arrives, and its decoded events can then be freed: only
-        their serialized rows stay, a fraction of the memory of the dicts. Nothing is sent before
-        the last slice, so an exception from ``slices`` (a line that does not decode) reaches the
-        caller with nothing uploaded. Requests, rows and Outcome are those of ``process`` on the
-        events of all slices.
+        Each slice is normalized as it arrives, and its decoded events can then be freed. Each
+        request is packed and gzipped as soon as it is full and its rows let go, so what stays
+        while the body decodes is gzip bodies, a fraction of the rows (rows are cut back out of
+        a body only if it must be parked). Nothing is sent before the last slice, so an exception
+        from ``slices`` (a line that does not decode) reaches the caller with nothing uploaded.
+        Requests, rows and Outcome are those of ``process`` on the events of all slices.
         """
         batch = _Batch(self, route, batch_id or str(uuid.uuid4()), 0, None)
         normalizer = self.normalizer(route)
         now = time.time()  # one ingestion time for the whole body, as in one normalize call
         received = 0
+        pending: list[int] = []  # rows of the request still filling
         for events in slices:
             part = normalizer.normalize(events, now=now, start_index=received, context=context)
-            batch.take(part, events, received)
+            base = batch.take(part, events, received)
             received += len(events)
+            if not route.auxiliary:  # auxiliary requests are cut by time: only once every row is in
+                pending = batch.hold_full_requests(pending, base)
         batch.outcome.received = received
-        batch.send_all()
+        if route.auxiliary:
+            batch.send_all()
+        else:
+            if pending:
+                batch.hold(tuple(pending))
+            batch.send_held()
         return batch.finish()
 
     def _park(self, route: Route, rows: list[bytes], result: UploadResult, batch_id: str) -> bool:
@@ -281,6 +290,10 @@ class _Batch:
         self.oversized_events: dict[int, Any] = {}
         # positions of each request's rows, and its upload (bodies are dropped once sent: memory)
         self.sent: list[tuple[tuple[int, ...], Future[UploadResult] | UploadResult]] = []
+        # requests packed while the input still arrives: gzip body (being made) by row positions,
+        # the rows themselves let go; and every row's size, to cut rows back out of a body
+        self.held: dict[tuple[int, ...], Future[bytes] | bytes] = {}
+        self.sizes: list[int] = []
 
     def take(self, part: NormalizedBatch, events: Sequence[Any] | None = None, first_index: int = 0) -> int:
         """Add a normalized slice; returns the position of its first row."""
@@ -312,10 +325,50 @@ class _Batch:
                 event,
             ))
 
-    def _send(self, body: bytes) -> UploadResult:
+    def hold_full_requests(self, pending: list[int], base: int) -> list[int]:
+        """Pack the rows from ``pending`` on (rows of the request still filling, then those taken
+        from ``base``): hold every full request, and return the rows of the one still filling."""
+        self.sizes.extend(map(len, self.rows[base:]))
+        positions = pending + list(range(base, len(self.rows)))
+        groups, oversized = split_in_order([self.sizes[p] for p in positions], self.max_bytes)
+        self.too_large(positions[p] for p in oversized)
+        last = list(map(positions.__getitem__, groups.pop())) if groups else []
+        for group in groups:
+            self.hold(tuple(map(positions.__getitem__, group)))
+        return last
+
+    def hold(self, positions: tuple[int, ...]) -> None:
+        """Build and gzip one request's body (gzip on the pool) and let its rows go."""
+        self.held[positions] = self.processor._pool.submit(gzip_body, array_of(self.rows, positions))
+        for position in positions:
+            self.rows[position] = None  # type: ignore[call-overload]
+
+    def send_held(self) -> None:
+        """Send every held request, in order."""
+        for positions, gzipping in self.held.items():
+            gzipped = gzipping.result() if isinstance(gzipping, Future) else gzipping
+            self.held[positions] = gzipped
+            self.sent.append((positions, self.processor._pool.submit(self._upload, gzipped)))
+
+    def rows_at(self, positions: tuple[int, ...]) -> list[bytes]:
+        """The rows of one request, cut back out of its held body when they were let go."""
+        gzipped = self.held.get(positions)
+        if gzipped is None:
+            return [self.rows[p] for p in positions]
+        body = igzip.decompress(gzipped)  # type: ignore[arg-type]
+        rows, offset = [], 1  # past "["
+        for position in positions:
+            size = self.sizes[position]
+            rows.append(body[offset:offset + size])
+            offset += size + 1  # and its "," (or the closing "]")
+        return rows
+
+    def _upload(self, gzipped: bytes) -> UploadResult:
         route = self.route
-        return self.processor._uploader.upload(route.endpoint, route.dcr, route.stream, gzip_body(body),
-                                               str(uuid.uuid4()))
+        return self.processor._uploader.upload(route.endpoint, route.dcr, route.stream, gzipped, str(uuid.uuid4()))
+
+    def _send(self, body: bytes) -> UploadResult:
+        return self._upload(gzip_body(body))
 
     def _send_rows(self, positions: tuple[int, ...]) -> UploadResult:
         return self._send(array_of(self.rows, positions))  # built on the upload thread, dropped once sent
@@ -348,7 +401,7 @@ class _Batch:
 
     def finish(self) -> Outcome:
         """Wait for every upload; park what failed; count it all."""
-        outcome, route, rows = self.outcome, self.route, self.rows
+        outcome, route = self.outcome, self.route
         outcome.rejected.sort(key=lambda r: r.index)
         outcome.requests = len(self.sent)
         for positions, pending_result in self.sent:
@@ -361,7 +414,7 @@ class _Batch:
                 "request_id": result.request_id, "rows": count, "class": result.failure,
                 "status": result.status, "permanent": result.permanent, "message": result.message,
             }
-            if self.processor._park(route, [rows[p] for p in positions], result, outcome.batch_id):
+            if self.processor._park(route, self.rows_at(positions), result, outcome.batch_id):
                 if result.permanent:  # the poison store dead-letters what can never land
                     outcome.deadlettered += count
                 else:

@@ -13,6 +13,7 @@ import socket
 import threading
 from collections import Counter
 
+import orjson
 import pytest
 
 from tests.poison.conftest import APPLOGS_STREAM, app_log, ids_of, post, wait_for
@@ -65,6 +66,36 @@ def test_transient_fault_parks_then_replay_lands_every_event_once(world, fault):
     world.host.drain()
     # THEN every good event landed exactly once, and nothing is left parked or dead-lettered
     assert_exactly_once(world.landed_ids(), ids_of(events))
+    assert world.store.list_parked() == [] and world.store.list_deadletter() == []
+
+
+@pytest.mark.parametrize("shape", ["ndjson", "json array"])
+def test_a_long_body_parked_in_many_requests_replays_every_row_once(world, shape):
+    # GIVEN a body of several decoding slices and requests (its rows are let go once each request is
+    # gzipped, and cut back out of the body to be parked), and a service answering 503 to everything
+    world.emulator.add_fault(stream=APPLOGS_STREAM, status=503)
+    events = [app_log(n, tag=shape, pad="p" * 700) for n in range(4500)]
+    lines = [orjson.dumps(event) for event in events]
+    if shape == "ndjson":
+        body, content_type = b"\n".join(lines) + b"\n", "application/x-ndjson"
+    else:
+        body, content_type = b"[" + b",".join(lines) + b"]", "application/json"
+    assert len(body) > 3_000_000
+    # WHEN it is posted
+    status, summary, _ = post("applogs", body, {"Content-Type": content_type})
+    # THEN every row was parked, in more than one batch
+    assert status == 202, summary
+    assert (summary["accepted"], summary["parked"], summary["failed"]) == (0, 4500, 0)
+    parked = world.store.list_parked()
+    assert len(parked) >= 3 and sum(b.rows for b in parked) == 4500
+    # WHEN the service heals and the parked batches are replayed
+    world.emulator.clear_faults()
+    world.host.drain()
+    # THEN each event landed exactly once, whole
+    assert_exactly_once(world.landed_ids(), ids_of(events))
+    rows = world.emulator.rows("AppLogs_CL")
+    assert sorted(r["Message"] for r in rows) == sorted(e["message"] for e in events)
+    assert all(r["Properties"]["pad"] == "p" * 700 and r["StatusCode"] == 200 for r in rows)
     assert world.store.list_parked() == [] and world.store.list_deadletter() == []
 
 
