@@ -98,9 +98,10 @@ def notes(results: dict[str, Any]) -> list[str]:
             "- **Webhook bodies decoded in slices** (`ndjson_slices`, `json_array_slices` + "
             "`Processor.process_slices`): NDJSON is decoded 2,000 lines at a time; an array over 1 MiB is cut at "
             "the first `},{` past each MiB, a cut kept only when the text before it parses (one inside a string or "
-            "a nested value cannot), and each slice is normalized before the next is decoded. The dicts of one "
-            "slice are alive at a time and the body's rows are all that stays; nothing is sent before the whole "
-            "body has decoded (bad JSON is still a 400 with nothing uploaded). One 25 MB body: "
+            "a nested value cannot), and each slice is normalized before the next is decoded. Each request is "
+            "gzipped as soon as it is full and its rows let go (cut back out of the body only to park it), so the "
+            "dicts of one slice and the gzip bodies are what stays; nothing is sent before the whole body has "
+            "decoded (bad JSON is still a 400 with nothing uploaded). One 25 MB body: "
             f"{sliced['peak_rss_mb']:.0f} MB peak RSS (+{sliced['growth_mb']:.0f} MB) as NDJSON, "
             f"{array['peak_rss_mb']:.0f} MB (+{array['growth_mb']:.0f} MB) as an array, vs "
             f"{whole['peak_rss_mb']:.0f} MB (+{whole['growth_mb']:.0f} MB) decoded whole.")

@@ -1,7 +1,8 @@
 """Benchmark 4b, HTTP handler memory: peak RSS of one webhook body at the size limit.
 
 An NDJSON body is decoded a slice of lines at a time, a long JSON array a slice of bytes at
-a time, and each slice normalized before the next is decoded, so only serialized rows stay.
+a time, and each slice normalized before the next is decoded; each request is gzipped once full
+and its rows let go, so gzip bodies are what stays.
 The baseline, same events, same run: the NDJSON decoded whole into one list of dicts first
 (as the HTTP trigger did before), then processed.
 Each size and shape runs in a fresh process (the peak is the process's own high-water mark, VmHWM): the body is written to a file first, the child reads it, warms the relay up

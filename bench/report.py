@@ -290,7 +290,8 @@ def write_docs(results: dict[str, Any], path: Path = DOCS) -> Path:
         lines += ["One body at a time near `RELAY_MAX_BODY_BYTES` (25 MB), in a fresh process per size "
                   "(`bench/http_memory.py`, null sink). An NDJSON body is decoded a slice of lines at a time and "
                   "a long JSON array a slice of bytes at a time (cut between two objects), each slice normalized "
-                  "before the next is decoded, so only the serialized rows stay. `decoded whole` is the baseline: "
+                  "before the next is decoded, and each request gzipped once full, so gzip bodies are what stays. "
+                  "`decoded whole` is the baseline: "
                   "the same NDJSON decoded into one list of dicts first, then processed (the HTTP trigger before "
                   "this change), in the same run.", "",
                   *http_memory_lines(results["http_memory"]), ""]
