@@ -352,14 +352,22 @@ class _Batch:
         # all at once on the pool, waited for here: gzip then runs on the idle cores while this
         # thread waits, instead of contending for the GIL with the normalization one by one
         # (measured: gzip on the pool while normalizing, one body at a time, was the slowest)
+        if len(self.to_gzip) == 1:  # a small body: no thread hop
+            positions, body = self.to_gzip.pop()
+            self.held[positions] = gzip_body(body)
+            return
         gzipping = [(positions, self.processor._pool.submit(gzip_body, body)) for positions, body in self.to_gzip]
         self.to_gzip.clear()
         for positions, future in gzipping:
             self.held[positions] = future.result()
 
     def send_held(self) -> None:
-        """Send every held request, in order."""
+        """Send every held request, in order (one request on this thread, as ``send_all`` does)."""
         self._gzip_held()
+        if len(self.held) == 1:
+            (positions, gzipped), = self.held.items()
+            self.sent.append((positions, self._upload(gzipped)))
+            return
         for positions, gzipped in self.held.items():
             self.sent.append((positions, self.processor._pool.submit(self._upload, gzipped)))
 

@@ -169,3 +169,22 @@ def test_a_slice_that_fails_to_decode_leaves_nothing_sent():
     finally:
         processor.close()
     assert uploader.bodies == []
+
+
+def test_a_body_of_one_request_is_gzipped_and_sent_on_the_calling_thread():
+    # GIVEN an uploader that notes the thread each upload runs on
+    threads: list[str] = []
+
+    class ThreadNoting(RecordingUploader):
+        def upload(self, *args: Any) -> UploadResult:
+            threads.append(threading.current_thread().name)
+            return super().upload(*args)
+
+    processor = Processor(ThreadNoting(), 1_000_000, 4)
+    # WHEN a small body arrives in slices (one request's worth)
+    try:
+        outcome = processor.process_slices(build_route(), iter([[{"t": "2024-05-01T10:00:00Z", "N": 1}]]))
+    finally:
+        processor.close()
+    # THEN it went out in one call made on this thread (no hop through the pool: webhook latency)
+    assert outcome.requests == 1 and threads == [threading.current_thread().name]
