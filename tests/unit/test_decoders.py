@@ -158,6 +158,14 @@ def test_ndjson_slices_yield_the_good_slices_then_name_the_bad_line():
         next(slices)
 
 
+def decoded_or_error(decode):
+    """("events", what ``decode()`` gives) or ("error", its DecodeError's message)."""
+    try:
+        return "events", decode()
+    except DecodeError as error:
+        return "error", str(error)
+
+
 ndjson_lines = st.lists(st.sampled_from([
     b'{"a": 1}', b'  {"b": [1, 2]}\t', b"", b" ", b"\x0b{\"c\": null}\x0c", b'{"d": "x"}\r', b"[1]", b"7",
     b'{"e": }', b"nope", b'"\xff"',
@@ -170,15 +178,9 @@ def test_ndjson_slices_agree_with_decode_ndjson_on_any_body(lines, slice_lines, 
     # GIVEN any mix of good, blank, padded and bad lines
     body = b"\n".join(lines) + (b"\n" if final_newline else b"")
 
-    def outcome(decode):
-        try:
-            return "events", decode()
-        except DecodeError as error:
-            return "error", str(error)
-
     # WHEN decoded in slices and whole THEN the events, or the error naming the first bad line, agree
-    sliced = outcome(lambda: [event for part in ndjson_slices(body, slice_lines) for event in part])
-    assert sliced == outcome(lambda: decode_ndjson(body))
+    sliced = decoded_or_error(lambda: [event for part in ndjson_slices(body, slice_lines) for event in part])
+    assert sliced == decoded_or_error(lambda: decode_ndjson(body))
 
 
 # values whose text holds seams (``},{``) that are not between elements: in strings and nested arrays
@@ -203,15 +205,9 @@ def test_json_array_slices_agree_with_parsing_the_whole_array(elements, separato
         cut = damage % len(text)
         text = text[:cut] + text[cut + 1:]  # one byte gone: usually no longer valid JSON
 
-    def outcome(decode):
-        try:
-            return "events", decode()
-        except DecodeError as error:
-            return "error", str(error)
-
     # WHEN read in slices of a few bytes, and whole
-    sliced = outcome(lambda: [event for part in json_array_slices(text, slice_bytes) for event in part])
-    whole = outcome(lambda: loads(text))
+    sliced = decoded_or_error(lambda: [event for part in json_array_slices(text, slice_bytes) for event in part])
+    whole = decoded_or_error(lambda: loads(text))
     # THEN they give the same events, or the same error (that of the whole body)
     if whole[0] == "error" or isinstance(whole[1], list):
         assert sliced == whole
