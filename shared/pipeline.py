@@ -197,23 +197,15 @@ class Processor:
             batch.take(normalizer.normalize(events, start_index=start_index, context=context))
             batch.send_all()
         else:
-            rows = batch.rows
             now = time.time()  # one ingestion time for the whole batch, as in one normalize call
             pending: list[int] = []  # rows of the request still filling
-            sizes: list[int] = []  # of every row so far
             for first in range(0, len(events), STREAM_SLICE_EVENTS):
                 last = first + STREAM_SLICE_EVENTS
                 part = normalizer.normalize(events[first:last], now=now, start_index=start_index + first,
                                             context=context[first:last] if per_event_context else context)  # type: ignore[index]
-                base = batch.take(part)
-                sizes.extend(map(len, part.rows))
-                positions = pending + list(range(base, len(rows)))
-                groups, oversized = split_in_order([sizes[p] for p in pending] + sizes[base:], self._max_request_bytes)
-                batch.too_large(positions[p] for p in oversized)
-                # the last request may still grow with the next slice's rows
-                pending = list(map(positions.__getitem__, groups.pop())) if groups and last < len(events) else []
-                for group in groups:
-                    batch.submit(tuple(map(positions.__getitem__, group)))
+                full, pending = batch.full_requests(pending, batch.take(part), more_to_come=last < len(events))
+                for group in full:
+                    batch.submit(group)
         return batch.finish()
 
     def process_slices(
@@ -242,7 +234,9 @@ class Processor:
             base = batch.take(part, events, received)
             received += len(events)
             if not route.auxiliary:  # auxiliary requests are cut by time: only once every row is in
-                pending = batch.hold_full_requests(pending, base)
+                full, pending = batch.full_requests(pending, base)
+                for group in full:
+                    batch.hold(group)
         batch.outcome.received = received
         if route.auxiliary:
             batch.send_all()
@@ -293,7 +287,7 @@ class _Batch:
         # positions of each request's rows, and its upload (bodies are dropped once sent: memory)
         self.sent: list[tuple[tuple[int, ...], Future[UploadResult] | UploadResult]] = []
         # requests packed while the input still arrives: gzip body (being made) by row positions,
-        # the rows themselves let go; and every row's size, to cut rows back out of a body
+        # the rows themselves let go; and every row's size, for the cuts and to cut rows back out of a body
         self.held: dict[tuple[int, ...], bytes] = {}
         self.to_gzip: list[tuple[tuple[int, ...], bytes]] = []
         self.sizes: list[int] = []
@@ -328,17 +322,18 @@ class _Batch:
                 event,
             ))
 
-    def hold_full_requests(self, pending: list[int], base: int) -> list[int]:
-        """Pack the rows from ``pending`` on (rows of the request still filling, then those taken
-        from ``base``): hold every full request, and return the rows of the one still filling."""
+    def full_requests(self, pending: list[int], base: int,
+                      more_to_come: bool = True) -> tuple[list[tuple[int, ...]], list[int]]:
+        """Cut the rows from ``pending`` on (the request still filling, then the rows taken from
+        ``base``) into requests: the full ones, and the rows of the last, which may still grow
+        while more rows are to come. Greedy in-order cuts of a prefix stay where they are as rows
+        are added, so the requests are those of one pass over every row."""
         self.sizes.extend(map(len, self.rows[base:]))
         positions = pending + list(range(base, len(self.rows)))
         groups, oversized = split_in_order([self.sizes[p] for p in positions], self.max_bytes)
         self.too_large(positions[p] for p in oversized)
-        last = list(map(positions.__getitem__, groups.pop())) if groups else []
-        for group in groups:
-            self.hold(tuple(map(positions.__getitem__, group)))
-        return last
+        last = list(map(positions.__getitem__, groups.pop())) if groups and more_to_come else []
+        return [tuple(map(positions.__getitem__, group)) for group in groups], last
 
     def hold(self, positions: tuple[int, ...]) -> None:
         """Build one request's body and let its rows go; gzip bodies GZIP_TOGETHER at a time."""
