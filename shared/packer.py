@@ -46,35 +46,36 @@ def pack(
         return _pack_in_order(rows, max_bytes)
     if times is None or len(times) != len(rows):
         raise ValueError("splitting by time span needs one time per row")
-    order = sorted(range(len(rows)), key=times.__getitem__)
-    requests: list[PackedRequest] = []
+    groups, too_large = split_by_time(list(map(len, rows)), times, max_bytes, max_span_seconds)
+    return Packing([PackedRequest(_array([rows[p] for p in group]), group) for group in groups], too_large)
+
+
+def split_by_time(sizes: Sequence[int], times: Sequence[float], max_bytes: int,
+                  max_span_seconds: float) -> tuple[list[tuple[int, ...]], list[int]]:
+    """Where the greedy packing by time cuts rows of these sizes and times, without building any
+    body: rows in time order, a request closed when the next row would not fit or would make it
+    span ``max_span_seconds``; and the positions of the rows too large for any request."""
+    groups: list[tuple[int, ...]] = []
     too_large: list[int] = []
     current: list[int] = []
     size = 2
     first_time = 0.0
-
-    def flush() -> None:
-        nonlocal current, size
-        if current:
-            requests.append(PackedRequest(_array([rows[p] for p in current]), tuple(current)))
-        current, size = [], 2
-
-    for position in order:
-        row_size = len(rows[position])
+    for position in sorted(range(len(sizes)), key=times.__getitem__):
+        row_size = sizes[position]
         if row_size + 2 > max_bytes:
             too_large.append(position)
             continue
         grows_to = size + row_size + (1 if current else 0)
-        over_span = current and times[position] - first_time >= max_span_seconds
-        if grows_to > max_bytes or over_span:
-            flush()
-            grows_to = 2 + row_size
+        if current and (grows_to > max_bytes or times[position] - first_time >= max_span_seconds):
+            groups.append(tuple(current))
+            current, grows_to = [], 2 + row_size
         if not current:
             first_time = times[position]
         current.append(position)
         size = grows_to
-    flush()
-    return Packing(requests, too_large)
+    if current:
+        groups.append(tuple(current))
+    return groups, too_large
 
 
 def _pack_in_order(rows: Sequence[bytes], max_bytes: int) -> Packing:
@@ -106,9 +107,10 @@ def split_in_order(sizes: Sequence[int], max_bytes: int) -> tuple[list[tuple[int
 
 
 def array_of(rows: Sequence[bytes], positions: Sequence[int]) -> bytes:
-    """The request body ``[row,row,...]`` of the rows at ``positions`` (ascending, as split_in_order gives)."""
-    if len(positions) == positions[-1] - positions[0] + 1 and isinstance(rows, list):
-        return _array(rows[positions[0]:positions[-1] + 1])  # a contiguous run: slice, no per-row lookups
+    """The request body ``[row,row,...]`` of the rows at ``positions``, in that order."""
+    first, last = positions[0], positions[-1]
+    if len(positions) == last - first + 1 and isinstance(rows, list) and tuple(positions) == tuple(range(first, last + 1)):
+        return _array(rows[first:last + 1])  # a contiguous ascending run: slice, no per-row lookups
     return _array([rows[p] for p in positions])
 
 

@@ -21,7 +21,7 @@ from isal import igzip
 from .config import Route
 from .gctune import tune_for_batches
 from .normalize import NormalizedBatch, Normalizer, Rejection
-from .packer import AUXILIARY_MAX_SPAN_SECONDS, array_of, pack, split_in_order
+from .packer import AUXILIARY_MAX_SPAN_SECONDS, array_of, split_by_time, split_in_order
 from .sink import UploadResult
 
 log = logging.getLogger("relay.pipeline")
@@ -393,27 +393,18 @@ class _Batch:
         self.sent.append((positions, self.processor._pool.submit(self._send_rows, positions)))
 
     def send_all(self) -> None:
-        """Pack every row taken and send the requests (the only one on this thread)."""
+        """Cut every row taken into requests and send them (a lone one on this thread)."""
+        sizes = list(map(len, self.rows))
         if self.route.auxiliary:
-            packing = pack(self.rows, self.max_bytes, self.times, AUXILIARY_MAX_SPAN_SECONDS)
-            self.too_large(packing.too_large)
-            requests = [(request.positions, request.body) for request in packing.requests]
-            del packing
+            groups, oversized = split_by_time(sizes, self.times, self.max_bytes, AUXILIARY_MAX_SPAN_SECONDS)
         else:
-            groups, oversized = split_in_order(list(map(len, self.rows)), self.max_bytes)
-            self.too_large(oversized)
-            if len(groups) != 1:
-                for group in groups:
-                    self.submit(group)
-                return
-            requests = [(groups[0], array_of(self.rows, groups[0]))]
-        if len(requests) == 1:
-            positions, body = requests.pop()
-            self.sent.append((positions, self._send(body)))
-        else:
-            while requests:
-                positions, body = requests.pop(0)
-                self.sent.append((positions, self.processor._pool.submit(self._send, body)))
+            groups, oversized = split_in_order(sizes, self.max_bytes)
+        self.too_large(oversized)
+        if len(groups) == 1:
+            self.sent.append((groups[0], self._send_rows(groups[0])))
+            return
+        for group in groups:
+            self.submit(group)
 
     def finish(self) -> Outcome:
         """Wait for every upload; park what failed; count it all."""

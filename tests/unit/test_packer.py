@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.packer import AUXILIARY_MAX_SPAN_SECONDS, DEFAULT_MAX_REQUEST_BYTES, array_size, pack
+from shared.packer import AUXILIARY_MAX_SPAN_SECONDS, DEFAULT_MAX_REQUEST_BYTES, array_of, array_size, pack
 
 
 def make_rows(pads: list[int]) -> list[bytes]:
@@ -184,3 +184,12 @@ def test_span_splitting_needs_one_time_per_row():
         pack([b"1", b"2"], 100, [1.0], AUXILIARY_MAX_SPAN_SECONDS)
     with pytest.raises(ValueError, match="splitting by time span needs one time per row"):
         pack([b"1"], 100, None, AUXILIARY_MAX_SPAN_SECONDS)
+
+
+def test_a_body_lists_its_rows_in_the_order_of_its_positions_even_when_they_span_a_run():
+    """GIVEN positions covering a contiguous run out of order (as time ordering gives) WHEN the body is built
+    THEN the rows follow the positions, not the run."""
+    rows = [b"0", b"1", b"2", b"3"]
+
+    assert array_of(rows, (0, 2, 1, 3)) == b"[0,2,1,3]"
+    assert array_of(rows, (1, 2, 3)) == b"[1,2,3]"
