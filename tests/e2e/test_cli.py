@@ -7,7 +7,7 @@ import gzip
 import orjson
 import pytest
 
-from shared.cli import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, main
+from relay_cli.main import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, main
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from shared.cli import main as relay_main
+from relay_cli.main import main as relay_main
 from shared.sink import UploadResult
 from tests.poison.conftest import APPLOGS_STREAM, app_log, ids_of
 

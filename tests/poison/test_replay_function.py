@@ -13,7 +13,7 @@ import pytest
 import yaml
 from azure.core.exceptions import AzureError
 
-from shared.cli import main as relay_main
+from relay_cli.main import main as relay_main
 from tests.conftest import ROOT, user_function
 from tests.poison.conftest import APPLOGS_STREAM, app_log, ids_of, post
 

@@ -17,19 +17,19 @@ from typing import Any
 
 from azure.core.exceptions import AzureError
 
-from ..settings import Settings, SettingsError
-from .model import ParkedBatch
-from .storage import StorageConnection
-from .store import DeadLetter, PoisonStore
+from shared.poison.model import ParkedBatch
+from shared.poison.storage import StorageConnection
+from shared.poison.store import DeadLetter, PoisonStore
+from shared.settings import Settings, SettingsError
+
+from .settings_file import load_settings_file
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOTHING = 0, 1, 2, 3
 LANDED_STATUSES = ("landed", "duplicate", "missing")
 
 
 def _env(args: argparse.Namespace) -> dict[str, str]:
-    from ..cli import _load_settings_file
-
-    return _load_settings_file(getattr(args, "settings", None))
+    return load_settings_file(getattr(args, "settings", None))
 
 
 def _store(env: Mapping[str, str]) -> PoisonStore:
@@ -163,8 +163,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------- replay
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from ..config import ConfigError
-    from ..runtime import Relay
+    from shared.config import ConfigError
+    from shared.runtime import Relay
 
     def body(env: dict[str, str]) -> int:
         try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -13,34 +12,24 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
-from .config import ConfigError, load_config
-from .credentials import check_credential_fits
-from .normalize import Rejection
-from .pipeline import Outcome
-from .settings import Settings, SettingsError
-from .sources.blob import FORMATS as FILE_FORMATS
-from .sources.blob import Expanded, open_file
-from .sources.errors import DecodeError
+from shared.config import ConfigError, load_config
+from shared.credentials import check_credential_fits
+from shared.normalize import Rejection
+from shared.pipeline import Outcome
+from shared.settings import Settings, SettingsError
+from shared.sources.blob import FORMATS as FILE_FORMATS
+from shared.sources.blob import Expanded, open_file
+from shared.sources.errors import DecodeError
+
+from .poison import add_poison_commands
+from .settings_file import load_settings_file
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
 
 
-def _load_settings_file(path: str | None) -> dict[str, str]:
-    """``local.settings.json``-style ``Values`` under the real environment (which wins)."""
-    env: dict[str, str] = {}
-    if path:
-        try:
-            values = json.loads(Path(path).read_text(encoding="utf-8")).get("Values", {})
-        except (OSError, ValueError) as error:
-            raise SettingsError(f"settings file {path!r} cannot be read: {error}") from None
-        env.update({k: str(v) for k, v in values.items()})
-    env.update(os.environ)
-    return env
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
     try:
-        env = _load_settings_file(args.settings)
+        env = load_settings_file(args.settings)
         if args.config:
             env["RELAY_CONFIG"] = args.config
         settings = Settings.from_env(env, Path.cwd())
@@ -108,10 +97,10 @@ class _Progress:
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    from .runtime import Relay
+    from shared.runtime import Relay
 
     try:
-        env = _load_settings_file(args.settings)
+        env = load_settings_file(args.settings)
         relay = Relay.from_env(env, Path.cwd())
     except (ConfigError, SettingsError) as error:
         print(f"relay send: {error}", file=sys.stderr)
@@ -178,8 +167,6 @@ def build_parser() -> argparse.ArgumentParser:
     emulator = sub.add_parser("emulator", help="the local Logs Ingestion API emulator (serve, rows, drops, ...)",
                               add_help=False)
     emulator.set_defaults(handler=None)
-    from .poison.commands import add_poison_commands
-
     add_poison_commands(sub)
     return parser
 
