@@ -7,18 +7,19 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
+from shared.blob_ingest import file_records
 from shared.config import ConfigError, load_config
 from shared.credentials import check_credential_fits
-from shared.normalize import Rejection
-from shared.pipeline import Outcome
+from shared.engine import Chunking, ChunkReport
+from shared.records import Result
 from shared.settings import Settings, SettingsError
 from shared.sources.blob import FORMATS as FILE_FORMATS
-from shared.sources.blob import Expanded, open_file
+from shared.sources.blob import open_file
 from shared.sources.errors import DecodeError
 
 from .poison import add_poison_commands
@@ -54,39 +55,22 @@ def _open_input(path: str) -> IO[bytes]:
     return sys.stdin.buffer if path == "-" else open(path, "rb")
 
 
-def iter_event_chunks(stream: IO[bytes], name: str, fmt: str, chunk_rows: int) -> Iterator[tuple[list[Any], list[str]]]:
-    """Stream any file format the blob trigger reads (NDJSON, JSON array, records, CSV; gzip or not).
-
-    Yields (events, reasons of bad units) per chunk; memory is bounded by the chunk, not the file.
-    """
-    opened = open_file(iter(partial(stream.read, 1 << 20), b""), name, fmt)
-    events: list[Any] = []
-    bad: list[str] = []
-    for where, payload, error, _size in opened.units:
-        if error is not None:
-            bad.append(f"{opened.where} {where}: {error}")
-        elif isinstance(payload, Expanded):
-            events.extend(payload)
-        elif payload is not None:
-            events.append(payload)
-        if len(events) + len(bad) >= chunk_rows:
-            yield events, bad
-            events, bad = [], []
-    if events or bad:
-        yield events, bad
-
-
 class _Progress:
+    """The ``send`` progress line, redrawn as each chunk of the file is handled."""
+
     def __init__(self, enabled: bool):
         self.enabled = enabled
         self.started = time.monotonic()
+        self.read = 0
 
-    def update(self, total: Outcome) -> None:
+    def update(self, chunk: ChunkReport, total: Result) -> None:
+        self.read += chunk.records
         if not self.enabled:
             return
-        rate = total.received / max(time.monotonic() - self.started, 1e-6)
+        read = self.read
+        rate = read / max(time.monotonic() - self.started, 1e-6)
         sys.stderr.write(
-            f"\r  {total.received:>10,} read  {total.landed:>10,} landed  {len(total.rejected):>8,} rejected  "
+            f"\r  {read:>10,} read  {total.landed:>10,} landed  {total.rejected:>8,} rejected  "
             f"{total.parked + total.failed:>8,} not landed  {rate:>9,.0f} rows/s"
         )
         sys.stderr.flush()
@@ -110,16 +94,15 @@ def cmd_send(args: argparse.Namespace) -> int:
         print(f"relay send: no route named {args.route!r} "
               f"(routes: {', '.join(r.name for r in relay.config.routes)})", file=sys.stderr)
         return EXIT_USAGE
-    total = Outcome(route.name, f"send-{int(time.time())}")
+    total = Result(route.name, f"send-{int(time.time())}")
     progress = _Progress(sys.stderr.isatty() and not args.quiet)
     try:
         with _open_input(args.file) as stream:
             name = "stdin" if args.file == "-" else args.file
-            for events, bad in iter_event_chunks(stream, name, args.format, args.chunk_rows):
-                total.merge(relay.processor.process(route, events, start_index=total.received))
-                total.rejected.extend(Rejection(total.received + n, reason) for n, reason in enumerate(bad))
-                total.received += len(bad)
-                progress.update(total)
+            opened = open_file(iter(partial(stream.read, 1 << 20), b""), name, args.format)
+            relay.engine.run(route, file_records(opened.units, opened.where), batch_id=total.batch_id,
+                             chunking=Chunking(rows=args.chunk_rows), on_chunk=lambda c: progress.update(c, total),
+                             result=total)
     except (DecodeError, OSError, EOFError) as error:
         progress.done()
         print(f"relay send: {error}; {total.received} event(s) before it were processed", file=sys.stderr)
@@ -134,7 +117,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     return EXIT_REJECTED if total.rejected else EXIT_OK
 
 
-def _print_summary(total: Outcome) -> None:
+def _print_summary(total: Result) -> None:
     print(json.dumps(total.summary(max_reasons=20), indent=2))
 
 

@@ -27,7 +27,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -43,9 +42,11 @@ from azure.core.exceptions import (
 from azure.storage.blob import BlobClient, ContainerClient
 
 from .config import Route
-from .pipeline import Outcome, TriggerResult
+from .engine import Chunking, ChunkReport
+from .records import Record, Rejection, Result
+from .records import Unit as UnitRef
 from .runtime import Relay
-from .sources.blob import SKIPPED, Expanded, match_blob_route, open_file
+from .sources.blob import SKIPPED, Expanded, Unit, open_file
 from .sources.errors import DecodeError
 
 log = logging.getLogger("relay.blob")
@@ -53,7 +54,7 @@ log = logging.getLogger("relay.blob")
 CHECKPOINT_CONTAINER = "relay-checkpoints"
 RANGE_BYTES = 4 << 20  # one ranged GET
 PREFETCH_RANGES = 2  # ranges read ahead while the previous ones are decoded
-CHUNK_EVENTS = 5000  # most events per processor call
+CHUNK_EVENTS = 5000  # most events normalized at a time
 #: Chunks (about one request each) in flight at once, at most: each holds its decoded events until its
 #: request is answered, so this bounds memory (~150 MB peak measured at 4; see bench/big_blob.py).
 MAX_IN_FLIGHT = 8
@@ -61,7 +62,7 @@ CHECKPOINT_EVERY_SECONDS = 5.0
 #: Stop taking new chunks after this long, save progress and ask for a retry (host.json
 #: functionTimeout is 10 minutes; the retry resumes from the checkpoint).
 TIME_BUDGET_SECONDS = 480.0
-MAX_REPORTED = 100  # rejections / failures listed in a result (all are counted)
+LOGGED_REJECTIONS = 10
 
 SAFE_STATUSES = frozenset({"done", "skipped", "unrouted", "busy", "gone", "changed", "unreadable"})
 
@@ -263,13 +264,12 @@ class BlobReader:
 # --- results ------------------------------------------------------------------------------
 
 
-@dataclass
-class BlobResult(TriggerResult):
+@dataclass(kw_only=True)
+class BlobResult(Result):
     """What became of one blob in one run."""
 
     blob: str
     status: str
-    route: str | None = None
     format: str | None = None
     compressed: bool = False
     size: int = 0
@@ -279,6 +279,8 @@ class BlobResult(TriggerResult):
     skipped_units: int = 0
     events: int = 0
     chunks: int = 0
+    seconds: float = 0.0
+    message: str = ""
     partial: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -308,6 +310,44 @@ def blob_context(properties: Any, container: str) -> dict[str, Any]:
     }}
 
 
+@dataclass
+class FileTally:
+    """Units and events read from a file so far."""
+
+    units: int = 0
+    skipped_units: int = 0  # handled by an earlier run (resume)
+    events: int = 0
+
+
+def file_records(units: Iterator[Unit], kind: str, context: Any = None, tally: FileTally | Any = None,
+                 stop: Callable[[], bool] | None = None) -> Iterator[Record | Rejection]:
+    """Records of a file's units (an envelope unit gives one per record), rejections of its bad units,
+    until ``stop()`` says so. A file that stops decoding (corrupt gzip) ends with a rejection naming it."""
+    tally = tally if tally is not None else FileTally()
+    position = 0
+    try:
+        for where, payload, error, size in units:
+            if stop is not None and stop():
+                return
+            ref = UnitRef(kind, where, None, position)
+            position += 1
+            if payload is SKIPPED:
+                tally.skipped_units += 1
+                continue
+            tally.units += 1
+            if error is not None:
+                yield Rejection(ref, error)
+            elif type(payload) is Expanded:
+                tally.events += len(payload)
+                for number, event in enumerate(payload):
+                    yield Record(UnitRef(kind, where, number, ref.position), event, context, size if number == 0 else 0)
+            else:
+                tally.events += 1
+                yield Record(ref, payload, context, size)
+    except DecodeError as error:  # what came before is handled, the rest cannot be read
+        yield Rejection(UnitRef("file", position + 1, None, position), f"file: {error}")
+
+
 # --- the run ------------------------------------------------------------------------------
 
 
@@ -316,56 +356,36 @@ class BlobOptions:
     """Knobs of a run (tests and the bench change them; the trigger uses the defaults)."""
 
     chunk_events: int = CHUNK_EVENTS
-    chunk_bytes: int | None = None  # default: half the request limit, adapted per route
+    chunk_bytes: int | None = None  # default: half the request limit (about one request per chunk)
     in_flight: int | None = None  # default: the relay's upload concurrency, at most MAX_IN_FLIGHT
     time_budget_seconds: float = TIME_BUDGET_SECONDS
     checkpoint_every_seconds: float = CHECKPOINT_EVERY_SECONDS
     range_bytes: int = RANGE_BYTES
     checkpoints: CheckpointStore | None = None
-    #: Called in order as each chunk completes: (chunk number, outcome). Tests use it to
-    #: inject faults or to stop a run the way a crash would.
-    on_chunk: Callable[[int, Outcome], None] | None = None
-
-
-@dataclass
-class _Chunk:
-    number: int
-    start: int  # first unit
-    end: int = 0  # one past the last unit
-    events: list[Any] = field(default_factory=list)
-    wheres: list[int] = field(default_factory=list)  # unit "where" of each event
-    records: dict[int, int] = field(default_factory=dict)  # event position -> record index in its envelope
-    bad: list[tuple[int, str]] = field(default_factory=list)  # (where, reason) of bad units
-    size: int = 0
+    #: Called as each chunk completes: (chunk number, its report). Tests use it to inject faults
+    #: or to stop a run the way a crash would.
+    on_chunk: Callable[[int, ChunkReport], None] | None = None
 
 
 class _Run:
+    """One run over one blob version: its records go through the engine a chunk at a time, and
+    each chunk that is safe moves the checkpoint."""
+
     def __init__(self, relay: Relay, route: Route, client: BlobClient, properties: Any, checkpoint: Checkpoint,
                  store: CheckpointStore, options: BlobOptions, result: BlobResult):
-        self.relay = relay
-        self.route = route
-        self.client = client
-        self.properties = properties
-        self.checkpoint = checkpoint
-        self.store = store
-        self.options = options
-        self.result = result
+        self.relay, self.route, self.client, self.properties = relay, route, client, properties
+        self.checkpoint, self.store, self.options, self.result = checkpoint, store, options, result
         self.context = blob_context(properties, client.container_name)
         self.in_flight = options.in_flight or min(relay.settings.upload_concurrency, MAX_IN_FLIGHT)
-        self.chunk_bytes = options.chunk_bytes or relay.settings.max_request_bytes // 2
-        self.max_chunk_bytes = self.chunk_bytes
-        self.adaptive = options.chunk_bytes is None
-        self.where_kind = "line"
+        self.chunking = Chunking(options.chunk_events, options.chunk_bytes or relay.settings.max_request_bytes // 2)
         self.last_save = time.monotonic()
         self.stop_reason = ""
-        self.pending: dict[Future[Outcome], _Chunk] = {}
 
     def execute(self) -> BlobResult:
         started = time.monotonic()
-        deadline = started + self.options.time_budget_seconds
+        self.deadline = started + self.options.time_budget_seconds
         result = self.result
         reader = BlobReader(self.client, self.properties.size, self.properties.etag, self.options.range_bytes)
-        pool = ThreadPoolExecutor(max_workers=self.in_flight, thread_name_prefix="relay-blob-chunk")
         try:
             try:
                 opened = open_file(
@@ -375,138 +395,54 @@ class _Run:
                 )
             except DecodeError as error:
                 return self._unreadable(str(error))
-            result.format, result.compressed, self.where_kind = opened.format, opened.compressed, opened.where
+            result.format, result.compressed = opened.format, opened.compressed
             self.checkpoint.format = opened.format
-            chunk = _Chunk(1, 0)
-            index = 0
-            for where, payload, error, size in self._units(opened.units):
-                if self.stop_reason:
-                    break
-                if payload is SKIPPED:
-                    result.skipped_units += 1
-                    if chunk.events or chunk.bad:
-                        chunk = self._submit(pool, chunk, index)
-                    index += 1
-                    chunk.start = index
-                    continue
-                result.units += 1
-                if error is not None:
-                    chunk.bad.append((where, error))
-                elif type(payload) is Expanded:
-                    for number, event in enumerate(payload):
-                        chunk.records[len(chunk.events)] = number
-                        chunk.events.append(event)
-                        chunk.wheres.append(where)
-                else:
-                    chunk.events.append(payload)
-                    chunk.wheres.append(where)
-                chunk.size += size
-                index += 1
-                if chunk.size >= self.chunk_bytes or len(chunk.events) >= self.options.chunk_events:
-                    chunk = self._submit(pool, chunk, index)
-                    if time.monotonic() > deadline and not self.stop_reason:
-                        self.stop_reason = "paused"
-            if not self.stop_reason and (chunk.events or chunk.bad):
-                self._submit(pool, chunk, index)
-            self._drain(wait_all=True)
-        except ResourceModifiedError:
-            self._drain(wait_all=True, quiet=True)
+            records = file_records(opened.units, opened.where, self.context, result, self._stopping)
+            self.relay.engine.run(self.route, records, batch_id=self.checkpoint.run_id, chunking=self.chunking,
+                                  on_chunk=self._chunk_done, in_flight=self.in_flight, result=result)
+        except ResourceModifiedError:  # the engine counted and reported what it had sent
             self.stop_reason = "changed"
         except BaseException:
-            self._drain(wait_all=True, quiet=True)
             self._save(final=True, quiet=True)
             raise
         finally:
             reader.close()
-            pool.shutdown(wait=True)
             result.seconds = round(time.monotonic() - started, 3)
         return self._finish()
 
-    def _units(self, units: Iterator[Any]) -> Iterator[Any]:
-        try:
-            yield from units
-        except DecodeError as error:  # corrupt gzip: what came before is handled, the rest cannot be read
-            yield self.result.units + self.result.skipped_units + 1, None, f"file: {error}", 0
+    def _stopping(self) -> bool:
+        """Must the run stop taking units (a failed chunk, a lost checkpoint, the time budget)?"""
+        if not self.stop_reason and time.monotonic() > self.deadline:
+            self.stop_reason = "paused"
+        return bool(self.stop_reason)
 
-    def _submit(self, pool: ThreadPoolExecutor, chunk: _Chunk, index: int) -> _Chunk:
-        chunk.end = index
-        while len(self.pending) >= self.in_flight:
-            self._drain(wait_all=False)
-        batch_id = f"{self.checkpoint.run_id}-{chunk.number}"
-        if chunk.events:
-            future = pool.submit(self.relay.processor.process, self.route, chunk.events, batch_id, 0, self.context)
-        else:  # only bad units: nothing to send, but they are handled once the chunk completes
-            future = Future()
-            future.set_result(Outcome(self.route.name, batch_id))
-        self.pending[future] = chunk
-        self.result.chunks += 1
-        return _Chunk(chunk.number + 1, index)
-
-    def _drain(self, wait_all: bool, quiet: bool = False) -> None:
-        if not self.pending:
-            return
-        done, _ = wait(list(self.pending), return_when="ALL_COMPLETED" if wait_all else FIRST_COMPLETED)
-        for future in sorted(done, key=lambda f: self.pending[f].number):
-            chunk = self.pending.pop(future)
-            try:
-                self._complete(chunk, future.result())
-            except BaseException:
-                if not quiet:
-                    raise
-                log.exception("blob %s: chunk %d failed", self.result.blob, chunk.number)
-        if wait_all and self.pending:
-            self._drain(wait_all=True, quiet=quiet)
-
-    def _complete(self, chunk: _Chunk, outcome: Outcome) -> None:
+    def _chunk_done(self, chunk: ChunkReport) -> None:
         result, checkpoint = self.result, self.checkpoint
-        result.events += len(chunk.events)
-        result.add(outcome)
-        rejected = len(chunk.bad) + len(outcome.rejected)
-        result.rejected += rejected
-        for _, reason in chunk.bad:
-            self._reject(reason)  # decoders name the line / element already
-        for rejection in outcome.rejected:
-            position = rejection.index
-            where = f"{self.where_kind} {chunk.wheres[position]}"
-            if position in chunk.records:
-                where += f" record {chunk.records[position]}"
-            self._reject(f"{where}: {rejection.reason}")
-        if self.adaptive and outcome.requests > 1:  # aim at one request per chunk: a failure then cuts none
-            self.chunk_bytes = max(16_384, int(self.chunk_bytes * 0.7))
-        elif self.adaptive and outcome.requests == 1 and self.chunk_bytes < self.max_chunk_bytes:
-            self.chunk_bytes = min(self.max_chunk_bytes, int(self.chunk_bytes * 1.05))
-        if outcome.failed:
-            for failure in outcome.failures:
-                if len(result.failures) < MAX_REPORTED:
-                    result.failures.append({**failure, "units": [chunk.start, chunk.end]})
-            if outcome.landed or outcome.parked or outcome.deadlettered:
-                partial = {"units": [chunk.start, chunk.end], "landed": outcome.landed, "parked": outcome.parked,
-                           "deadlettered": outcome.deadlettered, "failed": outcome.failed}
+        result.chunks += 1
+        start, end = chunk.first.position, chunk.last.position + 1
+        if chunk.safe:
+            checkpoint.mark(start, end)
+            checkpoint.landed += chunk.landed
+            checkpoint.parked += chunk.parked
+            checkpoint.deadlettered += chunk.deadlettered
+            checkpoint.rejected += chunk.rejected
+        else:
+            for failure in chunk.failures:
+                failure["units"] = [start, end]
+            if chunk.landed or chunk.parked or chunk.deadlettered:
+                partial = {"units": [start, end], "landed": chunk.landed, "parked": chunk.parked,
+                           "deadlettered": chunk.deadlettered, "failed": chunk.failed}
                 checkpoint.partial.append(partial)
                 result.partial.append(partial)
                 log.warning(
                     "blob %s: units %d-%d were cut by the failure: %d row(s) landed and will be sent again on "
-                    "resume (same EventId: de-duplicate on it)", result.blob, chunk.start, chunk.end - 1,
-                    outcome.landed,
+                    "resume (same EventId: de-duplicate on it)", result.blob, start, end - 1, chunk.landed,
                 )
             self.stop_reason = self.stop_reason or "failed"
-        else:
-            checkpoint.mark(chunk.start, chunk.end)
-            checkpoint.landed += outcome.landed
-            checkpoint.parked += outcome.parked
-            checkpoint.deadlettered += outcome.deadlettered
-            checkpoint.rejected += rejected
         if self.options.on_chunk is not None:
-            self.options.on_chunk(chunk.number, outcome)
+            self.options.on_chunk(chunk.number, chunk)
         if time.monotonic() - self.last_save >= self.options.checkpoint_every_seconds:
             self._save()
-
-    def _reject(self, reason: str) -> None:
-        if len(self.result.rejections) < MAX_REPORTED:
-            self.result.rejections.append({"reason": reason})
-        if len(self.result.rejections) <= 10:
-            log.warning("blob %s rejected %s", self.result.blob, reason)
-
     def _save(self, final: bool = False, quiet: bool = False) -> None:
         self.last_save = time.monotonic()
         try:
@@ -553,6 +489,8 @@ class _Run:
             result.status = "done"
             checkpoint.status = "done"
         self._save(final=True)
+        for rejection in result.rejections[:LOGGED_REJECTIONS]:
+            log.warning("blob %s rejected %s", result.blob, rejection["reason"])
         level = logging.INFO if result.safe else logging.ERROR
         log.log(level, "blob %s status=%s route=%s format=%s gzip=%s units=%d events=%d landed=%d rejected=%d "
                 "parked=%d deadlettered=%d failed=%d requests=%d resumed_from=%d seconds=%.1f", result.blob,
@@ -574,11 +512,11 @@ def handle_blob(client: BlobClient, relay_factory: Callable[[], Relay], options:
         properties = client.get_blob_properties()
     except ResourceNotFoundError:
         log.warning("blob %s no longer exists; nothing to ingest", path)
-        return BlobResult(path, "gone", message="the blob was deleted before it was read")
+        return BlobResult("", "", blob=path, status="gone", message="the blob was deleted before it was read")
     etag = properties.etag
-    result = BlobResult(path, "done", size=properties.size, etag=(etag or "").strip('"'))
+    result = BlobResult("", "", blob=path, status="done", size=properties.size, etag=(etag or "").strip('"'))
     store = options.checkpoints or CheckpointStore.beside(client)
-    route = match_blob_route(relay.config.routes_for("blob"), container, name)
+    route = relay.config.route_for("blob", path)
     if route is None:
         globs = ", ".join(r.match for r in relay.config.routes_for("blob")) or "none"
         result.status = "unrouted"
@@ -613,6 +551,7 @@ def handle_blob(client: BlobClient, relay_factory: Callable[[], Relay], options:
     checkpoint.status = "in_progress"
     checkpoint.runs += 1
     checkpoint.run_id = uuid.uuid4().hex[:12]
+    result.batch_id = checkpoint.run_id
     result.resumed_from = checkpoint.handled
     try:
         store.save(checkpoint)  # claim this version: a concurrent duplicate run stops here

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 import yaml
 
 from .schema import SchemaError, StreamSchema, load_dcr_streams, parse_columns
+from .sources import registry
 
-SOURCES = ("http", "blob", "eventhub")
 FORMATS = ("auto", "ndjson", "json", "records", "csv")
 TYPE_ERROR_POLICIES = ("reject", "extra")
 ROUTE_KEYS = frozenset(
@@ -69,11 +69,12 @@ class RelayConfig:
     routes: tuple[Route, ...]
     path: Path | None = None
 
+    def route_for(self, source: str, key: str) -> Route | None:
+        """The route of ``source`` that takes input keyed ``key`` (segment, blob path, hub name)."""
+        return registry.select(source, self.routes, key)
+
     def http_route(self, segment: str) -> Route | None:
-        for route in self.routes:
-            if route.source == "http" and route.match == segment:
-                return route
-        return None
+        return self.route_for("http", segment)
 
     def routes_for(self, source: str) -> tuple[Route, ...]:
         return tuple(r for r in self.routes if r.source == source)
@@ -160,8 +161,8 @@ def _route(raw: dict, index: int, defaults: dict, schemas: _SchemaCache, problem
     if not isinstance(name, str) or not _ROUTE_NAME.fullmatch(name):
         problem("name", "required: letters, digits, '_', '-', '.' (at most 64)")
     source = merged.get("source")
-    if source not in SOURCES:
-        problem("source", f"{source!r} is not one of {', '.join(SOURCES)}")
+    if source not in registry.names():
+        problem("source", f"{source!r} is not one of {', '.join(registry.names())}")
     match = merged.get("match")
     if not isinstance(match, str) or not match:
         problem("match", "required: the path segment (http), a glob (blob) or an event hub name")

@@ -13,28 +13,27 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 
-from .pipeline import TriggerResult
+from .engine import Chunking
+from .records import Record, Rejection, Result
 from .runtime import Relay
 from .sources.errors import DecodeError, TooLargeError
 from .sources.eventhub import (
+    BatchMetadata,
     EventLike,
+    EventRef,
     batch_metadata,
     decode_event_body,
-    describe,
     event_context,
-    match_hub_route,
     sequence_range,
 )
 
 log = logging.getLogger("relay.eventhub")
 
-CHUNK_BYTES = 4 << 20  # body bytes per processor call (bounded memory for large batches)
-CHUNK_ROWS = 20_000
-MAX_REPORTED = 100
+#: Records normalized at a time: bounded memory for large batches.
+CHUNKING = Chunking(rows=20_000, size=4 << 20)
 LOGGED_REJECTIONS = 10
 
 
@@ -42,23 +41,23 @@ class EventHubNotSafe(RuntimeError):
     """Raised by the trigger so the retry policy re-runs the batch before the checkpoint moves."""
 
 
-@dataclass
-class EventHubResult(TriggerResult):
+@dataclass(kw_only=True)
+class EventHubResult(Result):
     """What became of one Event Hub batch."""
 
     event_hub: str | None
     partition_id: str | None = None
-    route: str | None = None
-    batch_id: str = ""
     first_sequence: int | None = None
     last_sequence: int | None = None
     events: int = 0  # Event Hub events in the batch
     rows: int = 0  # events decoded from their bodies (a records envelope gives several)
+    seconds: float = 0.0
+    message: str = ""
 
     @property
     def safe(self) -> bool:
-        """Everything landed, was rejected with a reason, or was parked for replay."""
-        return self.route is not None and self.failed == 0
+        """A route took the batch, and everything landed, was rejected with a reason or was parked."""
+        return bool(self.route) and self.failed == 0
 
     def raise_if_unsafe(self) -> EventHubResult:
         if not self.safe:
@@ -67,14 +66,29 @@ class EventHubResult(TriggerResult):
         return self
 
 
-class _Batch:
-    """Rows of one processor call and where each came from."""
-
-    def __init__(self) -> None:
-        self.rows: list[Any] = []
-        self.contexts: list[dict[str, Any]] = []
-        self.origins: list[tuple[int, int | None]] = []  # (event position, record index)
-        self.size = 0
+def records(events: Sequence[EventLike], batch: BatchMetadata, hub: str | None, limit: int,
+            counted: EventHubResult) -> Iterator[Record | Rejection]:
+    """The records of a batch: each body decoded (an envelope, array or NDJSON gives several), each
+    with its partition, sequence number and record; a body or line that cannot be read is a rejection."""
+    for position, event in enumerate(events):
+        offset = None if event.offset is None else str(event.offset)
+        ref = EventRef(batch.partition_id, event.sequence_number, offset)
+        body = event.get_body()
+        try:
+            decoded = decode_event_body(body, limit)
+        except (DecodeError, TooLargeError) as error:
+            yield Rejection(ref, str(error))
+            continue
+        for problem in decoded.problems:
+            yield Rejection(ref, problem)
+        context = event_context(event, position, batch, hub)
+        size = len(body or b"")
+        counted.rows += len(decoded.events)
+        if len(decoded.events) == 1:
+            yield Record(ref, decoded.events[0], context, size)
+            continue
+        for number, value in enumerate(decoded.events):
+            yield Record(replace(ref, record=number), value, context, size if number == 0 else 0)
 
 
 def handle_eventhub(events: Sequence[EventLike], relay_factory: Callable[[], Relay],
@@ -92,70 +106,21 @@ def handle_eventhub(events: Sequence[EventLike], relay_factory: Callable[[], Rel
         batch = batch_metadata(None)
     hub = batch.event_hub or event_hub or relay.settings.eventhub_name or None
     first, last = sequence_range(events)
-    result = EventHubResult(hub, batch.partition_id, events=len(events), first_sequence=first, last_sequence=last)
-    result.batch_id = f"eh-{hub}-p{batch.partition_id}-{first}-{last}"
-    route = match_hub_route(relay.config.routes_for("eventhub"), hub or "")
+    batch_id = f"eh-{hub}-p{batch.partition_id}-{first}-{last}"
+    route = relay.config.route_for("eventhub", hub or "")
+    result = EventHubResult(route.name if route else "", batch_id, event_hub=hub, partition_id=batch.partition_id,
+                            events=len(events), first_sequence=first, last_sequence=last)
     if route is None:
         globs = ", ".join(r.match for r in relay.config.routes_for("eventhub")) or "none"
         result.message = f"no eventhub route matches event hub {hub!r} (eventhub route matches: {globs})"
         log.error("%s; %d event(s) of partition %s sequence %s-%s are retried", result.message, len(events),
                   batch.partition_id, first, last)
         return result
-    result.route = route.name
-    limit = relay.settings.max_body_bytes
-    pending = _Batch()
-    calls = 0
-
-    def reject(position: int, record: int | None, reason: str) -> None:
-        result.rejected += 1
-        event = events[position]
-        where = describe(event, batch) + (f" record {record}" if record is not None else "")
-        if len(result.rejections) < MAX_REPORTED:
-            result.rejections.append({
-                "partition_id": batch.partition_id, "sequence_number": event.sequence_number,
-                "offset": None if event.offset is None else str(event.offset), "record": record,
-                "reason": f"{where}: {reason}",
-            })
-        if result.rejected <= LOGGED_REJECTIONS:
-            log.warning("event hub %s %s rejected: %s", hub, where, reason)
-
-    def flush() -> None:
-        nonlocal pending, calls
-        if not pending.rows:
-            return
-        calls += 1
-        outcome = relay.processor.process(route, pending.rows, batch_id=f"{result.batch_id}#{calls}",
-                                          context=pending.contexts)
-        result.rows += len(pending.rows)
-        result.add(outcome)
-        for rejection in outcome.rejected:
-            position, record = pending.origins[rejection.index]
-            reject(position, record, rejection.reason)
-        for failure in outcome.failures:
-            if len(result.failures) < MAX_REPORTED:
-                result.failures.append(failure)
-        pending = _Batch()
-
-    for position, event in enumerate(events):
-        body = event.get_body()
-        try:
-            decoded = decode_event_body(body, limit)
-        except (DecodeError, TooLargeError) as error:
-            reject(position, None, str(error))
-            continue
-        for problem in decoded.problems:
-            reject(position, None, problem)
-        context = event_context(event, position, batch, hub)
-        several = len(decoded.events) > 1
-        for record, row in enumerate(decoded.events):
-            pending.rows.append(row)
-            pending.contexts.append(context)
-            pending.origins.append((position, record if several else None))
-        pending.size += len(body or b"")
-        if pending.size >= CHUNK_BYTES or len(pending.rows) >= CHUNK_ROWS:
-            flush()
-    flush()
+    relay.engine.run(route, records(events, batch, hub, relay.settings.max_body_bytes, result),
+                     batch_id=batch_id, chunking=CHUNKING, result=result)
     result.seconds = round(time.monotonic() - started, 3)
+    for rejection in result.rejections[:LOGGED_REJECTIONS]:
+        log.warning("event hub %s rejected: %s", hub, rejection["reason"])
     if result.failed:
         result.message = (f"{result.failed} row(s) could be neither uploaded nor parked; the batch is retried "
                           f"(rows that landed are sent again with the same EventId)")

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import orjson
 
 from .config import ConfigError
+from .records import Result, item_slices, items
 from .runtime import Relay
 from .settings import SettingsError
 from .signatures import verify_github_signature
@@ -104,17 +105,22 @@ def handle_ingest(request: HttpInput, relay_factory: Callable[[], Relay]) -> Htt
         return HttpAnswer(200, decoded.handshake)
     context = {"_http": {"method": request.method.upper(), "route": segment, "headers": safe_headers(request.headers)}}
     if decoded.slices is None:
-        outcome = relay.processor.process(route, decoded.events, batch_id=request_id, context=context)
+        result = relay.engine.run(route, items(decoded.events, context), batch_id=request_id)
     else:  # NDJSON or a long array: normalized slice by slice as it decodes; bad JSON is a 400, nothing sent
         try:
-            outcome = relay.processor.process_slices(route, decoded.slices, batch_id=request_id, context=context)
+            result = relay.engine.run(route, item_slices(decoded.slices, context), batch_id=request_id, hold=True)
         except DecodeError as error:
             return _error(400, str(error), request_id)
-    summary = outcome.summary()
-    summary["format"] = decoded.kind
-    if outcome.failed:
+    return answer(result, decoded.kind)
+
+
+def answer(result: Result, body_format: str) -> HttpAnswer:
+    """200 all landed or rejected; 202 some kept in the poison store; 503 + Retry-After if not safe."""
+    summary = result.summary()
+    summary["format"] = body_format
+    if not result.safe:
         return HttpAnswer(503, summary, {"Retry-After": RETRY_AFTER_SECONDS})
-    return HttpAnswer(202 if outcome.parked or outcome.deadlettered else 200, summary)
+    return HttpAnswer(202 if result.parked or result.deadlettered else 200, summary)
 
 
 def handle_health(relay_factory: Callable[[], Relay]) -> HttpAnswer:

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from .config import Route
+from .sources import registry
 from .timeparse import TimeFormatError, format_epoch, normalize_time
 
 log = logging.getLogger("relay.normalize")
@@ -32,8 +33,6 @@ INT64 = (-(2**63), 2**63 - 1)
 MAX_EXACT_FLOAT_INT = 2**53
 _INTEGER_TEXT = re.compile(r"[+-]?\d{1,20}")
 _MISSING = object()
-#: Map paths starting with these read the trigger's metadata instead of the event.
-CONTEXT_ROOTS = frozenset({"_http", "_blob", "_eventhub"})
 
 
 class CoercionError(ValueError):
@@ -134,7 +133,7 @@ COERCERS: dict[str, Callable[[Any], Any]] = {
 
 
 @dataclass(frozen=True)
-class Rejection:
+class EventRejection:
     """An event that was not sent, and why. ``index`` is its position in the input."""
 
     index: int
@@ -152,7 +151,7 @@ class NormalizedBatch:
     rows: list[bytes] = field(default_factory=list)
     indexes: list[int] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
-    rejections: list[Rejection] = field(default_factory=list)
+    rejections: list[EventRejection] = field(default_factory=list)
     oversized_fields: Counter[str] = field(default_factory=Counter)
     dropped_fields: Counter[str] = field(default_factory=Counter)
     moved_to_extra: Counter[str] = field(default_factory=Counter)
@@ -163,7 +162,7 @@ def _getter(path: str) -> Callable[[dict, Mapping[str, Any]], Any]:
     """Read a dotted path; a first segment starting with ``_`` reads the event's context
     (``_http.headers.x-github-event``, ``_blob.name``, ``_eventhub.enqueued_time``)."""
     keys = path.split(".")
-    from_context = keys[0] in CONTEXT_ROOTS
+    from_context = keys[0] in registry.context_roots()
     if len(keys) == 1 and not from_context:
         key = keys[0]
         return lambda event, context: event.get(key, _MISSING)
@@ -196,6 +195,7 @@ class Normalizer:
     def __init__(self, route: Route, fast: bool = True):
         """``fast``: run the route's compiled form (``shared.fastpath``), which gives the same rows."""
         self.route = route
+        roots = registry.context_roots()  # map paths starting with these read the trigger's metadata
         computed = {route.extra, route.id_column}
         if route.time_field:
             computed.add("TimeGenerated")
@@ -205,7 +205,7 @@ class Normalizer:
             if column.name in computed:
                 continue
             path = route.map.get(column.name, column.name)
-            if "." not in path and path not in CONTEXT_ROOTS:
+            if "." not in path and path not in roots:
                 consumed.add(path)
             self._columns.append((column.name, column.type, _getter(path), COERCERS[column.type]))
         if route.time_field and "." not in route.time_field:
@@ -245,10 +245,10 @@ class Normalizer:
                 row, moment = self._row(event, event_context, batch, ingest_text, ingest_time)
                 encoded = orjson.dumps(row)
             except CoercionError as error:
-                batch.rejections.append(Rejection(index, str(error), event))
+                batch.rejections.append(EventRejection(index, str(error), event))
                 continue
             except orjson.JSONEncodeError as error:
-                batch.rejections.append(Rejection(index, f"cannot be encoded as JSON: {error}", event))
+                batch.rejections.append(EventRejection(index, f"cannot be encoded as JSON: {error}", event))
                 continue
             if len(encoded) > MAX_FIELD_BYTES:
                 self._flag_oversized(row, batch)

@@ -3,6 +3,7 @@
 Sizes come from arithmetic on the already-serialized rows (brackets and commas
 included), so nothing is encoded twice. Auxiliary-tier tables refuse a call whose
 TimeGenerated values span 30 minutes or more, so those routes also split by time.
+First sends and replays use the same :class:`Packer`.
 """
 
 from __future__ import annotations
@@ -11,23 +12,14 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate
+from typing import Any
+
+from isal import igzip
+
+from .records import Row
 
 DEFAULT_MAX_REQUEST_BYTES = 1_000_000
 AUXILIARY_MAX_SPAN_SECONDS = 30 * 60
-
-
-@dataclass(frozen=True)
-class PackedRequest:
-    """One call's uncompressed JSON array and the positions of its rows in the batch."""
-
-    body: bytes
-    positions: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class Packing:
-    requests: list[PackedRequest]
-    too_large: list[int]  # positions of rows that cannot fit in any request
 
 
 def array_size(row_sizes: Sequence[int]) -> int:
@@ -35,19 +27,87 @@ def array_size(row_sizes: Sequence[int]) -> int:
     return 2 + sum(row_sizes) + max(len(row_sizes) - 1, 0)
 
 
-def pack(
-    rows: Sequence[bytes],
-    max_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
-    times: Sequence[float] | None = None,
-    max_span_seconds: float | None = None,
-) -> Packing:
-    """Greedy packing in input order (by time when a span limit is given)."""
-    if max_span_seconds is None:
-        return _pack_in_order(rows, max_bytes)
-    if times is None or len(times) != len(rows):
-        raise ValueError("splitting by time span needs one time per row")
-    groups, too_large = split_by_time(list(map(len, rows)), times, max_bytes, max_span_seconds)
-    return Packing([PackedRequest(_array([rows[p] for p in group]), group) for group in groups], too_large)
+@dataclass(eq=False)
+class Request:
+    """One call's rows: their refs and sizes, and the body that carries them.
+
+    ``body`` is the uncompressed JSON array the packer built; once it is gzipped (``gzipped``)
+    the body may be let go to save memory. :meth:`rows` gives the rows back from whichever is
+    kept: the packer wrote the body from these sizes, so the cut is exact.
+    """
+
+    refs: tuple[Any, ...]
+    sizes: tuple[int, ...]
+    body: bytes | None
+    gzipped: bytes | None = None
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def rows(self) -> list[Row]:
+        body = self.body if self.body is not None else igzip.decompress(self.gzipped or b"")
+        rows, offset = [], 1  # past "["
+        for ref, size in zip(self.refs, self.sizes, strict=True):
+            rows.append(Row(ref, body[offset:offset + size]))
+            offset += size + 1  # and its "," (or the closing "]")
+        return rows
+
+
+def request_of(rows: Sequence[Row]) -> Request:
+    """The request carrying ``rows`` in this order."""
+    bodies = [row.body for row in rows]
+    return Request(tuple(row.ref for row in rows), tuple(map(len, bodies)), _array(bodies))
+
+
+class Packer:
+    """Cuts rows into requests as they arrive: greedy in order, each request the longest run whose
+    ``[a,b,...]`` fits ``max_bytes``; with ``max_span_seconds`` (auxiliary tables) the rows are
+    packed in time order once all are in, a request also closed before it would span that long.
+
+    The cuts are those of one pass over every row, however the rows arrive (a greedy cut of a
+    prefix stays where it is as rows are added); a row too large for any request is handed back.
+    """
+
+    def __init__(self, max_bytes: int = DEFAULT_MAX_REQUEST_BYTES, max_span_seconds: float | None = None):
+        self.max_bytes = max_bytes
+        self.max_span_seconds = max_span_seconds
+        self._pending: list[Row] = []
+
+    def add(self, rows: Sequence[Row]) -> tuple[list[Request], list[Row]]:
+        """Take more rows: the requests now full, and the rows too large for any request."""
+        too_large: list[Row] = []
+        if rows and max(len(row.body) for row in rows) + 2 > self.max_bytes:  # rare
+            too_large = [row for row in rows if len(row.body) + 2 > self.max_bytes]
+            rows = [row for row in rows if len(row.body) + 2 <= self.max_bytes]
+        self._pending.extend(rows)
+        if self.max_span_seconds is not None:
+            return [], too_large  # time order needs every row first
+        groups, _ = split_in_order([len(row.body) for row in self._pending], self.max_bytes)
+        if len(groups) <= 1:
+            return [], too_large
+        pending = self._pending
+        self._pending = pending[groups[-1][0]:]
+        return [request_of(pending[group[0]:group[-1] + 1]) for group in groups[:-1]], too_large
+
+    def finish(self) -> list[Request]:
+        """The requests of the rows still pending."""
+        rows, self._pending = self._pending, []
+        if not rows:
+            return []
+        sizes = [len(row.body) for row in rows]
+        if self.max_span_seconds is None:
+            groups, _ = split_in_order(sizes, self.max_bytes)
+        else:
+            groups, _ = split_by_time(sizes, [row.time for row in rows], self.max_bytes, self.max_span_seconds)
+        return [request_of([rows[p] for p in group]) for group in groups]
+
+    @classmethod
+    def pack(cls, rows: Sequence[Row], max_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+             max_span_seconds: float | None = None) -> tuple[list[Request], list[Row]]:
+        """Every request of ``rows`` at once (replays): the requests and the rows too large."""
+        packer = cls(max_bytes, max_span_seconds)
+        full, too_large = packer.add(rows)
+        return full + packer.finish(), too_large
 
 
 def split_by_time(sizes: Sequence[int], times: Sequence[float], max_bytes: int,
@@ -78,11 +138,6 @@ def split_by_time(sizes: Sequence[int], times: Sequence[float], max_bytes: int,
     return groups, too_large
 
 
-def _pack_in_order(rows: Sequence[bytes], max_bytes: int) -> Packing:
-    groups, too_large = split_in_order(list(map(len, rows)), max_bytes)
-    return Packing([PackedRequest(array_of(rows, group), group) for group in groups], too_large)
-
-
 def split_in_order(sizes: Sequence[int], max_bytes: int) -> tuple[list[tuple[int, ...]], list[int]]:
     """Where the greedy in-order packing cuts rows of these sizes, without building any body:
     the positions of each request, and of the rows too large for any. Each request is the
@@ -104,14 +159,6 @@ def split_in_order(sizes: Sequence[int], max_bytes: int) -> tuple[list[tuple[int
         groups.append(tuple(kept[start:stop]))
         start = stop
     return groups, too_large
-
-
-def array_of(rows: Sequence[bytes], positions: Sequence[int]) -> bytes:
-    """The request body ``[row,row,...]`` of the rows at ``positions``, in that order."""
-    first, last = positions[0], positions[-1]
-    if len(positions) == last - first + 1 and isinstance(rows, list) and tuple(positions) == tuple(range(first, last + 1)):
-        return _array(rows[first:last + 1])  # a contiguous ascending run: slice, no per-row lookups
-    return _array([rows[p] for p in positions])
 
 
 def _array(rows: Sequence[bytes]) -> bytes:

@@ -21,11 +21,13 @@ from pathlib import Path
 
 from .config import RelayConfig, load_config
 from .credentials import build_credential, check_credential_fits
-from .pipeline import Parker, Processor
+from .dispatch import Dispatcher, Parker
+from .engine import Engine
+from .gctune import tune_for_batches
 from .poison import Backoff, PoisonStore, Replayer, StorageConnection
 from .settings import Settings
 from .sink import LogsIngestionSink
-from .telemetry import InstrumentedProcessor, Telemetry
+from .telemetry import Telemetry
 
 log = logging.getLogger("relay")
 _warned_no_storage = False
@@ -51,7 +53,7 @@ class Relay:
     settings: Settings
     config: RelayConfig
     sink: LogsIngestionSink
-    processor: Processor
+    engine: Engine
     poison: PoisonStore | None = None
     replayer: Replayer | None = None
     telemetry: Telemetry | None = None
@@ -60,7 +62,7 @@ class Relay:
     def from_env(cls, env: Mapping[str, str] | None = None, app_dir: Path | None = None,
                  parker: Parker | None = None, *, telemetry: Telemetry | None = None,
                  backoff: Backoff | None = None) -> Relay:
-        """Build the relay. ``parker`` overrides the poison store as the processor's parker;
+        """Build the relay. ``parker`` overrides the poison store as the dispatcher's parker;
         ``telemetry`` and ``backoff`` let tests use an in-memory meter and short replay delays."""
         env = dict(os.environ if env is None else env)
         settings = Settings.from_env(env, app_dir)
@@ -69,18 +71,19 @@ class Relay:
         telemetry = telemetry or Telemetry(env=env)
         poison = build_poison_store(settings, env, telemetry, backoff)
         sink = LogsIngestionSink(settings, lambda: build_credential(settings))
-        processor = InstrumentedProcessor(sink, settings.max_request_bytes, settings.upload_concurrency,
-                                          parker if parker is not None else poison, telemetry)
+        dispatcher = Dispatcher(sink, parker if parker is not None else poison, settings.upload_concurrency,
+                                telemetry)
+        engine = Engine(dispatcher, settings.max_request_bytes)
         replayer = None
         if poison is not None:
-            replayer = Replayer(poison, processor.uploader, config, settings.max_request_bytes,
-                                settings.max_replays, telemetry)
+            replayer = Replayer(poison, dispatcher, config, settings.max_request_bytes, settings.max_replays,
+                                telemetry)
         log.info("relay loaded routes=%d from %s poison_store=%s", len(config.routes), settings.config_path.name,
                  poison.connection.describe() if poison is not None else "none")
-        return cls(settings, config, sink, processor, poison, replayer, telemetry)
+        return cls(settings, config, sink, engine, poison, replayer, telemetry)
 
     def close(self) -> None:
-        self.processor.close()
+        self.engine.close()
         self.sink.close()
         if self.poison is not None:
             self.poison.close()
@@ -91,11 +94,15 @@ _relay: Relay | None = None
 
 
 def get_relay() -> Relay:
-    """The process-wide relay, loaded on first use; raises ConfigError/SettingsError if broken."""
+    """The process-wide relay, loaded on first use; raises ConfigError/SettingsError if broken.
+
+    This is the worker's start: the one place that tunes the process (batch-sized GC thresholds,
+    ``shared/gctune.py``), not a constructor that tests and tools build many times."""
     global _relay
     if _relay is None:
         with _lock:
             if _relay is None:
+                tune_for_batches()
                 _relay = Relay.from_env()
     return _relay
 

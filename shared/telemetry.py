@@ -22,15 +22,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
 from opentelemetry import metrics
 
-from .config import Route
-from .pipeline import Outcome, Processor, Uploader
+from .records import Result
 from .sink import UploadResult
 
 log = logging.getLogger("relay.telemetry")
@@ -79,7 +77,8 @@ def status_class(status: int | None) -> str:
 
 
 class Telemetry:
-    """The relay's instruments. ``meter_provider`` wins; otherwise Azure Monitor or the no-op meter."""
+    """The relay's instruments, and the engine's observer (``shared.dispatch.Observer``): told of
+    every run and every upload. ``meter_provider`` wins; otherwise Azure Monitor or the no-op meter."""
 
     def __init__(self, meter_provider: Any = None, env: Mapping[str, str] | None = None,
                  structured_logs: bool = True):
@@ -114,15 +113,15 @@ class Telemetry:
 
     # ------------------------------------------------------------------ events
 
-    def batch(self, outcome: Outcome, seconds: float) -> None:
-        rejected = len(outcome.rejected)
-        self._count(outcome.route, (("received", outcome.received), ("landed", outcome.landed),
-                                    ("rejected", rejected), ("failed", outcome.failed)))
-        self.batch_duration.record(seconds * 1000.0, {"route": outcome.route})
-        self._line("batch", route=outcome.route, batch_id=outcome.batch_id, received=outcome.received,
-                   landed=outcome.landed, rejected=rejected, parked=outcome.parked,
-                   deadlettered=outcome.deadlettered, failed=outcome.failed,
-                   requests=outcome.requests, ms=round(seconds * 1000.0, 1))
+    def batch(self, result: Result, seconds: float) -> None:
+        """One engine run (every trigger, ``relay send``): rows by outcome, its duration, one log line."""
+        self._count(result.route, (("received", result.received), ("landed", result.landed),
+                                   ("rejected", result.rejected), ("failed", result.failed)))
+        self.batch_duration.record(seconds * 1000.0, {"route": result.route})
+        self._line("batch", route=result.route, batch_id=result.batch_id, received=result.received,
+                   landed=result.landed, rejected=result.rejected, parked=result.parked,
+                   deadlettered=result.deadlettered, failed=result.failed,
+                   requests=result.requests, ms=round(seconds * 1000.0, 1))
 
     def upload(self, stream: str, result: UploadResult, gzip_bytes: int, seconds: float) -> None:
         klass = status_class(result.status)
@@ -152,49 +151,3 @@ class Telemetry:
     def requeued(self, route: str, rows: int, attempt: int, failure: str) -> None:
         self.rows.add(rows, {"route": route, "outcome": "requeued"})
         self._line("requeued", route=route, rows=rows, attempt=attempt, failure=failure)
-
-
-class InstrumentedUploader:
-    """Times each upload (with its in-line retries) and counts it by status class."""
-
-    def __init__(self, uploader: Uploader, telemetry: Telemetry):
-        self._uploader = uploader
-        self._telemetry = telemetry
-
-    def upload(self, endpoint: str, dcr: str, stream: str, gzipped_body: bytes, request_id: str) -> UploadResult:
-        started = time.perf_counter()
-        result = self._uploader.upload(endpoint, dcr, stream, gzipped_body, request_id)
-        self._telemetry.upload(stream, result, len(gzipped_body), time.perf_counter() - started)
-        return result
-
-    def close(self) -> None:
-        close = getattr(self._uploader, "close", None)
-        if close is not None:
-            close()
-
-
-class InstrumentedProcessor(Processor):
-    """The pipeline's processor, recording one set of metrics per batch (parks are counted by the store)."""
-
-    def __init__(self, uploader: Uploader, max_request_bytes: int, concurrency: int = 4, parker: Any = None,
-                 telemetry: Telemetry | None = None):
-        telemetry = telemetry or Telemetry()
-        self.uploader = InstrumentedUploader(uploader, telemetry)  # replays upload through it too
-        super().__init__(self.uploader, max_request_bytes, concurrency, parker)
-        self.telemetry = telemetry
-
-    def process(
-        self,
-        route: Route,
-        events: Iterable[Any],
-        batch_id: str | None = None,
-        start_index: int = 0,
-        context: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
-    ) -> Outcome:
-        started = time.perf_counter()
-        outcome = super().process(route, events, batch_id=batch_id, start_index=start_index, context=context)
-        try:
-            self.telemetry.batch(outcome, time.perf_counter() - started)
-        except Exception:  # never let metrics fail a batch
-            log.exception("recording batch metrics failed")
-        return outcome

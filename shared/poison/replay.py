@@ -20,7 +20,6 @@ Only storage failures raise (so the Functions host retries the message and, afte
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -28,8 +27,9 @@ from typing import Any
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from ..config import RelayConfig, Route
-from ..packer import pack
-from ..pipeline import Uploader, gzip_body
+from ..dispatch import Dispatcher
+from ..packer import Packer
+from ..records import Item, Row
 from ..sink import UploadResult
 from .model import InvalidMessage, ParkedBatch, iso, new_id, recheck_rows, schema_fingerprint, utcnow
 from .store import LeaseBusy, PoisonStore, reason_record
@@ -69,14 +69,14 @@ class Replayer:
     def __init__(
         self,
         store: PoisonStore,
-        uploader: Uploader,
+        dispatcher: Dispatcher,
         config: RelayConfig | Callable[[], RelayConfig],
         max_request_bytes: int = 1_000_000,
         max_replays: int = 5,
         telemetry: Any = None,
     ):
         self.store = store
-        self._uploader = uploader
+        self._dispatcher = dispatcher
         self._config = config
         self.max_request_bytes = max_request_bytes
         self.max_replays = max_replays
@@ -141,8 +141,8 @@ class Replayer:
     def _replay_leased(self, batch: ParkedBatch, lease: Any) -> ReplayResult:
         rows = self.store.read_rows(batch)
         route = self._route(batch.route)
-        endpoint, dcr, stream = (route.endpoint, route.dcr, route.stream) if route else (
-            batch.endpoint, batch.dcr, batch.stream)
+        target: Route | ParkedBatch = route if route is not None else batch  # its endpoint, DCR and stream
+        endpoint, dcr, stream = target.endpoint, target.dcr, target.stream
         result = ReplayResult(batch.id, "landed", batch.route, attempt=batch.attempt)
         deadletter: dict[tuple[str, str, int | None, str], list[bytes]] = {}
         original_count = len(rows)
@@ -152,17 +152,17 @@ class Replayer:
             rows, bad = recheck_rows(rows, route)
             for position, why in bad:
                 deadletter.setdefault(("validation", "validation", None, why), []).append(rows_before[position])
-        packing = pack(rows, self.max_request_bytes)
-        for position in packing.too_large:
-            why = f"RecordTooLarge: row is {len(rows[position])} bytes, over the request limit of " \
+        requests, too_large = Packer.pack([Row(Item(p), row) for p, row in enumerate(rows)], self.max_request_bytes)
+        for row in too_large:
+            why = f"RecordTooLarge: row is {len(row.body)} bytes, over the request limit of " \
                   f"{self.max_request_bytes} bytes"
-            deadletter.setdefault(("too_large", "too_large", None, why), []).append(rows[position])
+            deadletter.setdefault(("too_large", "too_large", None, why), []).append(row.body)
 
         landed: list[bytes] = []
         transient = _Group()
-        for request in packing.requests:
-            request_rows = [rows[p] for p in request.positions]
-            outcome = self._upload(endpoint, dcr, stream, request.body)
+        for request in requests:
+            request_rows = [row.body for row in request.rows()]
+            outcome = self._dispatcher.upload(target, request)
             if outcome.landed:
                 landed.extend(request_rows)
             elif outcome.permanent:
@@ -242,14 +242,6 @@ class Replayer:
         elif result.deadlettered:
             result.status = "deadlettered"
         return result
-
-    def _upload(self, endpoint: str, dcr: str, stream: str, body: bytes) -> UploadResult:
-        request_id = str(uuid.uuid4())
-        try:
-            return self._uploader.upload(endpoint, dcr, stream, gzip_body(body), request_id)
-        except Exception as error:  # the sink sorts service errors; anything else is treated as transient
-            log.exception("replay upload failed unexpectedly")
-            return UploadResult(request_id, 1, None, "error", False, f"{type(error).__name__}: {error}")
 
     @staticmethod
     def _reason(batch: ParkedBatch, source: str, failure: str, status: int | None, why: str,

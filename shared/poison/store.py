@@ -27,6 +27,7 @@ import orjson
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
 from ..config import Route
+from ..records import Row
 from ..sink import UploadResult
 from .model import (
     ParkedBatch,
@@ -177,11 +178,13 @@ class PoisonStore:
 
     # ------------------------------------------------------------------ parking (hot path)
 
-    def park(self, route: Route, rows: Sequence[bytes], result: UploadResult, batch_id: str) -> None:
+    def park(self, route: Route, parked: Sequence[Row], result: UploadResult, batch_id: str) -> None:
         """Keep rows that could not be uploaded: transient failures are queued for replay,
         permanent ones (400/403/404/413) go straight to dead-letter with the reason. Raises if
         storage cannot take them (the caller then answers so that the sender retries)."""
         self.ensure()
+        rows = [row.body for row in parked]
+        refs = f"{parked[0].ref} .. {parked[-1].ref}" if parked else ""
         now = utcnow()
         batch_id_safe = batch_id[:200]
         identifier = new_id(route.name, now)
@@ -197,7 +200,8 @@ class PoisonStore:
             record = reason_record(
                 batch, rows=len(rows), nbytes=nbytes, failure=batch.failure, status=result.status,
                 message=batch.message, source="upload",
-                reason=f"the service refused the request permanently ({batch.failure}, HTTP {result.status})",
+                reason=f"the service refused the request permanently ({batch.failure}, HTTP {result.status}); "
+                       f"records {refs} of batch {batch_id_safe}",
             )
             self.write_deadletter(batch, rows, record)
             return
@@ -205,8 +209,8 @@ class PoisonStore:
         if self.telemetry is not None:
             self.telemetry.parked(route.name, len(rows), nbytes, batch.failure)
         log.warning(
-            "parked id=%s route=%s rows=%d class=%s status=%s batch_id=%s: %s",
-            batch.id, route.name, len(rows), batch.failure, batch.status, batch_id_safe, batch.message,
+            "parked id=%s route=%s rows=%d (%s) class=%s status=%s batch_id=%s: %s",
+            batch.id, route.name, len(rows), refs, batch.failure, batch.status, batch_id_safe, batch.message,
         )
 
     def park_rows(self, batch: ParkedBatch, rows: Sequence[bytes], delay: int) -> ParkedBatch:

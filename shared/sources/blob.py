@@ -17,7 +17,6 @@ the units after it still come.
 from __future__ import annotations
 
 import csv
-import fnmatch
 import io
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -29,6 +28,7 @@ import orjson
 from isal import isal_zlib
 
 from .errors import DecodeError
+from .registry import Source, first_glob, register
 
 GZIP_MAGIC = b"\x1f\x8b"
 PIECE_BYTES = 1 << 20  # decompressed bytes produced per step
@@ -448,10 +448,4 @@ def _prepend(first: Unit | None, rest: Iterator[Unit]) -> Iterator[Unit]:
     yield from rest
 
 
-def match_blob_route(routes: Iterable[Any], container: str, name: str) -> Any | None:
-    """The first blob route whose glob matches ``container/name`` (case-sensitive, ``*`` crosses '/')."""
-    path = f"{container}/{name}"
-    for route in routes:
-        if fnmatch.fnmatchcase(path, route.match):
-            return route
-    return None
+SOURCE = register(Source("blob", "a glob on 'container/blob/path'", first_glob, formats=True))

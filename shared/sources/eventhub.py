@@ -9,16 +9,16 @@ the event objects and the trigger metadata the host sends with a batch.
 
 from __future__ import annotations
 
-import fnmatch
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import orjson
 
 from .compression import GZIP_MAGIC, gunzip_bounded
 from .errors import DecodeError, TooLargeError
+from .registry import Source, exact, first_glob, register
 
 
 class EventLike(Protocol):
@@ -30,6 +30,27 @@ class EventLike(Protocol):
     offset: Any
 
     def get_body(self) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class EventRef:
+    """An Event Hub event (partition + sequence number, its offset) and the record within its body
+    when the body held several (an envelope, an array, NDJSON)."""
+
+    partition_id: str | None
+    sequence_number: int | None
+    offset: str | None = None
+    record: int | None = None
+    named: ClassVar[bool] = True
+
+    def __str__(self) -> str:
+        where = f"partition {self.partition_id if self.partition_id is not None else '?'} " \
+                f"sequence {self.sequence_number if self.sequence_number is not None else '?'}"
+        return where if self.record is None else f"{where} record {self.record}"
+
+    def fields(self) -> dict[str, Any]:
+        return {"partition_id": self.partition_id, "sequence_number": self.sequence_number, "offset": self.offset,
+                "record": self.record}
 
 
 @dataclass
@@ -172,25 +193,13 @@ def event_context(event: EventLike, position: int, batch: BatchMetadata, event_h
     }}
 
 
-def match_hub_route(routes: Iterable[Any], event_hub: str) -> Any | None:
+def match_hub_route(routes: Sequence[Any], event_hub: str) -> Any | None:
     """The route whose ``match`` is the hub name; else the first glob that matches (``*`` last resort)."""
-    routes = list(routes)
-    for route in routes:
-        if route.match == event_hub:
-            return route
-    for route in routes:
-        if route.match != "*" and fnmatch.fnmatchcase(event_hub, route.match):
-            return route
-    for route in routes:
-        if route.match == "*":
-            return route
-    return None
+    return exact(routes, event_hub) or first_glob([r for r in routes if r.match != "*"], event_hub) or exact(
+        routes, "*")
 
 
-def describe(event: EventLike, batch: BatchMetadata) -> str:
-    """``partition 3 sequence 1234`` (what an operator needs to find the event again)."""
-    return f"partition {batch.partition_id if batch.partition_id is not None else '?'} " \
-           f"sequence {event.sequence_number if event.sequence_number is not None else '?'}"
+SOURCE = register(Source("eventhub", "the event hub name, a glob on it, or '*'", match_hub_route))
 
 
 def sequence_range(events: Sequence[EventLike]) -> tuple[int | None, int | None]:

@@ -10,6 +10,7 @@ from typing import Any
 from .compression import gunzip_bounded
 from .errors import DecodeError, TooLargeError
 from .jsontext import json_events_or_slices, loads, ndjson_slices
+from .registry import Source, exact, register
 
 EVENT_GRID_VALIDATION = "Microsoft.EventGrid.SubscriptionValidationEvent"
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines")
@@ -155,3 +156,6 @@ def options_handshake(headers: Mapping[str, str]) -> dict[str, str] | None:
     if not origin:
         return None
     return {"WebHook-Allowed-Origin": origin, "WebHook-Allowed-Rate": "*", "Allow": "POST, OPTIONS"}
+
+
+SOURCE = register(Source("http", "the {route} segment of POST /api/ingest/{route}", exact))

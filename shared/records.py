@@ -1,0 +1,198 @@
+"""The record model every stage speaks: where an event came from, what it became, and why not.
+
+A source turns its input into :class:`Record` s, each with a small ``ref`` that says where
+it came from in that source's own words (an HTTP element or line, a file's line or element
+and record, an Event Hub partition + sequence + record). The normalizer turns records into
+:class:`Row` s or :class:`Rejection` s carrying the same ref; the packer, the dispatcher and
+the poison store keep it. No stage translates another stage's positions: summaries, logs
+and dead-letter reasons print the ref.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from itertools import count, repeat
+from typing import Any, ClassVar, Protocol
+
+#: Rejections and upload failures listed in a result (all of them are counted).
+MAX_REPORTED = 100
+
+
+class Ref(Protocol):
+    """Where a record came from. ``str(ref)`` names it for a person (``line 7``, ``element 3 record 2``);
+    ``fields()`` gives the same as JSON fields for summaries; ``named`` says whether a reason is
+    prefixed with ``str(ref)`` in reports (an HTTP summary lists the index apart instead)."""
+
+    named: ClassVar[bool]
+
+    def fields(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """The ``index``-th event of a body (0-based, as the HTTP summary reports it)."""
+
+    index: int
+    named: ClassVar[bool] = False
+
+    def __str__(self) -> str:
+        return f"event {self.index}"
+
+    def fields(self) -> dict[str, Any]:
+        return {"index": self.index}
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """A unit of a file (``line``, ``element`` or ``record``, 1-based) and, when the unit is an
+    envelope of several records, the record within it (0-based). ``position`` is the unit's
+    0-based place among the file's units (blank lines are none): where a resumed run goes on."""
+
+    kind: str
+    number: int
+    record: int | None = None
+    position: int = 0
+    named: ClassVar[bool] = True
+
+    def __str__(self) -> str:
+        where = f"{self.kind} {self.number}"
+        return where if self.record is None else f"{where} record {self.record}"
+
+    def fields(self) -> dict[str, Any]:
+        return {self.kind: self.number, **({"record": self.record} if self.record is not None else {})}
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One event on its way in: the decoded event, its ref, and the trigger metadata that
+    ``_http.``/``_blob.``/``_eventhub.`` map paths read (often one mapping shared by many records)."""
+
+
+    ref: Any
+    event: Any
+    context: Any = None
+    size: int = 0  # bytes of input it came from, where known (the chunking policy counts them)
+
+
+def items(events: Iterable[Any], context: Any = None, first: int = 0) -> Iterator[Record]:
+    """Records of events that came in one body, one ``context`` for all, refs ``Item(first)`` on."""
+    return map(Record, map(Item, count(first)), events, repeat(context))
+
+
+def item_slices(slices: Iterable[Sequence[Any]], context: Any = None) -> Iterator[Record]:
+    """Records of events that arrive a slice at a time (a body decoded as it is read)."""
+    first = 0
+    for events in slices:
+        yield from items(events, context, first)
+        first += len(events)
+
+
+@dataclass(slots=True)
+class Row:
+    """One normalized row, serialized once: the bytes that go on the wire, and its TimeGenerated
+    as epoch seconds (auxiliary routes pack by it)."""
+
+    ref: Any
+    body: bytes
+    time: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A record that was not sent because of its own content, and why (never retried)."""
+
+    ref: Any
+    reason: str
+    event: Any = field(default=None, repr=False, compare=False)
+
+    def summary(self) -> dict[str, Any]:
+        return {**self.ref.fields(), "reason": self.described() if self.ref.named else self.reason}
+
+    def described(self) -> str:
+        """The reason prefixed with the ref (``line 3: not valid JSON``), unless it names it already."""
+        where = str(self.ref)
+        return self.reason if self.reason.startswith(where) else f"{where}: {self.reason}"
+
+
+class Fate(Enum):
+    """What became of one request's rows."""
+
+    LANDED = "landed"
+    PARKED = "parked"  # kept in the poison store, replayed automatically
+    DEADLETTERED = "deadlettered"  # refused for good by the service, kept with the reason
+    FAILED = "failed"  # neither uploaded nor parked: the trigger must make the sender retry
+
+
+@dataclass
+class Result:
+    """What became of the records of one run on one route.
+
+    ``received == landed + rejected + parked + deadlettered + failed``; rejections and failures
+    are counted in full and listed up to :data:`MAX_REPORTED`.
+    """
+
+    route: str
+    batch_id: str
+    received: int = 0
+    landed: int = 0
+    rejected: int = 0
+    parked: int = 0
+    deadlettered: int = 0
+    failed: int = 0
+    requests: int = 0
+    rejections: list[dict[str, Any]] = field(default_factory=list)  # Rejection.summary() of each
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    oversized_fields: Counter[str] = field(default_factory=Counter)
+    dropped_fields: Counter[str] = field(default_factory=Counter)
+    moved_to_extra: Counter[str] = field(default_factory=Counter)
+    time_defaulted: int = 0
+
+    @property
+    def safe(self) -> bool:
+        """Everything landed, was rejected with a reason, or is kept in the poison store."""
+        return self.failed == 0
+
+    def reject(self, rejection: Rejection) -> None:
+        self.rejected += 1
+        if len(self.rejections) < MAX_REPORTED:
+            self.rejections.append(rejection.summary())
+
+    def count(self, fate: Fate, rows: int) -> None:
+        setattr(self, fate.value, getattr(self, fate.value) + rows)
+
+    def fail(self, failure: dict[str, Any]) -> None:
+        if len(self.failures) < MAX_REPORTED:
+            self.failures.append(failure)
+
+    def add(self, other: Result) -> None:
+        """Add another run's counts (a trigger that made several runs, a CLI total)."""
+        for name in ("received", "landed", "parked", "deadlettered", "failed", "requests", "time_defaulted"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.rejected += other.rejected
+        self.rejections.extend(other.rejections[: max(MAX_REPORTED - len(self.rejections), 0)])
+        self.failures.extend(other.failures[: max(MAX_REPORTED - len(self.failures), 0)])
+        self.oversized_fields.update(other.oversized_fields)
+        self.dropped_fields.update(other.dropped_fields)
+        self.moved_to_extra.update(other.moved_to_extra)
+
+    def summary(self, max_reasons: int = MAX_REPORTED) -> dict[str, Any]:
+        return {
+            "route": self.route,
+            "request_id": self.batch_id,
+            "received": self.received,
+            "accepted": self.landed,
+            "rejected": self.rejected,
+            "parked": self.parked,
+            "deadlettered": self.deadlettered,
+            "failed": self.failed,
+            "requests": self.requests,
+            "rejections": self.rejections[:max_reasons],
+            "failures": self.failures[:max_reasons],
+            "dropped_fields": dict(self.dropped_fields.most_common(20)),
+            "moved_to_extra": dict(self.moved_to_extra),
+            "oversized_fields": dict(self.oversized_fields),
+            "time_defaulted": self.time_defaulted,
+        }
