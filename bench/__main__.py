@@ -81,13 +81,13 @@ def notes(results: dict[str, Any]) -> list[str]:
         "line is parsed with its newline, and a body where that fails goes through the line-by-line reading, "
         "which names the bad line (0.49 s -> 0.42 s for the 200k events, a quarter fewer page faults).")
     lines.append(
-        "- **GC thresholds for batches** (`shared/gctune.py`, set when the worker's Processor is built): a decoded "
+        "- **GC thresholds for batches** (`shared/gctune.py`, set once by `runtime.get_relay()`): a decoded "
         "batch is hundreds of thousands of live dicts and the default thresholds made full collections walk them "
         f"again and again. Relay {rate('relay')} vs {rate('relay_default_gc')} under Python's defaults (the "
         f"SDK baseline gains too: {rate('baseline_relay_gc')} vs {rate('baseline')}; the table's baseline runs "
         "with the defaults its users have).")
     lines.append(
-        "- **Uploads overlap normalization** (`Processor.process`): batches over 2,000 events are normalized in "
+        "- **Uploads overlap normalization** (`Engine.run`): batches over 2,000 events are normalized in "
         "slices and each request goes to the upload pool as soon as it is full; cuts are computed by bisecting "
         "running row sizes (`packer.split_in_order`) and each body is built once, so the result is byte for byte "
         "what one pass gives (property test).")
@@ -96,7 +96,7 @@ def notes(results: dict[str, Any]) -> list[str]:
     if all("peak_rss_mb" in entry for entry in (sliced, array, whole)):
         lines.append(
             "- **Webhook bodies decoded in slices** (`ndjson_slices`, `json_array_slices` + "
-            "`Processor.process_slices`): NDJSON is decoded 2,000 lines at a time; an array over 1 MiB is cut at "
+            "`Engine.run` with `hold=True`): NDJSON is decoded 2,000 lines at a time; an array over 1 MiB is cut at "
             "the first `},{` past each MiB, a cut kept only when the text before it parses (one inside a string or "
             "a nested value cannot), and each slice is normalized before the next is decoded. Each request is "
             "gzipped as soon as it is full and its rows let go (cut back out of the body only to park it), so the "

@@ -117,7 +117,9 @@ def child(args: argparse.Namespace) -> None:
     import shared.blob_ingest as blob_ingest
     from shared.blob_ingest import BlobOptions, handle_blob
     from shared.config import load_config
-    from shared.pipeline import Processor
+    from shared.dispatch import Dispatcher
+    from shared.engine import Engine
+    from shared.gctune import tune_for_batches
     from shared.runtime import Relay
     from shared.settings import Settings
 
@@ -134,19 +136,20 @@ def child(args: argparse.Namespace) -> None:
         print(json.dumps({"mode": "whole", "rows": lines, "seconds": seconds, "rss_before_mb": before,
                           "peak_rss_mb": peak_rss_mb()}))
         return
+    tune_for_batches()  # the worker's GC thresholds (runtime.get_relay() sets them once per process)
     if args.sink == "emulator":
         relay = Relay.from_env(env)
     else:
         settings = Settings.from_env(env, ROOT)
         config = load_config(settings.config_path, env, base=ROOT)
-        processor = Processor(NullUploader(args.upload_latency_ms), settings.max_request_bytes,
-                              settings.upload_concurrency)
-        relay = Relay(settings, config, None, processor)  # type: ignore[arg-type]
+        engine = Engine(Dispatcher(NullUploader(args.upload_latency_ms), concurrency=settings.upload_concurrency),
+                        settings.max_request_bytes)
+        relay = Relay(settings, config, None, engine)  # type: ignore[arg-type]
     store = blob_ingest.CheckpointStore.beside(client)
     before = peak_rss_mb()
     last = [time.monotonic()]
 
-    def progress(number: int, outcome: Any) -> None:
+    def progress(number: int, chunk: Any) -> None:
         if time.monotonic() - last[0] > 15:
             last[0] = time.monotonic()
             print(f"    ... chunk {number}, peak RSS {peak_rss_mb():.0f} MB", file=sys.stderr, flush=True)

@@ -88,7 +88,7 @@ def run(calls_small: int, calls_large: int) -> dict[str, Any]:
             call = _user_function("http_ingest")
             for sink in ("emulator", "null"):
                 if sink == "null":
-                    get_relay().processor._uploader = NullUploader()  # the relay's own share only
+                    get_relay().engine.dispatcher.uploader = NullUploader()  # the relay's own share only
                 for label, size in SIZES.items():
                     body, rows = body_of_size(size)
                     request = func.HttpRequest(

@@ -32,7 +32,7 @@ def _rss_mb() -> float:
 
 
 #: body shapes measured: the content type each is posted with; "decoded whole" is the baseline:
-#: the same NDJSON decoded into one list first (decode_json_events), then Processor.process
+#: the same NDJSON decoded into one list first (decode_json_events), then Engine.run on it
 SHAPES = {"ndjson": "application/x-ndjson", "json array": "application/json", "decoded whole": "baseline"}
 
 
@@ -48,16 +48,17 @@ def _child(path: str, content_type: str) -> None:
     reset_relay()
     http_ingest = _user_function("http_ingest")
     relay = get_relay()
-    relay.processor._uploader = NullUploader()
+    relay.engine.dispatcher.uploader = NullUploader()
 
     def request(body: bytes) -> Any:
         return func.HttpRequest("POST", "http://localhost/api/ingest/applogs", body=body,
                                 headers={"Content-Type": content_type}, route_params={"route": "applogs"})
 
     def decoded_whole(request: Any) -> Any:  # the baseline: every event a dict before the first is normalized
+        from shared.records import items
         from shared.sources.jsontext import decode_json_events
 
-        outcome = relay.processor.process(relay.config.http_route("applogs"), decode_json_events(request.get_body()))
+        outcome = relay.engine.run(relay.config.http_route("applogs"), items(decode_json_events(request.get_body())))
         return func.HttpResponse(json.dumps(outcome.summary()), status_code=200)
 
     call = decoded_whole if content_type == SHAPES["decoded whole"] else http_ingest

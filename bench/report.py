@@ -229,7 +229,7 @@ def write_docs(results: dict[str, Any], path: Path = DOCS) -> Path:
     if cpu:
         lines += ["## 1. CPU path", "",
                   "Bytes in, gzip request bodies out, nothing sent: the relay as the HTTP trigger runs it "
-                  "(`decode_http_body`, whose NDJSON slices `Processor.process_slices` normalizes as they decode, with "
+                  "(`decode_http_body`, whose NDJSON slices `Engine.run` (`hold=True`) normalizes as they decode, with "
                   "an uploader that accepts without sending; the stages below are timed apart); the "
                   "SDK sample path (stdlib `json.loads`, a dict -> columns map that only renames, the SDK's own "
                   "`_create_gzip_requests`: `json.dumps` per record and per chunk, zlib 6); and the limit "
@@ -257,7 +257,7 @@ def write_docs(results: dict[str, Any], path: Path = DOCS) -> Path:
                   "`latency` mode it then answers 204 without ingesting (a pure round trip: measures the "
                   "clients); in `ingest` mode it parses, checks and stores every row after the delay (bound by "
                   "the emulator, which handles one request at a time in Python). The relay runs "
-                  "`Processor.process` with the real `LogsIngestionSink`, either from the decoded `applogs` "
+                  "`Engine.run` with the real `LogsIngestionSink`, either from the decoded `applogs` "
                   "events (*from events*: it normalizes them too) or from the very rows the SDK gets (*same rows*: "
                   "a pass-through route onto the same stream, so the relay only checks, packs, gzips and sends); "
                   "the SDK uploads the relay's normalized rows with `LogsIngestionClient.upload` (static token, "

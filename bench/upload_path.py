@@ -12,7 +12,7 @@ for the service's round trip. Two modes:
 
 Contenders, same process, same data:
 
-* relay - ``Processor.process`` with the real ``LogsIngestionSink`` from the decoded events
+* relay - ``Engine.run`` with the real ``LogsIngestionSink`` from the decoded events
           (normalizes, packs, gzips and uploads with ``RELAY_UPLOAD_CONCURRENCY`` requests in flight);
 * sdk   - ``LogsIngestionClient.upload`` of the relay's already-normalized rows (as dicts):
           the SDK's chunking (``json.dumps`` per record and per chunk, zlib 6), one request after
@@ -37,15 +37,18 @@ DELAY = 0.05
 TABLE = "AppLogs_CL"
 
 
-def _relay_processor(env: dict[str, str], concurrency: int) -> Any:
+def _relay_engine(env: dict[str, str], concurrency: int) -> Any:
     from shared.credentials import StaticTokenCredential
-    from shared.pipeline import Processor
+    from shared.dispatch import Dispatcher
+    from shared.engine import Engine
+    from shared.gctune import tune_for_batches
     from shared.settings import Settings
     from shared.sink import LogsIngestionSink
 
     settings = Settings.from_env({**env, "RELAY_UPLOAD_CONCURRENCY": str(concurrency)})  # pool sized alike
     sink = LogsIngestionSink(settings, lambda: StaticTokenCredential(TOKEN))
-    return Processor(sink, settings.max_request_bytes, settings.upload_concurrency), sink
+    tune_for_batches()  # the worker's GC thresholds (runtime.get_relay() sets them once per process)
+    return Engine(Dispatcher(sink, concurrency=settings.upload_concurrency), settings.max_request_bytes), sink
 
 
 def _sdk_client(emulator: EmulatorProcess) -> Any:
@@ -59,19 +62,21 @@ def _sdk_client(emulator: EmulatorProcess) -> Any:
 
 def _time_relay(emulator: EmulatorProcess, env: dict[str, str], route: Any, events: list[Any],
                 concurrency: int) -> dict[str, Any]:
-    processor, sink = _relay_processor(env, concurrency)
+    from shared.records import items
+
+    engine, sink = _relay_engine(env, concurrency)
     try:
-        processor.process(route, events[:50], batch_id="warm-up")  # TLS session, token, compiled route
+        engine.run(route, items(events[:50]), batch_id="warm-up")  # TLS session, token, compiled route
         emulator.reset()
         _fault(emulator)
         started = time.perf_counter()
-        outcome = processor.process(route, events, batch_id="bench")
+        outcome = engine.run(route, items(events), batch_id="bench")
         seconds = time.perf_counter() - started
     finally:
-        processor.close()
+        engine.close()
         sink.close()
     return {"seconds": round(seconds, 3), "requests": outcome.requests, "landed": outcome.landed,
-            "failed": outcome.failed + outcome.parked, "rejected": len(outcome.rejected),
+            "failed": outcome.failed + outcome.parked, "rejected": outcome.rejected,
             "requests_per_s": round(outcome.requests / seconds, 1), "rows_per_s": round(len(events) / seconds),
             "concurrency": concurrency}
 
@@ -142,6 +147,7 @@ def _time_transport(route: Any, rows_route_: Any, events: list[Any], rows: list[
 
     import shared.sink as sink_module
     from shared.credentials import StaticTokenCredential
+    from shared.records import items as records_of
 
     out: dict[str, Any] = {}
     original = sink_module.upload_transport
@@ -150,14 +156,14 @@ def _time_transport(route: Any, rows_route_: Any, events: list[Any], rows: list[
         sink_module.upload_transport = lambda settings, verify, transport=transport: transport
         try:
             say(f"upload path (transport, {key}): relay, concurrency {concurrency}")
-            processor, sink = _relay_processor(env, concurrency)
+            engine, sink = _relay_engine(env, concurrency)
             try:
-                processor.process(which, items[:50], batch_id="warm-up")
+                engine.run(which, records_of(items[:50]), batch_id="warm-up")
                 started = time.perf_counter()
-                outcome = processor.process(which, items, batch_id="bench")
+                outcome = engine.run(which, records_of(items), batch_id="bench")
                 seconds = time.perf_counter() - started
             finally:
-                processor.close()
+                engine.close()
                 sink.close()
         finally:
             sink_module.upload_transport = original
