@@ -123,6 +123,15 @@ class Telemetry:
                    deadlettered=result.deadlettered, failed=result.failed,
                    requests=result.requests, ms=round(seconds * 1000.0, 1))
 
+    def replay_batch(self, route: str, batch_id: str, rows: int, landed: int, requeued: int, deadlettered: int,
+                     seconds: float) -> None:
+        """One replay of a parked batch: the batch duration and log line every path has (its rows are
+        counted as replayed / requeued / dead-lettered, not received a second time)."""
+        self.batch_duration.record(seconds * 1000.0, {"route": route})
+        self._line("batch", route=route, batch_id=batch_id, stage="replay", received=rows, landed=landed,
+                   rejected=0, parked=requeued, deadlettered=deadlettered, failed=0, requests=None,
+                   ms=round(seconds * 1000.0, 1))
+
     def upload(self, stream: str, result: UploadResult, gzip_bytes: int, seconds: float) -> None:
         klass = status_class(result.status)
         self.uploads.add(1, {"stream": stream, "status_class": klass, "failure": result.failure or "none"})

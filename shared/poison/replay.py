@@ -20,6 +20,7 @@ Only storage failures raise (so the Functions host retries the message and, afte
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -139,6 +140,14 @@ class Replayer:
     # ------------------------------------------------------------------ the work
 
     def _replay_leased(self, batch: ParkedBatch, lease: Any) -> ReplayResult:
+        started = time.perf_counter()
+        result = self._settle_replay(batch, lease)
+        if self.telemetry is not None:
+            self.telemetry.replay_batch(batch.route, batch.id, batch.rows, result.landed, result.requeued,
+                                        result.deadlettered, time.perf_counter() - started)
+        return result
+
+    def _settle_replay(self, batch: ParkedBatch, lease: Any) -> ReplayResult:
         rows = self.store.read_rows(batch)
         route = self._route(batch.route)
         target: Route | ParkedBatch = route if route is not None else batch  # its endpoint, DCR and stream

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from shared.credentials import StaticTokenCredential
-from shared.pipeline import gzip_body
+from shared.dispatch import gzip_body
 from shared.settings import Settings
 from shared.sink import LogsIngestionSink
 from tests.conftest import EMULATOR_TOKEN, relay_settings

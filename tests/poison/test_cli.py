@@ -8,6 +8,7 @@ import json
 import pytest
 
 from relay_cli.main import main as relay_main
+from shared.records import Item, Row
 from shared.sink import UploadResult
 from tests.poison.conftest import APPLOGS_STREAM, app_log, ids_of
 
@@ -20,9 +21,9 @@ def park(world, tag: str, count: int, failure: str = "throttled", permanent: boo
     """Park rows through the store exactly as the processor does after a failed upload."""
     route = world.route("applogs")
     events = [app_log(n, tag=tag) for n in range(count)]
-    batch = world.relay.processor.normalizer(route).normalize(events)
+    batch = world.relay.engine.normalizer(route).normalize(events)
     result = UploadResult("req-" + tag, 1, status, failure, permanent, f"{failure} (test)", None)
-    world.store.park(route, batch.rows, result, "batch-" + tag)
+    world.store.park(route, [Row(Item(n), row) for n, row in enumerate(batch.rows)], result, "batch-" + tag)
     return events
 
 

@@ -1,6 +1,6 @@
-"""The processor as the Event Hub and blob triggers use it (``relay.processor.process``), under faults.
+"""The engine as the Event Hub and blob triggers use it (``relay.engine.run``), under faults.
 
-Those triggers hand whole batches to the same processor and must return normally
+Those triggers hand whole batches to the same engine and must return normally
 once everything is safe (DESIGN 4: the Event Hub trigger checkpoints whether or not
 the function succeeded). These tests push many batches through a seeded mix of every
 fault class, let the poison queue drain through the real queue-trigger function, and
@@ -14,6 +14,7 @@ from collections import Counter
 
 import pytest
 
+from shared.records import items
 from tests.poison.conftest import APPLOGS_STREAM, app_log, ids_of
 
 pytestmark = pytest.mark.e2e
@@ -41,11 +42,11 @@ def test_fault_matrix_every_event_lands_once_or_is_dead_lettered_or_rejected(wor
         events[7] = {**events[7], "status": "four hundred"}  # bad input: rejected with a reason
         batches.append(events)
     # WHEN each batch goes through the processor (as an Event Hub or blob trigger would hand it over)
-    outcomes = [world.relay.processor.process(route, events, batch_id=f"eh-{i}") for i, events in enumerate(batches)]
+    outcomes = [world.relay.engine.run(route, items(events), batch_id=f"eh-{i}") for i, events in enumerate(batches)]
     # THEN nothing is unsafe and each batch's counts add up
     for outcome in outcomes:
         assert outcome.failed == 0, outcome.failures
-        assert outcome.received == outcome.landed + len(outcome.rejected) + outcome.parked + outcome.deadlettered
+        assert outcome.received == outcome.landed + outcome.rejected + outcome.parked + outcome.deadlettered
     # WHEN the service heals except for lingering throttling, and the poison queue drains
     world.emulator.clear_faults()
     world.emulator.add_fault(stream=APPLOGS_STREAM, status=429, retry_after=5, fraction=0.3, seed=8)
@@ -64,8 +65,8 @@ def test_fault_matrix_every_event_lands_once_or_is_dead_lettered_or_rejected(wor
         else:
             assert (reason["source"], klass, reason["attempts"]) == ("max_replays", "throttled", 3)
     received = sum(o.received for o in outcomes)
-    rejected = sum(len(o.rejected) for o in outcomes)
-    assert all(r.reason.startswith("column 'StatusCode'") for o in outcomes for r in o.rejected)
+    rejected = sum(o.rejected for o in outcomes)
+    assert all(r["reason"].startswith("column 'StatusCode'") for o in outcomes for r in o.rejections)
     assert received == len(landed) + rejected + len(dead)
     assert world.store.list_parked() == []
     print("fault matrix counts:", json.dumps({
@@ -84,9 +85,9 @@ def test_processor_parks_for_other_triggers_and_returns_normally_when_storage_is
                   "QueueEndpoint=http://127.0.0.1:9/devstoreaccount1;")
     world.emulator.add_fault(stream=APPLOGS_STREAM, status=503)
     # WHEN a batch is processed
-    outcome = world.relay.processor.process(world.route(), [app_log(n, tag="down") for n in range(4)])
+    outcome = world.relay.engine.run(world.route(), items([app_log(n, tag="down") for n in range(4)]))
     # THEN the processor reports it unsafe (the trigger then raises so its retry policy runs) instead of losing it
-    assert (outcome.failed, outcome.parked, outcome.all_safe) == (4, 0, False)
+    assert (outcome.failed, outcome.parked, outcome.safe) == (4, 0, False)
     assert outcome.failures[0]["parked"] is False
 
 
@@ -103,7 +104,7 @@ def test_without_storage_settings_the_relay_has_no_parker_and_warns_once(emulato
         second = runtime.Relay.from_env(env)
     # THEN nothing can be parked (HTTP-only local use) and one warning says why
     try:
-        assert first.poison is None and first.replayer is None and first.processor._parker is None
+        assert first.poison is None and first.replayer is None and first.engine.dispatcher.parker is None
         assert sum("RelayStorage is not set" in r.getMessage() for r in caplog.records) == 1
     finally:
         first.close()

@@ -9,8 +9,11 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from shared import telemetry as telemetry_module
+from shared.dispatch import Dispatcher
+from shared.engine import Engine
+from shared.records import items
 from shared.sink import UploadResult
-from shared.telemetry import InstrumentedProcessor, Telemetry
+from shared.telemetry import Telemetry
 from tests.poison.conftest import APPLOGS_STREAM, app_log, post
 
 
@@ -47,7 +50,7 @@ class StubParker:
         self.telemetry = telemetry
 
     def park(self, route, rows, result, batch_id):
-        self.telemetry.parked(route.name, len(rows), sum(map(len, rows)), result.failure)
+        self.telemetry.parked(route.name, len(rows), sum(len(row.body) for row in rows), result.failure)
 
 
 @pytest.fixture
@@ -56,18 +59,17 @@ def metrics_reader():
     yield reader, Telemetry(meter_provider=MeterProvider(metric_readers=[reader]))
 
 
-def test_processor_records_rows_by_route_and_outcome_and_uploads_by_status_class(metrics_reader, world):
+def test_engine_records_rows_by_route_and_outcome_and_uploads_by_status_class(metrics_reader, world):
     reader, telemetry = metrics_reader
     route = world.route("applogs")
-    # GIVEN a processor whose first request fails (and is parked) and the second lands
-    processor = InstrumentedProcessor(StubUploader(fail=1), 2048, 1, None, telemetry)
-    processor._parker = StubParker(telemetry)
+    # GIVEN an engine whose first request fails (and is parked) and the second lands
+    engine = Engine(Dispatcher(StubUploader(fail=1), StubParker(telemetry), 1, telemetry), 2048)
     events = [app_log(n, tag="metrics") for n in range(20)] + [{"status": "bad"}]
     # WHEN one batch is processed
     try:
-        outcome = processor.process(route, events)
+        outcome = engine.run(route, items(events))
     finally:
-        processor.close()
+        engine.close()
     # THEN the counters say what happened to the rows, per route, once per batch
     rows = read(reader)["relay.rows"]
     by_outcome = {dict(k)["outcome"]: v for k, v in rows.items() if dict(k)["route"] == "applogs"}

@@ -30,11 +30,26 @@ def test_larger_thresholds_are_kept(thresholds):
     assert tune_for_batches() == (200_000, BATCH_THRESHOLDS[1], 500)
 
 
-def test_a_processor_tunes_the_process(thresholds):
-    # GIVEN default thresholds WHEN the processor of the worker is built THEN batch thresholds apply
-    from shared.pipeline import Processor
+def test_the_worker_tunes_the_process_once_at_start_and_an_engine_does_not(thresholds, monkeypatch):
+    # GIVEN default thresholds
+    from shared import runtime
+    from shared.dispatch import Dispatcher
+    from shared.engine import Engine
 
     gc.set_threshold(700, 10, 10)
-    processor = Processor(uploader=None, max_request_bytes=1_000_000)  # type: ignore[arg-type]
-    processor.close()
-    assert gc.get_threshold() == BATCH_THRESHOLDS
+    # WHEN an engine is built (as tests and tools do many times) THEN the process is left alone
+    Engine(Dispatcher(uploader=None), 1_000_000).close()  # type: ignore[arg-type]
+    assert gc.get_threshold() == (700, 10, 10)
+
+    # WHEN the worker's relay is first loaded THEN the batch thresholds apply
+    class Loaded:
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(runtime.Relay, "from_env", classmethod(lambda cls: Loaded()))
+    runtime.reset_relay()
+    try:
+        runtime.get_relay()
+        assert gc.get_threshold() == BATCH_THRESHOLDS
+    finally:
+        runtime.reset_relay()

@@ -5,11 +5,11 @@ from __future__ import annotations
 from itertools import pairwise
 
 import orjson
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.packer import AUXILIARY_MAX_SPAN_SECONDS, DEFAULT_MAX_REQUEST_BYTES, array_of, array_size, pack
+from shared.packer import AUXILIARY_MAX_SPAN_SECONDS, DEFAULT_MAX_REQUEST_BYTES, array_size
+from tests.unit.packing import array_of, pack
 
 
 def make_rows(pads: list[int]) -> list[bytes]:
@@ -176,14 +176,6 @@ def test_auxiliary_rows_are_sorted_by_time():
     packing = pack([b"1", b"2", b"3", b"4"], 100, [30.0, 10.0, 20.0, 10.0], AUXILIARY_MAX_SPAN_SECONDS)
 
     assert [(r.body, r.positions) for r in packing.requests] == [(b"[2,4,3,1]", (1, 3, 2, 0))]
-
-
-def test_span_splitting_needs_one_time_per_row():
-    """GIVEN a span limit without matching times WHEN packed THEN ValueError."""
-    with pytest.raises(ValueError, match="splitting by time span needs one time per row"):
-        pack([b"1", b"2"], 100, [1.0], AUXILIARY_MAX_SPAN_SECONDS)
-    with pytest.raises(ValueError, match="splitting by time span needs one time per row"):
-        pack([b"1"], 100, None, AUXILIARY_MAX_SPAN_SECONDS)
 
 
 def test_a_body_lists_its_rows_in_the_order_of_its_positions_even_when_they_span_a_run():

@@ -8,7 +8,8 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.packer import array_of, pack, split_in_order
+from shared.packer import split_in_order
+from tests.unit.packing import array_of, pack
 
 
 @settings(max_examples=500, deadline=None)

@@ -1,6 +1,7 @@
-"""Large batches are normalized slice by slice with uploads overlapping: same requests, same Outcome.
+"""The engine: large batches are normalized a chunk at a time with uploads overlapping, bodies that
+arrive in slices are held until they decode, and what is sent and counted never depends on either.
 
-The processor sends a request as soon as it is full instead of after the whole batch is
+The engine sends a request as soon as it is full instead of after the whole batch is
 normalized; what is uploaded, parked, rejected and counted must not change.
 """
 
@@ -17,9 +18,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import shared.pipeline as pipeline
 from shared.config import Route, parse_config
-from shared.pipeline import Processor
+from shared.dispatch import Dispatcher
+from shared.engine import Chunking, ChunkReport, Engine
+from shared.records import Item, Record, Rejection, item_slices, items
 from shared.sink import UploadResult
 from shared.sources.errors import DecodeError
 
@@ -64,28 +66,32 @@ class RecordingParker:
     def park(self, route: Route, rows: Any, result: UploadResult, batch_id: str) -> None:
         if result.message == "busy" and len(rows) % 5 == 0:
             raise OSError("storage down")
-        self.parked.append((tuple(rows), result.failure))
+        self.parked.append((tuple(row.body for row in rows), result.failure))
+
+
+def engine_of(uploader: Any, limit: int, parker: Any = None, concurrency: int = 3) -> Engine:
+    return Engine(Dispatcher(uploader, parker, concurrency), limit)
 
 
 def run(route: Route, events: list[Any], limit: int, slice_events: int, context: Any = None,
-        start_index: int = 7, arriving_in_slices: bool = False) -> tuple:
+        first: int = 7, arriving_in_slices: bool = False) -> tuple:
     uploader, parker = RecordingUploader(), RecordingParker()
-    processor = Processor(uploader, limit, 3, parker)
-    original = pipeline.STREAM_SLICE_EVENTS
-    pipeline.STREAM_SLICE_EVENTS = slice_events
+    engine = engine_of(uploader, limit, parker)
     try:
         if arriving_in_slices:
-            slices = (events[first:first + slice_events] for first in range(0, len(events), slice_events))
-            outcome = processor.process_slices(route, slices, batch_id="b", context=context)
+            slices = (events[start:start + slice_events] for start in range(0, len(events), slice_events))
+            result = engine.run(route, item_slices(slices, context), batch_id="b", hold=True,
+                                chunking=Chunking(rows=slice_events))
         else:
-            outcome = processor.process(route, events, batch_id="b", start_index=start_index, context=context)
+            contexts = context if isinstance(context, list) else [context] * len(events)
+            records = [Record(Item(first + n), event, contexts[n]) for n, event in enumerate(events)]
+            result = engine.run(route, records, batch_id="b", chunking=Chunking(rows=slice_events))
     finally:
-        pipeline.STREAM_SLICE_EVENTS = original
-        processor.close()
-    failures = [{k: v for k, v in f.items() if k != "request_id"} for f in outcome.failures]
-    summary = {k: v for k, v in outcome.summary(max_reasons=10_000).items() if k != "failures"}
-    return summary, failures, [(r.index, r.reason, r.event) for r in outcome.rejected], \
-        sorted(uploader.bodies), parker.parked
+        engine.close()
+    failures = sorted(({k: v for k, v in f.items() if k != "request_id"} for f in result.failures), key=repr)
+    summary = {k: v for k, v in result.summary(max_reasons=10_000).items() if k not in ("failures", "rejections")}
+    return summary, failures, sorted(result.rejections, key=lambda r: r["index"]), \
+        sorted(uploader.bodies), sorted(parker.parked)
 
 
 events_strategy = st.lists(
@@ -121,22 +127,6 @@ def test_per_event_context_is_sliced_with_the_events():
     assert run(route, events, 1000, 3, contexts) == run(route, events, 1000, 10**9, contexts)
 
 
-def test_too_short_per_event_context_raises_before_anything_is_sent():
-    # GIVEN fewer contexts than events
-    route = build_route(map={"Msg": "_http.headers.x-msg"})
-    uploader = RecordingUploader()
-    processor = Processor(uploader, 1000, 2)
-    original, pipeline.STREAM_SLICE_EVENTS = pipeline.STREAM_SLICE_EVENTS, 2
-    try:
-        # WHEN processed THEN the programming error surfaces and no request went out
-        with pytest.raises(IndexError):
-            processor.process(route, [{"N": n} for n in range(6)], context=[{}] * 3)
-    finally:
-        pipeline.STREAM_SLICE_EVENTS = original
-        processor.close()
-    assert uploader.bodies == []
-
-
 @settings(max_examples=100, deadline=None)
 @given(events=events_strategy, limit=st.integers(300, 3000), slice_events=st.integers(1, 9),
        auxiliary=st.booleans())
@@ -144,8 +134,8 @@ def test_events_arriving_in_slices_are_sent_and_reported_as_one_batch(events, li
     # GIVEN a batch whose events arrive a few at a time (a webhook body decoded as it is read)
     route = build_route(auxiliary=True) if auxiliary else build_route()
     # WHEN processed as slices arrive, and as one list
-    sliced = run(route, events, limit, slice_events, start_index=0, arriving_in_slices=True)
-    whole = run(route, events, limit, 10**9, start_index=0)
+    sliced = run(route, events, limit, slice_events, first=0, arriving_in_slices=True)
+    whole = run(route, events, limit, 10**9, first=0)
     # THEN the uploaded bodies, parked rows, rejections (with the events of rows too large), failures
     # and counts are identical
     assert sliced == whole
@@ -155,7 +145,7 @@ def test_a_slice_that_fails_to_decode_leaves_nothing_sent():
     # GIVEN slices whose third raises, as a bad NDJSON line does
     route = build_route()
     uploader = RecordingUploader()
-    processor = Processor(uploader, 1000, 2)
+    engine = engine_of(uploader, 1000, concurrency=2)
 
     def slices() -> Any:
         yield [{"t": "2024-05-01T10:00:00Z", "N": n} for n in range(50)]
@@ -165,9 +155,9 @@ def test_a_slice_that_fails_to_decode_leaves_nothing_sent():
     # WHEN processed THEN the error reaches the caller and not one request went out
     try:
         with pytest.raises(DecodeError, match="line 101"):
-            processor.process_slices(route, slices())
+            engine.run(route, item_slices(slices()), hold=True)
     finally:
-        processor.close()
+        engine.close()
     assert uploader.bodies == []
 
 
@@ -180,11 +170,51 @@ def test_a_body_of_one_request_is_gzipped_and_sent_on_the_calling_thread():
             threads.append(threading.current_thread().name)
             return super().upload(*args)
 
-    processor = Processor(ThreadNoting(), 1_000_000, 4)
+    engine = engine_of(ThreadNoting(), 1_000_000, concurrency=4)
     # WHEN a small body arrives in slices (one request's worth)
     try:
-        outcome = processor.process_slices(build_route(), iter([[{"t": "2024-05-01T10:00:00Z", "N": 1}]]))
+        outcome = engine.run(build_route(), item_slices(iter([[{"t": "2024-05-01T10:00:00Z", "N": 1}]])), hold=True)
     finally:
-        processor.close()
+        engine.close()
     # THEN it went out in one call made on this thread (no hop through the pool: webhook latency)
     assert outcome.requests == 1 and threads == [threading.current_thread().name]
+
+
+def test_received_is_landed_plus_rejected_plus_parked_plus_deadlettered_plus_failed():
+    # GIVEN source rejections, bad events, a row too large, and requests landed, parked, dead-lettered and lost
+    class Unsafe(RecordingParker):
+        def park(self, route: Route, rows: Any, result: UploadResult, batch_id: str) -> None:
+            if len(rows) == 1:
+                raise OSError("storage down")
+            super().park(route, rows, result, batch_id)
+
+    engine = engine_of(RecordingUploader(), 600, Unsafe())
+    records: list[Any] = [Record(Item(n), {"t": "2024-05-01T10:00:00Z", "N": n, "Msg": "m" * (n % 7) * 20})
+                          for n in range(60)]
+    records += [Rejection(Item(60), "not valid JSON"), Record(Item(61), {"N": "x"}),
+                Record(Item(62), {"Msg": "y" * 700})]
+    # WHEN run
+    try:
+        result = engine.run(build_route(), records, chunking=Chunking(rows=7))
+    finally:
+        engine.close()
+    # THEN every record is counted once, in exactly one outcome
+    assert result.received == 63 and result.rejected == 3
+    assert result.received == (result.landed + result.rejected + result.parked + result.deadlettered
+                               + result.failed)
+    assert {r["index"] for r in result.rejections} == {60, 61, 62}
+
+
+def test_chunk_reports_come_once_per_chunk_with_the_refs_they_span():
+    # GIVEN 10 records and chunks of 4
+    reports: list[ChunkReport] = []
+    engine = engine_of(RecordingUploader(), 1_000_000)
+    try:
+        result = engine.run(build_route(), items([{"t": "2024-05-01T10:00:00Z", "N": n} for n in range(10)]),
+                            chunking=Chunking(rows=4), on_chunk=reports.append)
+    finally:
+        engine.close()
+    # THEN three chunks are reported, each spanning its refs, and their counts add up to the result's
+    assert sorted((r.number, r.first.index, r.last.index, r.records) for r in reports) == [
+        (1, 0, 3, 4), (2, 4, 7, 4), (3, 8, 9, 2)]
+    assert sum(r.landed + r.parked + r.deadlettered + r.failed + r.rejected for r in reports) == result.received
