@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from .schema import SchemaError, StreamSchema, load_dcr_streams, parse_columns
+from .tables import route_table_problems
 
 SOURCES = ("http", "blob", "eventhub")
 FORMATS = ("auto", "ndjson", "json", "records", "csv")
@@ -205,6 +206,8 @@ def _route(raw: dict, index: int, defaults: dict, schemas: _SchemaCache, problem
     auxiliary = merged.get("auxiliary", False)
     if not isinstance(auxiliary, bool):
         problem("auxiliary", f"{auxiliary!r} must be true or false")
+    for message in route_table_problems(merged, stream, schemas.base):  # table plans (shared/tables.py)
+        problem("auxiliary", message)
     secret = merged.get("secret")
     if secret is not None and (not isinstance(secret, str) or not secret):
         problem("secret", "must be a non-empty string when given")
