@@ -169,7 +169,7 @@ def name_columns(keys: Iterable[str], azure_table: bool, taken: Iterable[str] = 
     notes: list[str] = []
     for key in keys:
         base = sanitize(key)
-        if base.lower() in reserved or base.lower().lstrip("_") in reserved:
+        if base.lower() in reserved:
             notes.append(f"field {key!r}: {base} is reserved by Azure Monitor, column named {RESERVED_PREFIX}{base}")
             base = RESERVED_PREFIX + base
         name = _fit(base, suffix, MAX_NAME)
