@@ -85,8 +85,8 @@ def load_table_plans(path: Path) -> dict[str, TablePlan]:
         document = orjson.loads(path.read_bytes())
     except FileNotFoundError:
         return {}
-    except OSError as error:
-        raise TablesError(f"table plans file {str(path)!r} cannot be read: {error.strerror or error}") from None
+    except (OSError, UnicodeError) as error:
+        raise TablesError(f"table plans file {str(path)!r} cannot be read: {getattr(error, 'strerror', None) or error}") from None
     except orjson.JSONDecodeError as error:
         raise TablesError(f"table plans file {str(path)!r} is not valid JSON: {error}") from None
     tables = document.get("tables") if isinstance(document, dict) else None
@@ -99,7 +99,7 @@ def output_tables(dcr_path: Path, stream: str) -> list[str]:
     """Tables the DCR file's data flows write ``stream`` to (Custom-X_CL -> X_CL)."""
     try:
         document = orjson.loads(dcr_path.read_bytes())
-    except (OSError, orjson.JSONDecodeError):
+    except (OSError, ValueError):  # ValueError: JSON, or a NUL in the path (an unset ${VAR})
         return []  # the schema loader reports an unreadable DCR file
     properties = document.get("properties") if isinstance(document, dict) else None
     flows = properties.get("dataFlows") if isinstance(properties, dict) else None
@@ -117,8 +117,8 @@ def route_table_problems(route: Mapping[str, Any], stream: str | None, base: Pat
     Only routes whose schema is a DCR file are checked: inline columns name no table.
     """
     schema = route.get("schema")
-    if not stream or route.get("columns") is not None or not isinstance(schema, str):
-        return []
+    if not stream or route.get("columns") is not None or not isinstance(schema, str) or "\0" in schema:
+        return []  # nothing to check, or an unset ${VAR} the config loader already reports
     dcr_path = Path(schema) if Path(schema).is_absolute() else base / schema
     tables = output_tables(dcr_path, stream)
     try:
@@ -130,7 +130,7 @@ def route_table_problems(route: Mapping[str, Any], stream: str | None, base: Pat
     for table in tables:
         plan = plans.get(table, TablePlan()).plan
         if auxiliary and plan != "Auxiliary":
-            problems.append(f"true, but stream {stream} writes to {table}, a {plan} table "
+            problems.append(f"true, but stream {stream} writes to {table}, which is on the {plan} plan "
                             f"(set its plan to Auxiliary in {tables_file_for(dcr_path).name})")
         elif not auxiliary and plan == "Auxiliary" and route.get("auxiliary", False) is False:
             problems.append(f"stream {stream} writes to {table}, an Auxiliary table: set auxiliary: true "
