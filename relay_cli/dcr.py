@@ -133,7 +133,7 @@ def cmd_init(args: argparse.Namespace) -> int:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
         print(summary, file=err)
-        print(f"# route for relay.yaml (under routes:); then: relay validate\n"
+        print(f"# route for relay.yaml (append it: relay.yaml ends with its routes); then: relay validate\n"
               f"{route_snippet(_route_name(args.stream), args.stream, str(dcr_path), inference, merged.mapping, args.plan)}",
               end="")
     return EXIT_CONFLICTS if merged.conflicts else EXIT_OK

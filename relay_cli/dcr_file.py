@@ -154,7 +154,8 @@ def route_snippet(name: str, stream: str, schema: str, inference: Inference, map
     if plan == "Auxiliary":
         route["auxiliary"] = True
     text = yaml.safe_dump({"routes": [route]}, sort_keys=False, allow_unicode=True, width=120)
-    return text.split("\n", 1)[1]  # the list item only, to paste under routes:
+    item = text.split("\n", 1)[1]  # the list item only, indented as relay.yaml's routes: append it
+    return "".join(f"  {line}" for line in item.splitlines(True))
 
 
 __all__ = ["PLANS", "DcrFileError", "Merged", "merge_stream", "merge_table_plan", "output_stream_for",

@@ -292,6 +292,6 @@ def test_route_snippet_maps_every_column_and_flags_auxiliary():
     merged = merge_stream(None, "Custom-App", "App_CL", inference)
     text = route_snippet("app", "Custom-App", "infra/dcr/app.json", inference, merged.mapping, "Auxiliary")
     assert text == (
-        "- name: app\n  source: http\n  match: app\n  stream: Custom-App\n  schema: infra/dcr/app.json\n"
-        "  time_field: ts\n  map:\n    Level: level\n  auxiliary: true\n"
+        "  - name: app\n    source: http\n    match: app\n    stream: Custom-App\n    schema: infra/dcr/app.json\n"
+        "    time_field: ts\n    map:\n      Level: level\n    auxiliary: true\n"
     )
