@@ -127,9 +127,14 @@ param storageSkuName string = 'Standard_ZRS'
 @description('Days the workspace keeps rows (the custom tables inherit it).')
 param logRetentionInDays int = 30
 
+@description('Resource id of an existing Log Analytics workspace (azd: EXISTING_LOG_ANALYTICS_WORKSPACE_ID). Set: no workspace is created, the tables go into it and the DCR into its region. Empty: a new workspace.')
+param existingLogAnalyticsWorkspaceId string = ''
+
 // The DCR definition the relay validates against locally and the emulator serves: the very
 // same file is deployed, so what passes `relay validate` is what Azure accepts.
 var relayDcrDefinition = loadJsonContent('dcr/relay.json')
+// Plan and retention per table, beside the DCR file (shared/tables.py).
+var relayTablePlans = loadJsonContent('dcr/relay.tables.json')
 
 var abbrs = loadJsonContent('abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
@@ -175,6 +180,7 @@ module monitoring 'app/monitoring.bicep' = {
     location: location
     tags: tags
     retentionInDays: logRetentionInDays
+    existingWorkspaceId: existingLogAnalyticsWorkspaceId
   }
 }
 
@@ -218,10 +224,11 @@ module ingestion 'app/ingestion.bicep' = {
   name: 'ingestion'
   scope: rg
   params: {
-    location: location
+    location: monitoring.outputs.logAnalyticsLocation
     tags: tags
-    workspaceName: monitoring.outputs.logAnalyticsName
+    workspaceId: monitoring.outputs.logAnalyticsId
     dcrDefinition: relayDcrDefinition
+    tablePlans: relayTablePlans.tables
     dataCollectionRuleName: !empty(dataCollectionRuleName) ? dataCollectionRuleName : '${abbrs.insightsDataCollectionRules}relay-${resourceToken}'
     dataCollectionEndpointEnabled: dataCollectionEndpointEnabled
     dataCollectionEndpointName: !empty(dataCollectionEndpointName) ? dataCollectionEndpointName : '${abbrs.insightsDataCollectionEndpoints}relay-${resourceToken}'

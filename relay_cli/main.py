@@ -151,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
                               add_help=False)
     emulator.set_defaults(handler=None)
     add_poison_commands(sub)
+    __import__("relay_cli.dcr", fromlist=["dcr"]).add_dcr_commands(sub)  # relay dcr init (relay_cli/dcr.py)
     return parser
 
 

@@ -18,6 +18,7 @@ import yaml
 
 from .schema import SchemaError, StreamSchema, load_dcr_streams, parse_columns
 from .sources import registry
+from .tables import route_table_problems
 
 FORMATS = ("auto", "ndjson", "json", "records", "csv")
 TYPE_ERROR_POLICIES = ("reject", "extra")
@@ -206,6 +207,8 @@ def _route(raw: dict, index: int, defaults: dict, schemas: _SchemaCache, problem
     auxiliary = merged.get("auxiliary", False)
     if not isinstance(auxiliary, bool):
         problem("auxiliary", f"{auxiliary!r} must be true or false")
+    for message in route_table_problems(merged, stream, schemas.base):  # table plans (shared/tables.py)
+        problem("auxiliary", message)
     secret = merged.get("secret")
     if secret is not None and (not isinstance(secret, str) or not secret):
         problem("secret", "must be a non-empty string when given")

@@ -1,15 +1,22 @@
-// The Logs Ingestion side: one custom table per Custom- output stream of the DCR, the DCR
+// The Logs Ingestion side: one custom table per Custom- output stream of the DCR (app/tables.bicep), the DCR
 // itself (kind Direct: it has its own logs-ingestion endpoint) and, optionally, a DCE.
 //
 // Everything is derived from the DCR definition file (infra/dcr/relay.json), so adding a
 // stream to that file and redeploying adds its table too. tests/infra evaluates this file
 // and proves each table's columns equal the columns its data flow outputs.
+// The DCR's location: it must be the workspace's region (the seeds: "This must match the region of
+// the Log Analytics workspace and the DCE if you're using one"); main.bicep passes the workspace's.
 param location string
 param tags object = {}
-param workspaceName string
+
+@description('Resource id of the Log Analytics workspace the tables and the DCR destination live in; it may be in another resource group or subscription.')
+param workspaceId string
 
 @description('Contents of the DCR definition file: streamDeclarations, dataFlows and one logAnalytics destination whose name the data flows use.')
 param dcrDefinition object
+
+@description('Table name -> {plan, retentionInDays, totalRetentionInDays}: the table plans file beside the DCR file.')
+param tablePlans object = {}
 
 param dataCollectionRuleName string
 param dataCollectionEndpointEnabled bool = false
@@ -22,26 +29,20 @@ param dataCollectionEndpointName string = ''
 @description('Table name -> columns, for tables whose data flow transform changes the columns.')
 param tableColumnOverrides object = {}
 
-var customStreamPrefix = 'Custom-'
+// /subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.OperationalInsights/workspaces/{name}
+var workspaceIdParts = split(workspaceId, '/')
 
-// Flows into Microsoft- tables write to tables Azure already has; only Custom- ones need a table.
-var customTableFlows = filter(dcrDefinition.properties.dataFlows, flow => startsWith(flow.outputStream, customStreamPrefix))
-
-resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' existing = {
-  name: workspaceName
-}
-
-resource customTables 'Microsoft.OperationalInsights/workspaces/tables@2022-10-01' = [for flow in customTableFlows: {
-  parent: workspace
-  name: substring(flow.outputStream, length(customStreamPrefix))
-  properties: {
-    plan: 'Analytics'
-    schema: {
-      name: substring(flow.outputStream, length(customStreamPrefix))
-      columns: contains(tableColumnOverrides, substring(flow.outputStream, length(customStreamPrefix))) ? tableColumnOverrides[substring(flow.outputStream, length(customStreamPrefix))] : dcrDefinition.properties.streamDeclarations[flow.streams[0]].columns
-    }
+// The tables go where the workspace is, with their plans (app/tables.bicep).
+module tables 'tables.bicep' = {
+  name: 'relay-tables'
+  scope: resourceGroup(workspaceIdParts[2], workspaceIdParts[4])
+  params: {
+    workspaceName: workspaceIdParts[8]
+    dcrDefinition: dcrDefinition
+    tablePlans: tablePlans
+    tableColumnOverrides: tableColumnOverrides
   }
-}]
+}
 
 resource dataCollectionEndpoint 'Microsoft.Insights/dataCollectionEndpoints@2023-03-11' = if (dataCollectionEndpointEnabled) {
   name: dataCollectionEndpointName
@@ -72,7 +73,7 @@ resource dataCollectionRule 'Microsoft.Insights/dataCollectionRules@2023-03-11' 
       logAnalytics: [
         {
           name: dcrDefinition.properties.destinations.logAnalytics[0].name
-          workspaceResourceId: workspace.id
+          workspaceResourceId: workspaceId
         }
       ]
     }
@@ -80,7 +81,7 @@ resource dataCollectionRule 'Microsoft.Insights/dataCollectionRules@2023-03-11' 
   }
   // The service refuses a data flow whose output table does not exist yet.
   dependsOn: [
-    customTables
+    tables
   ]
 }
 

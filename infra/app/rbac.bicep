@@ -13,6 +13,7 @@ param blobEventsDeadLetterContainerName string
 param eventHubNamespaceName string
 param eventHubName string
 param applicationInsightsName string
+@description('Workspace created by this deployment; empty when an existing workspace is used.')
 param logAnalyticsName string
 param keyVaultName string
 
@@ -219,8 +220,9 @@ resource developerEventHubReceiver 'Microsoft.Authorization/roleAssignments@2022
   }
 }
 
-// Query the custom tables to see rows land.
-resource developerLogAnalyticsReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (developerEnabled) {
+// Query the custom tables to see rows land. Only on a workspace this deployment created: access to an
+// existing (shared, e.g. Sentinel) workspace is its owners' to give, not a side effect of deploying the relay.
+resource developerLogAnalyticsReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (developerEnabled && !empty(logAnalyticsName)) {
   name: guid(logAnalytics.id, developerPrincipalId, logAnalyticsReaderRoleId)
   scope: logAnalytics
   properties: {

@@ -252,6 +252,8 @@ class BicepEvaluator:
         values = [self.value(operand, local) for operand in operands.values()]
         if any(is_unknown(value) for value in values):
             return UNKNOWN
+        if kind == "minus" and len(values) == 1:  # -1: "the workspace default" in table retention
+            return -values[0]
         if kind == "equals":
             return values[0] == values[1]
         if kind == "not_equals":

@@ -25,7 +25,7 @@ from infra_checks import (
     transform_output_columns,
 )
 
-DCR_FILES = sorted(DCR_DIR.glob("*.json"))
+DCR_FILES = sorted(path for path in DCR_DIR.glob("*.json") if not path.name.endswith(".tables.json"))
 SUPPORTED = supported_microsoft_tables()
 RELAY_DCR = json.loads((DCR_DIR / "relay.json").read_text(encoding="utf-8"))
 
@@ -199,6 +199,7 @@ def _template_with(tmp_path: Path, dcr: dict[str, Any], overrides: dict[str, Any
     """A main.bicep that deploys the real infra/app/ingestion.bicep with a given DCR."""
     (tmp_path / "app").mkdir(parents=True)
     shutil.copy(INFRA / "app" / "ingestion.bicep", tmp_path / "app" / "ingestion.bicep")
+    shutil.copy(INFRA / "app" / "tables.bicep", tmp_path / "app" / "tables.bicep")
     (tmp_path / "dcr.json").write_text(json.dumps(dcr), encoding="utf-8")
     override_param = f"\n    tableColumnOverrides: {_bicep_object(overrides)}" if overrides else ""
     (tmp_path / "main.bicep").write_text(
@@ -206,7 +207,7 @@ def _template_with(tmp_path: Path, dcr: dict[str, Any], overrides: dict[str, Any
         "  name: 'ingestion'\n"
         "  params: {\n"
         "    location: 'westeurope'\n"
-        "    workspaceName: 'log-test'\n"
+        "    workspaceId: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/log'\n"
         "    dcrDefinition: loadJsonContent('dcr.json')\n"
         f"    dataCollectionRuleName: 'dcr-test'{override_param}\n"
         "  }\n"
