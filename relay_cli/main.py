@@ -22,6 +22,7 @@ from shared.sources.blob import FORMATS as FILE_FORMATS
 from shared.sources.blob import open_file
 from shared.sources.errors import DecodeError
 
+from .dcr import add_dcr_commands
 from .poison import add_poison_commands
 from .settings_file import load_settings_file
 
@@ -151,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
                               add_help=False)
     emulator.set_defaults(handler=None)
     add_poison_commands(sub)
-    __import__("relay_cli.dcr", fromlist=["dcr"]).add_dcr_commands(sub)  # relay dcr init (relay_cli/dcr.py)
+    add_dcr_commands(sub)
     return parser
 
 
