@@ -143,93 +143,143 @@ class _SchemaCache:
         return streams[stream]
 
 
-def _route(raw: dict, index: int, defaults: dict, schemas: _SchemaCache, problems: list[str]) -> Route | None:
-    label = f"route #{index + 1}"
-    name = raw.get("name")
-    if isinstance(name, str) and name:
-        label = f"route {name!r}"
-    before = len(problems)
-    merged = {**defaults, **raw}
+class _RouteCheck:
+    """Validates one raw route, a group of keys per method, collecting every problem with the route's
+    label and key (nothing stops at the first)."""
 
-    def problem(key: str, message: str) -> None:
-        value = merged.get(str(key).split(".", 1)[0])  # YAML keys need not be strings
+    def __init__(self, raw: dict, index: int, defaults: dict, schemas: _SchemaCache, problems: list[str]):
+        self.raw, self.schemas, self.problems = raw, schemas, problems
+        self.merged = {**defaults, **raw}
+        name = raw.get("name")
+        self.label = f"route {name!r}" if isinstance(name, str) and name else f"route #{index + 1}"
+
+    def problem(self, key: str, message: str) -> None:
+        value = self.merged.get(str(key).split(".", 1)[0])  # YAML keys need not be strings
         if isinstance(value, str) and UNSET in value:
             return  # already reported as an unset environment variable
-        problems.append(f"{label}: {key}: {message}")
+        self.problems.append(f"{self.label}: {key}: {message}")
 
-    for key in sorted(set(raw) - ROUTE_KEYS, key=str):
-        problem(key, f"unknown key (known: {', '.join(sorted(ROUTE_KEYS))})")
-    if not isinstance(name, str) or not _ROUTE_NAME.fullmatch(name):
-        problem("name", "required: letters, digits, '_', '-', '.' (at most 64)")
-    source = merged.get("source")
-    if source not in registry.names():
-        problem("source", f"{source!r} is not one of {', '.join(registry.names())}")
-    match = merged.get("match")
-    if not isinstance(match, str) or not match:
-        problem("match", "required: the path segment (http), a glob (blob) or an event hub name")
-    elif source == "http" and not re.fullmatch(r"[A-Za-z0-9_.-]+", match):
-        problem("match", f"{match!r} must be a single URL path segment of letters, digits, '_', '-', '.'")
-    endpoint = merged.get("endpoint")
-    if not isinstance(endpoint, str) or not endpoint:
-        problem("endpoint", "required (here or in defaults): the DCE or DCR logs ingestion endpoint")
-    else:
-        try:
-            scheme = urlsplit(endpoint).scheme
-        except ValueError as error:  # e.g. an unclosed IPv6 bracket
-            problem("endpoint", f"{endpoint!r} is not a valid URL: {error}")
+    def route(self) -> Route | None:
+        before = len(self.problems)
+        merged = self.merged
+        self.identity()
+        self.endpoint()
+        schema = self.schema()
+        policy = self.options()
+        mapping = self.mapping(schema)
+        if len(self.problems) > before or schema is None:
+            return None
+        return Route(
+            name=merged["name"], source=merged["source"], match=merged["match"],
+            endpoint=merged["endpoint"].rstrip("/"), dcr=merged["dcr"], stream=schema.stream, schema=schema,
+            time_field=merged.get("time_field"), map=MappingProxyType(dict(mapping)), extra=merged.get("extra"),
+            secret=merged.get("secret"), id_column=merged.get("id_column"),
+            auxiliary=merged.get("auxiliary", False), on_type_error=policy, format=merged.get("format", "auto"),
+        )
+
+    def identity(self) -> None:
+        """Known keys, the name, the source (from the registry) and what ``match`` may be for it."""
+        merged, problem = self.merged, self.problem
+        for key in sorted(set(self.raw) - ROUTE_KEYS, key=str):
+            problem(key, f"unknown key (known: {', '.join(sorted(ROUTE_KEYS))})")
+        name = self.raw.get("name")
+        if not isinstance(name, str) or not _ROUTE_NAME.fullmatch(name):
+            problem("name", "required: letters, digits, '_', '-', '.' (at most 64)")
+        source = merged.get("source")
+        if source not in registry.names():
+            problem("source", f"{source!r} is not one of {', '.join(registry.names())}")
+        match = merged.get("match")
+        if not isinstance(match, str) or not match:
+            problem("match", "required: the path segment (http), a glob (blob) or an event hub name")
+        elif source == "http" and not re.fullmatch(r"[A-Za-z0-9_.-]+", match):
+            problem("match", f"{match!r} must be a single URL path segment of letters, digits, '_', '-', '.'")
+
+    def endpoint(self) -> None:
+        """https only (http for a loopback emulator), and a DCR immutable id."""
+        endpoint, problem = self.merged.get("endpoint"), self.problem
+        if not isinstance(endpoint, str) or not endpoint:
+            problem("endpoint", "required (here or in defaults): the DCE or DCR logs ingestion endpoint")
         else:
-            if scheme != "https" and not (scheme == "http" and is_loopback_url(endpoint)):
-                problem("endpoint", f"{endpoint!r} must use https (http only for a loopback emulator)")
-    dcr = merged.get("dcr")
-    if not isinstance(dcr, str) or not _DCR_ID.fullmatch(dcr):
-        problem("dcr", f"{dcr!r} is not a DCR immutable id like dcr-0123456789abcdef0123456789abcdef")
-    stream = merged.get("stream")
-    if not isinstance(stream, str) or not re.fullmatch(r"(Custom|Microsoft)-[A-Za-z0-9_]+", stream):
-        problem("stream", f"{stream!r} must be a stream name like Custom-MyTable")
-        stream = None
-    schema: StreamSchema | None = None
-    if stream:
+            try:
+                scheme = urlsplit(endpoint).scheme
+            except ValueError as error:  # e.g. an unclosed IPv6 bracket
+                problem("endpoint", f"{endpoint!r} is not a valid URL: {error}")
+            else:
+                if scheme != "https" and not (scheme == "http" and is_loopback_url(endpoint)):
+                    problem("endpoint", f"{endpoint!r} must use https (http only for a loopback emulator)")
+        dcr = self.merged.get("dcr")
+        if not isinstance(dcr, str) or not _DCR_ID.fullmatch(dcr):
+            problem("dcr", f"{dcr!r} is not a DCR immutable id like dcr-0123456789abcdef0123456789abcdef")
+
+    def schema(self) -> StreamSchema | None:
+        """The stream's declared columns, from inline ``columns`` or the DCR file."""
+        raw, merged, problem = self.raw, self.merged, self.problem
+        stream = merged.get("stream")
+        if not isinstance(stream, str) or not re.fullmatch(r"(Custom|Microsoft)-[A-Za-z0-9_]+", stream):
+            problem("stream", f"{stream!r} must be a stream name like Custom-MyTable")
+            return None
         try:
             if raw.get("columns") is not None:
-                schema = parse_columns(stream, raw["columns"], "inline columns")
-            elif isinstance(merged.get("schema"), str):
-                schema = schemas.stream(merged["schema"], stream)
-            else:
-                problem("schema", "required: a DCR file with streamDeclarations, or inline columns")
+                return parse_columns(stream, raw["columns"], "inline columns")
+            if isinstance(merged.get("schema"), str):
+                return self.schemas.stream(merged["schema"], stream)
+            problem("schema", "required: a DCR file with streamDeclarations, or inline columns")
         except SchemaError as error:
             problem("columns" if raw.get("columns") is not None else "schema", str(error))
-    fmt = merged.get("format", "auto")
-    if fmt not in FORMATS:
-        problem("format", f"{fmt!r} is not one of {', '.join(FORMATS)}")
-    policy = merged.get("on_type_error", "reject")
-    if policy not in TYPE_ERROR_POLICIES:
-        problem("on_type_error", f"{policy!r} is not one of {', '.join(TYPE_ERROR_POLICIES)}")
-    auxiliary = merged.get("auxiliary", False)
-    if not isinstance(auxiliary, bool):
-        problem("auxiliary", f"{auxiliary!r} must be true or false")
-    for message in route_table_problems(merged, stream, schemas.base):  # table plans (shared/tables.py)
-        problem("auxiliary", message)
-    secret = merged.get("secret")
-    if secret is not None and (not isinstance(secret, str) or not secret):
-        problem("secret", "must be a non-empty string when given")
-    elif isinstance(secret, str) and secret.startswith("@Microsoft.KeyVault("):
-        # App Service hands over the literal reference until the identity may read the vault:
-        # a guessable text must never serve as the signing secret.
-        problem("secret", "is an unresolved Key Vault reference (check the app's Key Vault role)")
-    time_field = merged.get("time_field")
-    if time_field is not None and (not isinstance(time_field, str) or not time_field):
-        problem("time_field", "must be a dotted path like created_at")
-    mapping = merged.get("map") or {}
-    if not isinstance(mapping, dict):
-        problem("map", "must be a mapping of column: dotted.path")
-        mapping = {}
-    if schema is not None:
-        declared = {c.name: c.type for c in schema.columns}
+        return None
+
+    def options(self) -> str:
+        """``format``, ``on_type_error``, ``auxiliary`` (and the table's plan), ``secret``, ``time_field``;
+        returns the type error policy."""
+        merged, problem = self.merged, self.problem
+        fmt = merged.get("format", "auto")
+        if fmt not in FORMATS:
+            problem("format", f"{fmt!r} is not one of {', '.join(FORMATS)}")
+        policy = merged.get("on_type_error", "reject")
+        if policy not in TYPE_ERROR_POLICIES:
+            problem("on_type_error", f"{policy!r} is not one of {', '.join(TYPE_ERROR_POLICIES)}")
+        if policy == "extra" and not merged.get("extra"):
+            problem("on_type_error", "'extra' needs the route's extra column")
+        auxiliary = merged.get("auxiliary", False)
+        if not isinstance(auxiliary, bool):
+            problem("auxiliary", f"{auxiliary!r} must be true or false")
+        stream = merged.get("stream") if isinstance(merged.get("stream"), str) else None
+        for message in route_table_problems(merged, stream, self.schemas.base):  # table plans (shared/tables.py)
+            problem("auxiliary", message)
+        secret = merged.get("secret")
+        if secret is not None and (not isinstance(secret, str) or not secret):
+            problem("secret", "must be a non-empty string when given")
+        elif isinstance(secret, str) and secret.startswith("@Microsoft.KeyVault("):
+            # App Service hands over the literal reference until the identity may read the vault:
+            # a guessable text must never serve as the signing secret.
+            problem("secret", "is an unresolved Key Vault reference (check the app's Key Vault role)")
+        time_field = merged.get("time_field")
+        if time_field is not None and (not isinstance(time_field, str) or not time_field):
+            problem("time_field", "must be a dotted path like created_at")
+        return policy
+
+    def mapping(self, schema: StreamSchema | None) -> dict:
+        """``map`` and the computed columns (``extra``, ``id_column``, TimeGenerated) against the stream."""
+        mapping = self.merged.get("map") or {}
+        if not isinstance(mapping, dict):
+            self.problem("map", "must be a mapping of column: dotted.path")
+            return {}
+        if schema is not None:
+            declared = {c.name: c.type for c in schema.columns}
+            self._mapped_columns(mapping, declared, schema.stream)
+            self._computed_columns(mapping, declared, schema.stream)
+        return mapping
+
+    def _mapped_columns(self, mapping: dict, declared: dict[str, str], stream: str) -> None:
         for column, path in mapping.items():
             if column not in declared:
-                problem(f"map.{column}", f"column is not declared in stream {stream}")
+                self.problem(f"map.{column}", f"column is not declared in stream {stream}")
             if not isinstance(path, str) or not path or path.startswith(".") or path.endswith("."):
-                problem(f"map.{column}", f"{path!r} must be a dotted path like repository.full_name")
+                self.problem(f"map.{column}", f"{path!r} must be a dotted path like repository.full_name")
+
+    def _computed_columns(self, mapping: dict, declared: dict[str, str], stream: str) -> None:
+        merged, problem = self.merged, self.problem
+        time_field = merged.get("time_field")
         computed = {merged.get(key): key for key in ("extra", "id_column") if isinstance(merged.get(key), str)}
         if time_field is not None:
             computed["TimeGenerated"] = "time_field"
@@ -246,16 +296,10 @@ def _route(raw: dict, index: int, defaults: dict, schemas: _SchemaCache, problem
                 problem(key, f"column {column!r} is {declared[column]}, must be {' or '.join(wanted)}")
         if time_field is not None and declared.get("TimeGenerated") != "datetime":
             problem("time_field", f"stream {stream} does not declare TimeGenerated as datetime")
-    if policy == "extra" and not merged.get("extra"):
-        problem("on_type_error", "'extra' needs the route's extra column")
-    if len(problems) > before or schema is None:
-        return None
-    return Route(
-        name=name, source=source, match=match, endpoint=endpoint.rstrip("/"), dcr=dcr, stream=stream,
-        schema=schema, time_field=time_field, map=MappingProxyType(dict(mapping)),
-        extra=merged.get("extra"), secret=secret, id_column=merged.get("id_column"),
-        auxiliary=auxiliary, on_type_error=policy, format=fmt,
-    )
+
+
+def _route(raw: dict, index: int, defaults: dict, schemas: _SchemaCache, problems: list[str]) -> Route | None:
+    return _RouteCheck(raw, index, defaults, schemas, problems).route()
 
 
 def parse_config(text: str, env: Mapping[str, str], base: Path, path: Path | None = None) -> RelayConfig:

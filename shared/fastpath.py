@@ -187,7 +187,7 @@ def uses_context(route: Route) -> bool:
     return any(path.split(".", 1)[0] in registry.context_roots() for path in paths)
 
 
-def compile_route(route: Route) -> BatchFunction:
+def compile_route(route: Route) -> BatchFunction:  # noqa: C901 - the exec-compiled normalizer, replaced by route plans (issue 12)
     """Write and compile ``normalize(events, ingest_time, start_index, context) -> NormalizedBatch``."""
     general = Normalizer(route, fast=False)
     columns = general._columns
