@@ -76,6 +76,10 @@ param deadLetterContainerName string = 'relay-deadletter'
 @description('Replays before a parked batch is dead-lettered (RELAY_MAX_REPLAYS).')
 param maxReplays int = 5
 
+@minValue(0)
+@description('Minutes from a batch\'s first failure during which a 403 (role not yet propagated, up to 30 minutes) is replayed instead of dead-lettered (RELAY_FORBIDDEN_GRACE_MINUTES); 0 dead-letters at once.')
+param forbiddenGraceMinutes int = 30
+
 @allowed([
   'public'
   'china'
@@ -281,6 +285,7 @@ module api 'app/api.bicep' = {
       RELAY_POISON_CONTAINER: poisonContainerName
       RELAY_DEADLETTER_CONTAINER: deadLetterContainerName
       RELAY_MAX_REPLAYS: string(maxReplays)
+      RELAY_FORBIDDEN_GRACE_MINUTES: string(forbiddenGraceMinutes)
     }
   }
 }

@@ -74,7 +74,8 @@ class Relay:
         replayer = None
         if poison is not None:
             replayer = Replayer(poison, processor.uploader, config, settings.max_request_bytes,
-                                settings.max_replays, telemetry)
+                                settings.max_replays, telemetry,
+                                forbidden_grace_seconds=settings.forbidden_grace_minutes * 60)
         log.info("relay loaded routes=%d from %s poison_store=%s", len(config.routes), settings.config_path.name,
                  poison.connection.describe() if poison is not None else "none")
         return cls(settings, config, sink, processor, poison, replayer, telemetry)
