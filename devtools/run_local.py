@@ -246,6 +246,9 @@ WRITTEN_BY = ("make serve (devtools/run_local.py): rewritten on each run to matc
               "Azurite; delete this key to keep your own edits")
 
 
+FUNC_START_DISABLED = {"AzureWebJobs.blob_ingest.Disabled": "true", "AzureWebJobs.eventhub_ingest.Disabled": "true"}
+
+
 def pick_ports(wanted: dict[str, int], is_free: Callable[[int], bool]) -> tuple[dict[str, int], list[str]]:
     """Each wanted port if it is free, else 0 (the OS picks one), with a note for each port given up."""
     chosen: dict[str, int] = {}
@@ -356,7 +359,9 @@ def main(argv: list[str] | None = None) -> int:
         emulator.reset()
         runtime = write_emulator_runtime(args.state_dir, emulator)
         env = local_settings(emulator, azurite)
-        settings_note = write_local_settings(args.settings_file, env)
+        # for `func start` beside this run: no Event Grid fires the blob trigger and no Event Hubs namespace
+        # runs locally, so the host would only log listener errors for these two
+        settings_note = write_local_settings(args.settings_file, {**env, **FUNC_START_DISABLED})
         os.environ.update(env)
         import function_app
         from shared.runtime import get_relay, reset_relay

@@ -173,6 +173,8 @@ def test_serve_works_with_no_flags_and_a_signal_stops_every_child(tmp_path, take
         assert WRITTEN_BY_KEY in written
         blob_url = azurite_line.split()[3]
         assert f"BlobEndpoint={blob_url};" in written["Values"]["RelayStorage"]
+        assert written["Values"]["FUNCTIONS_WORKER_RUNTIME"] == "python"  # what `func start` needs
+        assert written["Values"]["AzureWebJobs.eventhub_ingest.Disabled"] == "true"
         # WHEN relay commands run there with no flags
         listed = relay(tmp_path, "poison", "list")
         validated = relay(tmp_path, "validate")
