@@ -131,6 +131,13 @@ param storageSkuName string = 'Standard_ZRS'
 @description('Days the workspace keeps rows (the custom tables inherit it).')
 param logRetentionInDays int = 30
 
+@description('Action group (resource id) the relay\'s alert rules notify; empty: they fire in the portal only.')
+param alertActionGroupId string = ''
+
+@minValue(5)
+@description('Alert when a parked batch is older than this many minutes (beyond the 30-minute 403 window and back-off).')
+param parkedAgeAlertMinutes int = 60
+
 // The DCR definition the relay validates against locally and the emulator serves: the very
 // same file is deployed, so what passes `relay validate` is what Azure accepts.
 var relayDcrDefinition = loadJsonContent('dcr/relay.json')
@@ -336,6 +343,39 @@ module blobEventSubscription 'app/blob-event-subscription.bicep' = if (blobEvent
   dependsOn: [
     rbac
   ]
+}
+
+// Operators: workbook, alert rules and the DCR's error logs; their queries come from queries/relay.kql.
+module workbook 'app/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    workspaceId: monitoring.outputs.logAnalyticsId
+  }
+}
+
+module alerts 'app/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    workspaceId: monitoring.outputs.logAnalyticsId
+    namePrefix: 'relay-${resourceToken}'
+    actionGroupId: alertActionGroupId
+    parkedAgeMinutes: parkedAgeAlertMinutes
+  }
+}
+
+module dcrDiagnostics 'app/dcr-diagnostics.bicep' = {
+  name: 'dcr-diagnostics'
+  scope: rg
+  params: {
+    dataCollectionRuleName: ingestion.outputs.dataCollectionRuleName
+    workspaceId: monitoring.outputs.logAnalyticsId
+  }
 }
 
 // azd stores these in .azure/<env>/.env: `azd env get-values` feeds `relay validate` and local runs.

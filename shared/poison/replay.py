@@ -211,7 +211,8 @@ class Replayer:
             self.store.update_parked(nxt, lease)
             self.store.enqueue(nxt, delay)
             if self.telemetry is not None:
-                self.telemetry.requeued(batch.route, len(transient.rows), nxt.attempt, nxt.failure)
+                self.telemetry.requeued(batch.route, len(transient.rows), nxt.attempt, nxt.failure,
+                                        batch.age_seconds(self.clock()))
             result.status, result.requeued, result.delay, result.attempt = "requeued", len(transient.rows), delay, \
                 nxt.attempt
             result.detail = f"{nxt.failure} (HTTP {nxt.status}); attempt {nxt.attempt} in {delay}s"
@@ -245,7 +246,8 @@ class Replayer:
             delay = self._delay(nxt.attempt, transient.result.retry_after, grace_left if grace.rows else None)
             self.store.park_rows(nxt, transient.rows, delay)
             if self.telemetry is not None:
-                self.telemetry.requeued(batch.route, len(transient.rows), nxt.attempt, nxt.failure)
+                self.telemetry.requeued(batch.route, len(transient.rows), nxt.attempt, nxt.failure,
+                                        batch.age_seconds(self.clock()))
             result.requeued, result.delay = len(transient.rows), delay
             result.new_ids.append(fresh)
         self.store.mark_done(batch.id, {"landed": len(landed), "deadlettered": result.deadlettered,
