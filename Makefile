@@ -9,8 +9,9 @@ setup:
 run: setup
 	@.venv/bin/python -m devtools.run_local
 
+# make serve SERVE_ARGS="--port 7072" keeps 7071 free for `func start` (README: Running under func start)
 serve: setup
-	@.venv/bin/python -m devtools.run_local --serve
+	@.venv/bin/python -m devtools.run_local --serve $(SERVE_ARGS)
 
 test: setup
 	@bash scripts/test.sh

@@ -10,7 +10,8 @@ import azurefunctions.extensions.bindings.blob as blob  # SDK-type binding: blob
 
 from shared.blob_ingest import handle_blob
 from shared.eventhub_ingest import handle_eventhub
-from shared.http_ingest import HttpAnswer, handle_health, handle_ingest
+from shared.health import anonymous_health, deep_health
+from shared.http_ingest import HttpAnswer, handle_ingest
 from shared.runtime import get_relay
 
 app = func.FunctionApp()
@@ -31,7 +32,15 @@ def http_ingest(req: func.HttpRequest) -> func.HttpResponse:
 @app.function_name("health")
 @app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
-    return _response(handle_health(get_relay))
+    """Configuration only; ``?deep=1`` is redirected to the keyed deep check."""
+    return _response(anonymous_health(req.url, req.params, get_relay))
+
+
+@app.function_name("health_deep")
+@app.route(route="health/deep", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def health_deep(req: func.HttpRequest) -> func.HttpResponse:
+    """Storage, token and ingestion endpoint, with short timeouts; behind the function key."""
+    return _response(deep_health(get_relay))
 
 
 @app.function_name("poison_replay")

@@ -1,13 +1,16 @@
-"""Start Azurite (the npm storage emulator) on free loopback ports and wait until it listens.
+"""Start Azurite (the npm storage emulator) on loopback ports and wait until it listens.
 
 Used by the local run and the tests: each gets its own in-memory instance, so runs
-never share state and nothing needs cleaning up afterwards.
+never share state and nothing needs cleaning up afterwards. Tests take free ports;
+the local run asks for Azurite's usual ports (10000 blob, 10001 queue, 10002 table,
+what ``UseDevelopmentStorage=true`` and Functions Core Tools expect) when they are free.
 """
 
 from __future__ import annotations
 
 import re
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -34,17 +37,38 @@ def azurite_binary() -> str:
     raise AzuriteError("azurite is not installed: run `bash scripts/bootstrap.sh` (installs it from npm)")
 
 
-class Azurite:
-    """One in-memory Azurite process with blob, queue and table services on free ports."""
+USUAL_PORTS: dict[str, int] = {"Blob": 10000, "Queue": 10001, "Table": 10002}
 
-    def __init__(self, startup_seconds: float = 60.0):
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Can something listen on ``host:port`` right now? (0 is always free: the OS picks.)"""
+    if port == 0:
+        return True
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+class Azurite:
+    """One in-memory Azurite process with blob, queue and table services (free ports unless given)."""
+
+    def __init__(self, startup_seconds: float = 60.0, ports: dict[str, int] | None = None):
         self._startup_seconds = startup_seconds
         self._process: subprocess.Popen[str] | None = None
+        self.ports = {"Blob": 0, "Queue": 0, "Table": 0, **(ports or {})}
         self.urls: dict[str, str] = {}
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
 
     def start(self) -> Azurite:
         self._process = subprocess.Popen(
-            [azurite_binary(), "--blobPort", "0", "--queuePort", "0", "--tablePort", "0",
+            [azurite_binary(), "--blobPort", str(self.ports["Blob"]), "--queuePort", str(self.ports["Queue"]),
+             "--tablePort", str(self.ports["Table"]),
              "--inMemoryPersistence", "--skipApiVersionCheck", "--loose", "--disableTelemetry"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )

@@ -3,7 +3,13 @@
 Starts the Logs Ingestion emulator (HTTPS, local CA) with the relay's own DCR, hosts
 the app's HTTP functions on loopback, pushes the samples in ``tests/events`` through
 every trigger, and prints the rows each table received and what the emulator dropped.
-``--serve`` keeps everything running for curl.
+``--serve`` keeps everything running for curl (``make serve``).
+
+Local conventions of Azure Functions: Azurite on its usual ports (10000-10002) when they
+are free (it says which it used when not), a ``local.settings.json`` matching what runs
+(written only when absent or written by an earlier run: never one the user wrote), and
+the emulator recorded in ``.emulator/emulator.json`` so ``relay emulator fault`` finds
+it. Ctrl-C, SIGTERM, SIGHUP or the parent (make) going away stop every child process.
 """
 
 from __future__ import annotations
@@ -12,7 +18,9 @@ import argparse
 import gzip
 import json
 import os
+import signal
 import sys
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -20,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devtools.azurite import USUAL_PORTS
 from shared.signatures import github_signature
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -230,53 +239,174 @@ def print_tables(emulator: Any) -> None:
         print(f"  {drop}")
 
 
+#: Marks a local.settings.json this script wrote, so a later run may rewrite it. A file without it is the
+#: user's own and is never overwritten.
+WRITTEN_BY_KEY = "_writtenBy"
+WRITTEN_BY = ("make serve (devtools/run_local.py): rewritten on each run to match the running emulator and "
+              "Azurite; delete this key to keep your own edits")
+
+
+FUNC_START_DISABLED = {"AzureWebJobs.blob_ingest.Disabled": "true", "AzureWebJobs.eventhub_ingest.Disabled": "true"}
+
+
+def pick_ports(wanted: dict[str, int], is_free: Callable[[int], bool]) -> tuple[dict[str, int], list[str]]:
+    """Each wanted port if it is free, else 0 (the OS picks one), with a note for each port given up."""
+    chosen: dict[str, int] = {}
+    notes: list[str] = []
+    for name, port in wanted.items():
+        if port and not is_free(port):
+            chosen[name] = 0
+            notes.append(f"{name.lower()} port {port} is taken")
+        else:
+            chosen[name] = port
+    return chosen, notes
+
+
+def write_local_settings(path: Path, values: dict[str, str]) -> str:
+    """Write ``path`` (Functions' local.settings.json) unless the user wrote it; returns what was done."""
+    if path.exists():
+        try:
+            current = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            current = None
+        if not isinstance(current, dict) or WRITTEN_BY_KEY not in current:
+            return f"{path} is yours (no {WRITTEN_BY_KEY} key): left unchanged"
+        action = "rewrote"
+    else:
+        action = "wrote"
+    document = {WRITTEN_BY_KEY: WRITTEN_BY, "IsEncrypted": False, "Values": values}
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return f"{action} {path}"
+
+
+def write_emulator_runtime(state_dir: Path, emulator: Any) -> Path:
+    """What `relay emulator serve` writes, so `relay emulator fault|clear-faults|reset` find this emulator."""
+    from emulator.cli import RUNTIME_FILE
+
+    runtime = state_dir / RUNTIME_FILE
+    runtime.write_text(json.dumps({"endpoint": emulator.endpoint, "ca": str(Path(emulator.ca_path).resolve()),
+                                   "pid": os.getpid(), "dcrs": emulator.dcr_ids}, indent=2) + "\n",
+                       encoding="utf-8")
+    return runtime
+
+
+def remove_emulator_runtime(runtime: Path) -> None:
+    """Forget the runtime file if it is still ours (another emulator may have replaced it)."""
+    try:
+        if json.loads(runtime.read_text(encoding="utf-8")).get("pid") == os.getpid():
+            runtime.unlink()
+    except (OSError, ValueError):
+        pass
+
+
+class Stop(Exception):
+    """SIGTERM (or SIGHUP) arrived: unwind so every child process is stopped."""
+
+
+def _raise_stop(signum: int, _frame: Any) -> None:
+    raise Stop(signal.Signals(signum).name)
+
+
+def wait_until_stopped(parent: int) -> None:
+    """Serve until Ctrl-C / SIGTERM, or until the parent (make) is gone: never leave children behind."""
+    stopped = threading.Event()
+    while not stopped.wait(0.5):
+        if os.getppid() != parent:
+            raise Stop("parent process exited")
+
+
+def _ports(text: str) -> dict[str, int]:
+    parts = [int(p) for p in text.split(",")]
+    if len(parts) != 3 or not all(0 <= p <= 65535 for p in parts):
+        raise argparse.ArgumentTypeError("give three ports: BLOB,QUEUE,TABLE (0 = any free port)")
+    return dict(zip(("Blob", "Queue", "Table"), parts, strict=True))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make run", description=__doc__)
     parser.add_argument("--serve", action="store_true", help="keep the relay and emulator running for curl")
     parser.add_argument("--port", type=int, default=7071, help="port of the local function host (default 7071)")
     parser.add_argument("--emulator-port", type=int, default=4443)
+    parser.add_argument("--azurite-ports", type=_ports, default=dict(USUAL_PORTS), metavar="BLOB,QUEUE,TABLE",
+                        help="Azurite's ports when free (default Azurite's usual 10000,10001,10002)")
+    parser.add_argument("--state-dir", type=Path, default=STATE, help="emulator state (default .emulator)")
+    parser.add_argument("--settings-file", type=Path, default=ROOT / "local.settings.json",
+                        help="local.settings.json to write for relay commands and func start (never one you wrote)")
+    parser.add_argument("--no-samples", action="store_true", help="start everything but push no samples")
     args = parser.parse_args(argv)
 
-    from devtools.azurite import Azurite
+    from devtools.azurite import Azurite, port_is_free
     from devtools.localhost import FunctionHost
     from emulator.server import Emulator
 
-    azurite = Azurite().start()
-    emulator = Emulator([ROOT / "infra" / "dcr" / "relay.json"], STATE, port=args.emulator_port,
-                        token=LOCAL_TOKEN).start()
-    emulator.reset()
-    env = local_settings(emulator, azurite)
-    os.environ.update(env)
-    import function_app
-    from shared.runtime import reset_relay
-
-    reset_relay()
-    host = FunctionHost(function_app.app, port=args.port).start()
-    print(f"Logs Ingestion emulator: {emulator.endpoint}  (CA: {emulator.ca_path})")
-    print(f"Azurite (blob, queue):   {azurite.blob_url}  {azurite.queue_url}")
-    print(f"Relay HTTP functions:    {host.url}/api/ingest/{{route}}   health: {host.url}/api/health")
-    run = LocalRun(emulator, azurite, host.url, env)
+    parent = os.getppid()
+    previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    azurite = emulator = host = None
+    runtime: Path | None = None
     try:
-        for title, step in STEPS:
+        ports, notes = pick_ports(args.azurite_ports, port_is_free)
+        azurite = Azurite(ports=ports).start()
+        if notes:
+            print(f"Azurite's usual ports are not all free ({'; '.join(notes)}): it listens on "
+                  f"blob {azurite.urls['Blob']}, queue {azurite.urls['Queue']}, table {azurite.urls['Table']}")
+        emulator_port = args.emulator_port
+        if not port_is_free(emulator_port):
+            print(f"emulator port {emulator_port} is taken: the emulator takes a free port")
+            emulator_port = 0
+        args.state_dir.mkdir(parents=True, exist_ok=True)
+        emulator = Emulator([ROOT / "infra" / "dcr" / "relay.json"], args.state_dir, port=emulator_port,
+                            token=LOCAL_TOKEN).start()
+        emulator.reset()
+        runtime = write_emulator_runtime(args.state_dir, emulator)
+        env = local_settings(emulator, azurite)
+        # for `func start` beside this run: no Event Grid fires the blob trigger and no Event Hubs namespace
+        # runs locally, so the host would only log listener errors for these two
+        settings_note = write_local_settings(args.settings_file, {**env, **FUNC_START_DISABLED})
+        os.environ.update(env)
+        import function_app
+        from shared.runtime import get_relay, reset_relay
+
+        reset_relay()
+        relay = get_relay()
+        if relay.poison is not None:  # as the deployment does: `relay poison list` finds an empty store, not none
+            relay.poison.ensure()
+        host = FunctionHost(function_app.app, port=args.port).start()
+        print(f"Logs Ingestion emulator: {emulator.endpoint}  (CA: {emulator.ca_path}, state: {args.state_dir})")
+        print(f"Azurite (blob, queue):   {azurite.blob_url}  {azurite.queue_url}  (pid {azurite.pid})")
+        print(f"Relay HTTP functions:    {host.url}/api/ingest/{{route}}   health: {host.url}/api/health")
+        print(f"Settings: {settings_note}", flush=True)
+        run = LocalRun(emulator, azurite, host.url, env)
+        steps = [] if args.no_samples else STEPS
+        for title, step in steps:
             run.lines.append(f"\n{title}:")
             step(run)
             print("\n".join(run.lines))
             run.lines.clear()
-        print_tables(emulator)
+        if steps:
+            print_tables(emulator)
         if args.serve:
             print(f"\nServing. Try:\n  curl -s -X POST {host.url}/api/ingest/applogs -H 'Content-Type: application/json' "
                   "-d '{\"level\":\"info\",\"message\":\"hello\",\"timestamp\":\"2024-05-01T10:00:00Z\"}'\n"
-                  f"  .venv/bin/relay emulator rows AppLogs_CL --state-dir .emulator\nCtrl-C stops.")
-            try:
-                import threading
-
-                threading.Event().wait()
-            except KeyboardInterrupt:
-                pass
+                  "  .venv/bin/relay emulator rows AppLogs_CL\n  .venv/bin/relay poison list\n"
+                  "Ctrl-C (or SIGTERM) stops everything.", flush=True)
+            wait_until_stopped(parent)
+    except (KeyboardInterrupt, Stop) as why:
+        print(f"\nstopping ({why or 'SIGINT'})", flush=True)
     finally:
-        host.stop()
-        emulator.stop()
-        azurite.stop()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
+        if host is not None:
+            host.stop()
+        if emulator is not None:
+            emulator.stop()
+        if runtime is not None:
+            remove_emulator_runtime(runtime)
+        if azurite is not None:
+            azurite.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     return 0
 
 

@@ -76,6 +76,10 @@ param deadLetterContainerName string = 'relay-deadletter'
 @description('Replays before a parked batch is dead-lettered (RELAY_MAX_REPLAYS).')
 param maxReplays int = 5
 
+@minValue(0)
+@description('Minutes from a batch\'s first failure during which a 403 (role not yet propagated, up to 30 minutes) is replayed instead of dead-lettered (RELAY_FORBIDDEN_GRACE_MINUTES); 0 dead-letters at once.')
+param forbiddenGraceMinutes int = 30
+
 @allowed([
   'public'
   'china'
@@ -129,6 +133,13 @@ param logRetentionInDays int = 30
 
 @description('Resource id of an existing Log Analytics workspace (azd: EXISTING_LOG_ANALYTICS_WORKSPACE_ID). Set: no workspace is created, the tables go into it and the DCR into its region. Empty: a new workspace.')
 param existingLogAnalyticsWorkspaceId string = ''
+
+@description('Action group (resource id) the relay\'s alert rules notify; empty: they fire in the portal only.')
+param alertActionGroupId string = ''
+
+@minValue(5)
+@description('Alert when a parked batch is older than this many minutes (beyond the 30-minute 403 window and back-off).')
+param parkedAgeAlertMinutes int = 60
 
 // The DCR definition the relay validates against locally and the emulator serves: the very
 // same file is deployed, so what passes `relay validate` is what Azure accepts.
@@ -288,6 +299,7 @@ module api 'app/api.bicep' = {
       RELAY_POISON_CONTAINER: poisonContainerName
       RELAY_DEADLETTER_CONTAINER: deadLetterContainerName
       RELAY_MAX_REPLAYS: string(maxReplays)
+      RELAY_FORBIDDEN_GRACE_MINUTES: string(forbiddenGraceMinutes)
     }
   }
 }
@@ -338,6 +350,39 @@ module blobEventSubscription 'app/blob-event-subscription.bicep' = if (blobEvent
   dependsOn: [
     rbac
   ]
+}
+
+// Operators: workbook, alert rules and the DCR's error logs; their queries come from queries/relay.kql.
+module workbook 'app/workbook.bicep' = {
+  name: 'workbook'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    workspaceId: monitoring.outputs.logAnalyticsId
+  }
+}
+
+module alerts 'app/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    workspaceId: monitoring.outputs.logAnalyticsId
+    namePrefix: 'relay-${resourceToken}'
+    actionGroupId: alertActionGroupId
+    parkedAgeMinutes: parkedAgeAlertMinutes
+  }
+}
+
+module dcrDiagnostics 'app/dcr-diagnostics.bicep' = {
+  name: 'dcr-diagnostics'
+  scope: rg
+  params: {
+    dataCollectionRuleName: ingestion.outputs.dataCollectionRuleName
+    workspaceId: monitoring.outputs.logAnalyticsId
+  }
 }
 
 // azd stores these in .azure/<env>/.env: `azd env get-values` feeds `relay validate` and local runs.

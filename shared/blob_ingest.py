@@ -1,7 +1,7 @@
 """The blob trigger's work, independent of the Functions host: a BlobClient in, a BlobResult out.
 
 A blob is read in ranged GETs (pinned to the ETag seen at the start), inflated and
-decoded as it streams (``sources/blob.py``), and handed to the processor in small
+decoded as it streams (``sources/blob.py``), and handed to the engine in small
 chunks of about one Logs Ingestion request each, several in flight at once. Peak
 memory therefore depends on the chunk size and concurrency, not on the blob size.
 

@@ -1,11 +1,11 @@
-"""The relay of this worker process: settings, routes, sink, processor and poison store, built once.
+"""The relay of this worker process: settings, routes, sink, engine and poison store, built once.
 
 Nothing happens at import time; the first invocation loads and validates the
 configuration. A broken configuration is reported on every call (and retried), so
 fixing the app settings takes effect without a redeploy of code.
 
 With ``RelayStorage`` configured (a connection string, or identity-based
-``RelayStorage__blobServiceUri`` + ``__queueServiceUri``) the processor parks what it
+``RelayStorage__blobServiceUri`` + ``__queueServiceUri``) the dispatcher parks what it
 cannot upload in the poison store, for every trigger; without it (HTTP-only local
 use) nothing can be parked, a warning says so once, and failed uploads answer 503.
 """
@@ -77,7 +77,7 @@ class Relay:
         replayer = None
         if poison is not None:
             replayer = Replayer(poison, dispatcher, config, settings.max_request_bytes, settings.max_replays,
-                                telemetry)
+                                telemetry, forbidden_grace_seconds=settings.forbidden_grace_minutes * 60)
         log.info("relay loaded routes=%d from %s poison_store=%s", len(config.routes), settings.config_path.name,
                  poison.connection.describe() if poison is not None else "none")
         return cls(settings, config, sink, engine, poison, replayer, telemetry)

@@ -35,6 +35,8 @@ APP_SETTINGS: dict[str, str] = {
     "RELAY_POISON_CONTAINER": "container of parked payloads (default relay-poison)",
     "RELAY_DEADLETTER_CONTAINER": "container of dead-lettered payloads (default relay-deadletter)",
     "RELAY_MAX_REPLAYS": "replays before a parked batch is dead-lettered (default 5)",
+    "RELAY_FORBIDDEN_GRACE_MINUTES": "minutes from a batch's first failure during which a 403 is replayed as transient "
+                                     "(role assignments take up to 30 to propagate; default 30, 0 dead-letters at once)",
     "LOGS_INGESTION_ENDPOINT": "DCR or DCE logs ingestion endpoint, used by relay.yaml",
     "DCR_IMMUTABLE_ID": "immutable id of the relay's DCR, used by relay.yaml",
     "GITHUB_WEBHOOK_SECRET": "secret of the github route's X-Hub-Signature-256 check, used by relay.yaml",
@@ -96,6 +98,7 @@ class Settings:
     poison_container: str = "relay-poison"
     deadletter_container: str = "relay-deadletter"
     max_replays: int = 5
+    forbidden_grace_minutes: int = 30  # DESIGN 4: role assignments take up to 30 minutes to propagate
 
     @property
     def token_scope(self) -> str:
@@ -140,4 +143,5 @@ class Settings:
             poison_container=env.get("RELAY_POISON_CONTAINER", "").strip() or "relay-poison",
             deadletter_container=env.get("RELAY_DEADLETTER_CONTAINER", "").strip() or "relay-deadletter",
             max_replays=_int(env, "RELAY_MAX_REPLAYS", 5),
+            forbidden_grace_minutes=_int(env, "RELAY_FORBIDDEN_GRACE_MINUTES", 30, minimum=0),
         )

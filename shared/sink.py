@@ -54,6 +54,8 @@ class UploadResult:
     attempts: int
     status: int | None = None
     failure: str | None = None  # bad_request, too_large, forbidden, not_found, unauthorized, throttled, ...
+    # permanent: dead-letter at once. A 403 ("forbidden") is not permanent while RELAY_FORBIDDEN_GRACE_MINUTES > 0:
+    # it is parked and replayed until the window from the batch's first failure has passed.
     permanent: bool = False
     message: str = ""
     retry_after: float | None = None
@@ -106,8 +108,14 @@ def _error_text(error: HttpResponseError) -> str:
     return text[:500]
 
 
-def classify(error: Exception, dcr: str) -> _Attempt:
-    """Sort an SDK exception into a failure class; permanent ones are never retried."""
+def classify(error: Exception, dcr: str, forbidden_transient: bool = True) -> _Attempt:
+    """Sort an SDK exception into a failure class; permanent ones are never retried.
+
+    A 403 is transient by default (DESIGN 4: a new role assignment takes up to 30 minutes to
+    propagate): it is parked and the replay decides, from the batch's first failure, when the
+    grace window has passed and the rows go to dead-letter with the role hint.
+    ``forbidden_transient=False`` (``RELAY_FORBIDDEN_GRACE_MINUTES=0``) makes it permanent.
+    """
     if isinstance(error, HttpResponseError) and error.status_code is not None:
         status = error.status_code
         text = _error_text(error)
@@ -117,7 +125,7 @@ def classify(error: Exception, dcr: str) -> _Attempt:
         if status == 413:
             return _Attempt(status, "too_large", True, text)
         if status == 403:
-            return _Attempt(status, "forbidden", True, f"{ROLE_HINT.format(dcr=dcr)}: {text}")
+            return _Attempt(status, "forbidden", not forbidden_transient, f"{ROLE_HINT.format(dcr=dcr)}: {text}")
         if status == 404:
             return _Attempt(status, "not_found", True, f"unknown DCR or stream (check the route): {text}")
         if status == 401:
@@ -231,7 +239,7 @@ class LogsIngestionSink:
                 self._log(request_id, stream, 204, attempts, started, len(gzipped_body), "landed")
                 return UploadResult(request_id, attempts, status=204)
             except (HttpResponseError, ServiceRequestError, ServiceResponseError) as error:
-                outcome = classify(error, dcr)
+                outcome = classify(error, dcr, self._settings.forbidden_grace_minutes > 0)
             self._log(request_id, stream, outcome.status, attempts, started, len(gzipped_body), outcome.failure)
             if outcome.failure == "unauthorized" and not refreshed:
                 refreshed = True
@@ -241,7 +249,8 @@ class LogsIngestionSink:
                 request_id, attempts, outcome.status, outcome.failure, outcome.permanent, outcome.message,
                 outcome.retry_after,
             )
-            if outcome.permanent or outcome.failure == "unauthorized" or attempts >= MAX_ATTEMPTS:
+            # a 403 does not heal within seconds (role propagation takes minutes): park it at once
+            if outcome.permanent or outcome.failure in ("unauthorized", "forbidden") or attempts >= MAX_ATTEMPTS:
                 return give_up
             wait = outcome.retry_after
             if wait is None:

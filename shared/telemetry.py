@@ -157,6 +157,9 @@ class Telemetry:
             self.replay_lag.record(lag_seconds, {"route": route})
         self._line("replayed", route=route, rows=rows, bytes=nbytes, lag_s=lag_seconds)
 
-    def requeued(self, route: str, rows: int, attempt: int, failure: str) -> None:
+    def requeued(self, route: str, rows: int, attempt: int, failure: str, age_s: float | None = None) -> None:
+        """``age_s``: seconds since the batch first failed (the parked-backlog alert reads it)."""
         self.rows.add(rows, {"route": route, "outcome": "requeued"})
-        self._line("requeued", route=route, rows=rows, attempt=attempt, failure=failure)
+        self._line("requeued", route=route, rows=rows, attempt=attempt, failure=failure,
+                   age_s=None if age_s is None else round(age_s, 1))
+

@@ -102,6 +102,9 @@ class ParkedBatch:
     schema: str = ""
     permanent: bool = False
     redriven_from: str = ""
+    # start of the 403 grace window (RELAY_FORBIDDEN_GRACE_MINUTES): the first failure, or the redrive
+    # that an operator started after granting the role; empty in older claim checks (then first_failure)
+    grace_from: str = ""
     version: int = MESSAGE_VERSION
 
     # -- queue message ---------------------------------------------------------------
@@ -181,6 +184,13 @@ class ParkedBatch:
     def next_attempt(self, failure: str, status: int | None, message: str) -> ParkedBatch:
         return replace(self, attempt=self.attempt + 1, failure=failure, status=status,
                        message=message[:MAX_MESSAGE_TEXT], last_failure=iso(utcnow()))
+
+    def grace_elapsed(self, now: dt.datetime | None = None) -> float | None:
+        """Seconds since the 403 grace window of this batch opened (None if unknown)."""
+        start = parse_iso(self.grace_from) or parse_iso(self.first_failure)
+        if start is None:
+            return None
+        return max(((now or utcnow()) - start).total_seconds(), 0.0)
 
     def age_seconds(self, now: dt.datetime | None = None) -> float | None:
         first = parse_iso(self.first_failure)

@@ -11,7 +11,10 @@ One replay of one parked batch:
 4. what landed is marked done; transient failures get a NEW claim check with attempt+1
    and an exponential back-off (visibility timeout, honouring Retry-After, capped); after
    ``RELAY_MAX_REPLAYS`` attempts, or on a permanent failure, the rows are dead-lettered
-   with the reason.
+   with the reason. A 403 (role missing) is replayed while the batch is within its grace
+   window (``RELAY_FORBIDDEN_GRACE_MINUTES`` from its first failure, whatever the attempt
+   count, since role assignments take up to 30 minutes to propagate), the last back-off
+   cut to end at the window's close; a 403 after the window dead-letters with the role hint.
 
 Only storage failures raise (so the Functions host retries the message and, after
 ``maxDequeueCount``, moves it to ``<queue>-poison``); the parked blob survives either way.
@@ -19,6 +22,7 @@ Only storage failures raise (so the Functions host retries the message and, afte
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -75,8 +79,13 @@ class Replayer:
         max_request_bytes: int = 1_000_000,
         max_replays: int = 5,
         telemetry: Any = None,
+        forbidden_grace_seconds: float = 30 * 60,
+        clock: Callable[[], dt.datetime] = utcnow,
     ):
+        """``clock`` lets tests stand after the 403 grace window without waiting half an hour."""
         self.store = store
+        self.forbidden_grace_seconds = forbidden_grace_seconds
+        self.clock = clock
         self._dispatcher = dispatcher
         self._config = config
         self.max_request_bytes = max_request_bytes
@@ -169,12 +178,17 @@ class Replayer:
 
         landed: list[bytes] = []
         transient = _Group()
+        grace = _Group()  # 403s within the batch's grace window: replayed whatever the attempt count
+        grace_left = self._grace_left(batch)
         for request in requests:
             request_rows = [row.body for row in request.rows()]
             outcome = self._dispatcher.upload(target, request)
             if outcome.landed:
                 landed.extend(request_rows)
-            elif outcome.permanent:
+            elif outcome.failure == "forbidden" and not outcome.permanent and grace_left > 0:
+                grace.rows.extend(request_rows)
+                grace.result = outcome
+            elif outcome.permanent or outcome.failure == "forbidden":
                 key = ("upload", outcome.failure or "rejected", outcome.status, outcome.message)
                 deadletter.setdefault(key, []).extend(request_rows)
             else:
@@ -189,6 +203,8 @@ class Replayer:
             deadletter.setdefault(("max_replays", last.failure or "unknown", last.status, why), []).extend(
                 transient.rows)
             transient = _Group()
+        if grace.rows:  # requeued with the rest; the back-off is cut so the last try falls at the window's close
+            transient = _Group(transient.rows + grace.rows, grace.result)
 
         result.landed = len(landed)
         if landed and self.telemetry is not None:
@@ -200,11 +216,12 @@ class Replayer:
             assert transient.result is not None
             nxt = batch.next_attempt(transient.result.failure or "unknown", transient.result.status,
                                      transient.result.message)
-            delay = self.store.backoff.delay(nxt.attempt, transient.result.retry_after)
+            delay = self._delay(nxt.attempt, transient.result.retry_after, grace_left if grace.rows else None)
             self.store.update_parked(nxt, lease)
             self.store.enqueue(nxt, delay)
             if self.telemetry is not None:
-                self.telemetry.requeued(batch.route, len(transient.rows), nxt.attempt, nxt.failure)
+                self.telemetry.requeued(batch.route, len(transient.rows), nxt.attempt, nxt.failure,
+                                        batch.age_seconds(self.clock()))
             result.status, result.requeued, result.delay, result.attempt = "requeued", len(transient.rows), delay, \
                 nxt.attempt
             result.detail = f"{nxt.failure} (HTTP {nxt.status}); attempt {nxt.attempt} in {delay}s"
@@ -235,10 +252,11 @@ class Replayer:
                 bytes=sum(map(len, transient.rows)), schema=schema_fingerprint(route) if route else batch.schema,
                 stream=stream, dcr=dcr, endpoint=endpoint,
             )
-            delay = self.store.backoff.delay(nxt.attempt, transient.result.retry_after)
+            delay = self._delay(nxt.attempt, transient.result.retry_after, grace_left if grace.rows else None)
             self.store.park_rows(nxt, transient.rows, delay)
             if self.telemetry is not None:
-                self.telemetry.requeued(batch.route, len(transient.rows), nxt.attempt, nxt.failure)
+                self.telemetry.requeued(batch.route, len(transient.rows), nxt.attempt, nxt.failure,
+                                        batch.age_seconds(self.clock()))
             result.requeued, result.delay = len(transient.rows), delay
             result.new_ids.append(fresh)
         self.store.mark_done(batch.id, {"landed": len(landed), "deadlettered": result.deadlettered,
@@ -252,10 +270,25 @@ class Replayer:
             result.status = "deadlettered"
         return result
 
+    def _grace_left(self, batch: ParkedBatch) -> float:
+        """Seconds left in the batch's 403 grace window (0 once it has passed)."""
+        elapsed = batch.grace_elapsed(self.clock())
+        return 0.0 if elapsed is None else max(self.forbidden_grace_seconds - elapsed, 0.0)
+
+    def _delay(self, attempt: int, retry_after: float | None, grace_left: float | None) -> int:
+        """The back-off, cut to the end of the 403 grace window so the last replay does not overshoot it."""
+        delay = self.store.backoff.delay(attempt, retry_after)
+        if grace_left is not None:
+            delay = min(delay, max(int(grace_left) + 1, 0))
+        return delay
+
     @staticmethod
     def _reason(batch: ParkedBatch, source: str, failure: str, status: int | None, why: str,
                 rows: list[bytes]) -> dict[str, Any]:
-        if source == "upload":
+        if source == "upload" and failure == "forbidden":
+            reason = (f"the service still answered 403 on replay {batch.attempt}, after the grace window for role "
+                      "propagation (RELAY_FORBIDDEN_GRACE_MINUTES) had passed: the role is missing")
+        elif source == "upload":
             reason = f"the service refused the rows permanently on replay {batch.attempt} ({failure}, HTTP {status})"
         elif source == "validation":
             reason = "a parked row no longer fits the route's current stream schema"

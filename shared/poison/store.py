@@ -52,7 +52,8 @@ MESSAGE_TTL = -1  # claim checks never expire: a stopped app must not lose its r
 
 HINTS = {
     "forbidden": "grant the relay's identity the 'Monitoring Metrics Publisher' role on the DCR "
-                 "(it can take up to 30 minutes to apply), then redrive",
+                 "(it can take up to 30 minutes to apply; a redrive replays 403s for RELAY_FORBIDDEN_GRACE_MINUTES "
+                 "again), then redrive",
     "not_found": "the DCR immutable id or the stream of the route is wrong: fix the route, then redrive",
     "bad_request": "the service refused the rows: check the route's stream schema against the DCR, then redrive",
     "too_large": "a row or request is over the service's 1 MB limit: lower RELAY_MAX_REQUEST_BYTES or shrink "
@@ -122,7 +123,7 @@ def reason_record(batch: ParkedBatch, *, rows: int, nbytes: int, failure: str, s
 
 
 class PoisonStore:
-    """Parks failed requests (the ``Parker`` of the processor), dead-letters, and lists both.
+    """Parks failed requests (the ``Parker`` of the dispatcher), dead-letters, and lists both.
 
     Thread-safe; one per worker process. Containers and the queue are created on first use.
     """
@@ -179,9 +180,10 @@ class PoisonStore:
     # ------------------------------------------------------------------ parking (hot path)
 
     def park(self, route: Route, parked: Sequence[Row], result: UploadResult, batch_id: str) -> None:
-        """Keep rows that could not be uploaded: transient failures are queued for replay,
-        permanent ones (400/403/404/413) go straight to dead-letter with the reason. Raises if
-        storage cannot take them (the caller then answers so that the sender retries)."""
+        """Keep rows that could not be uploaded: transient failures (a 403 too, while its grace
+        window lasts) are queued for replay, permanent ones (400/404/413) go straight to
+        dead-letter with the reason. Raises if storage cannot take them (the caller then
+        answers so that the sender retries)."""
         self.ensure()
         rows = [row.body for row in parked]
         refs = f"{parked[0].ref} .. {parked[-1].ref}" if parked else ""
@@ -194,7 +196,7 @@ class PoisonStore:
             rows=len(rows), bytes=nbytes, failure=result.failure or "unknown", status=result.status,
             message=(result.message or "")[:1000], attempt=1, first_failure=iso(now), last_failure=iso(now),
             batch_id=batch_id_safe, request_id=result.request_id, blob=PARKED_PREFIX + identifier + PAYLOAD_SUFFIX,
-            schema=schema_fingerprint(route), permanent=result.permanent,
+            schema=schema_fingerprint(route), permanent=result.permanent, grace_from=iso(now),
         )
         if result.permanent:
             record = reason_record(
@@ -398,6 +400,7 @@ class PoisonStore:
         batch = replace(
             entry.batch, id=fresh_id, blob=self.parked_name(fresh_id), attempt=1, rows=len(rows),
             bytes=sum(len(r) for r in rows), last_failure=iso(now), redriven_from=identifier, permanent=False,
+            grace_from=iso(now),  # a redrive after granting the role gets a fresh 403 window for propagation
             # an empty fingerprint makes the replay re-check every row against the route as it is now
             schema="",
         )

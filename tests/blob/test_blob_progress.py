@@ -140,10 +140,11 @@ def test_a_repeated_event_for_a_finished_blob_sends_nothing_again(blobs: BlobWor
 
 
 def test_refused_uploads_are_dead_lettered_and_the_blob_run_still_completes(blobs: BlobWorld):
-    # GIVEN the poison store on Azurite and a service that refuses every request permanently (403: role missing)
+    # GIVEN the poison store on Azurite and a service that refuses every request permanently (404: unknown stream;
+    # a 403 is parked for replay instead, within its grace window for role propagation)
     events = [app_log(n, "park") for n in range(300)]
     client = blobs.put("applogs/parked.ndjson", ndjson(events))
-    blobs.emulator.add_fault(stream=STREAM, status=403)
+    blobs.emulator.add_fault(stream=STREAM, status=404)
     # WHEN the blob is ingested
     result = blobs.ingest(client)
     # THEN nothing landed but everything was dead-lettered with the reason: the run is safe and done

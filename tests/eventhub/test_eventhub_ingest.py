@@ -123,12 +123,22 @@ def test_an_upload_failure_is_parked_and_the_function_returns_normally(hub: HubW
 
 
 def test_a_permanent_refusal_is_parked_as_dead_letter_and_the_batch_completes(hub: HubWorld):
-    # GIVEN a service that refuses the stream (403: the identity lacks the publisher role)
-    hub.emulator.add_fault(stream=RESOURCE_STREAM, status=403)
+    # GIVEN a service that refuses the stream for good (404: unknown stream)
+    hub.emulator.add_fault(stream=RESOURCE_STREAM, status=404)
     # WHEN a batch arrives
     result = hub.ingest(make_batch([sample("diag_sql_security_audit.json")]))
     # THEN the rows are dead-lettered with the reason (safe, kept for an operator), not retried forever or lost
     assert result.safe and (result.deadlettered, result.parked, result.failed) == (2, 0, 0)
+    assert result.failures[0]["class"] == "not_found" and result.failures[0]["parked"] is True
+
+
+def test_a_403_is_parked_for_replay_while_the_role_propagates(hub: HubWorld):
+    # GIVEN a service answering 403 (the publisher role is not effective yet: up to 30 minutes, DESIGN 4)
+    hub.emulator.add_fault(stream=RESOURCE_STREAM, status=403)
+    # WHEN a batch arrives
+    result = hub.ingest(make_batch([sample("diag_sql_security_audit.json")]))
+    # THEN the rows are parked for replay (safe, the batch completes), not dead-lettered
+    assert result.safe and (result.deadlettered, result.parked, result.failed) == (0, 2, 0)
     assert result.failures[0]["class"] == "forbidden" and result.failures[0]["parked"] is True
 
 

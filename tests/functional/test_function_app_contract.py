@@ -32,6 +32,11 @@ def test_health_is_anonymous_get():
     assert (binding["route"], binding["methods"], binding["authLevel"]) == ("health", ["GET"], "ANONYMOUS")
 
 
+def test_deep_health_is_a_get_behind_the_function_key():
+    binding = trigger("health_deep")
+    assert (binding["route"], binding["methods"], binding["authLevel"]) == ("health/deep", ["GET"], "FUNCTION")
+
+
 def test_importing_the_app_reads_no_settings_and_loads_no_config(monkeypatch):
     import importlib
 

@@ -18,7 +18,7 @@ OK, FAILED, USAGE, NOTHING = 0, 1, 2, 3
 
 
 def park(world, tag: str, count: int, failure: str = "throttled", permanent: bool = False, status: int = 429):
-    """Park rows through the store exactly as the processor does after a failed upload."""
+    """Park rows through the store exactly as the dispatcher does after a failed upload."""
     route = world.route("applogs")
     events = [app_log(n, tag=tag) for n in range(count)]
     batch = world.relay.engine.normalizer(route).normalize(events)
@@ -171,11 +171,17 @@ def test_settings_file_and_missing_storage(world, capsys, monkeypatch, tmp_path)
     settings = tmp_path / "local.settings.json"
     settings.write_text(json.dumps({"Values": {"RelayStorage": world.env["RelayStorage"]}}))
     monkeypatch.delenv("RelayStorage")
-    # WHEN listed without the file THEN exit 1 naming the missing setting
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    # WHEN listed without the file, in a directory without a local.settings.json THEN exit 1 naming the setting
     code, _, err = run(capsys, "list")
     assert code == FAILED and "RelayStorage" in err
     # WHEN listed with --settings THEN the parked batch is found
     assert run(capsys, "list", "--settings", str(settings))[0] == OK
+    # WHEN listed with no flag where local.settings.json is (what make serve writes) THEN it is read
+    monkeypatch.chdir(tmp_path)
+    assert run(capsys, "list")[0] == OK
     # AND a bad subcommand is a usage error
     with pytest.raises(SystemExit) as exit_info:
         relay_main(["poison", "frobnicate"])

@@ -29,7 +29,6 @@ TRANSIENT_FAULTS = {
 }
 PERMANENT_FAULTS = {
     "400_bad_request": ({"status": 400}, "bad_request"),
-    "403_role_missing": ({"status": 403}, "forbidden"),
     "404_unknown_stream": ({"status": 404}, "not_found"),
     "413_too_large": ({"status": 413}, "too_large"),
 }
@@ -119,8 +118,6 @@ def test_permanent_fault_is_dead_lettered_with_the_reason(world, fault):
     reason = next(iter(dead.values()))[1]
     assert reason["source"] == "upload" and reason["status"] == rule["status"]
     assert reason["route"] == "applogs" and reason["stream"] == APPLOGS_STREAM and reason["hint"]
-    if failure == "forbidden":
-        assert "Monitoring Metrics Publisher" in reason["message"]
     assert world.landed_ids() == []
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 from pathlib import Path
 
 import orjson
@@ -10,7 +11,7 @@ import pytest
 
 from shared.config import parse_config
 from shared.poison import Backoff, InvalidMessage, ParkedBatch
-from shared.poison.model import decode_payload, encode_payload, recheck_rows, schema_fingerprint
+from shared.poison.model import decode_payload, encode_payload, iso, recheck_rows, schema_fingerprint, utcnow
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {"LOGS_INGESTION_ENDPOINT": "https://127.0.0.1:4443", "DCR_IMMUTABLE_ID": "dcr-" + "a" * 32,
@@ -81,3 +82,16 @@ def test_recheck_keeps_fitting_rows_and_explains_the_others():
     assert [position for position, _ in bad] == [1, 2, 3]
     assert "'Gone' is not declared" in bad[0][1] and "StatusCode" in bad[1][1]
     assert len(schema_fingerprint(route)) == 16
+
+
+def test_grace_window_starts_at_grace_from_and_falls_back_to_the_first_failure():
+    # GIVEN a batch that first failed 40 minutes ago and was redriven a minute ago
+    now = utcnow()
+    first = iso(now - dt.timedelta(minutes=40))
+    redriven = batch(first_failure=first, grace_from=iso(now - dt.timedelta(minutes=1)))
+    # THEN its 403 window is a minute old; an older claim check without grace_from counts from the first failure
+    assert redriven.grace_elapsed(now) == pytest.approx(60, abs=1)
+    assert batch(first_failure=first, grace_from="").grace_elapsed(now) == pytest.approx(2400, abs=1)
+    # AND grace_from survives the blob metadata and the queue message
+    assert ParkedBatch.from_metadata(redriven.to_metadata(), "b").grace_from == redriven.grace_from
+    assert ParkedBatch.from_message(redriven.to_message()).grace_from == redriven.grace_from

@@ -82,13 +82,14 @@ def test_413_is_permanent_too_large():
 
 
 def test_403_names_the_missing_role_and_the_dcr():
-    """GIVEN 403 OperationFailed WHEN classified THEN forbidden, permanent, and the message says which role is
-    missing on which DCR and that assignments take up to 30 minutes."""
+    """GIVEN 403 OperationFailed WHEN classified THEN forbidden, NOT permanent (DESIGN 4: a role assignment takes
+    up to 30 minutes to propagate, so it is parked and replayed within a grace window), and the message says
+    which role is missing on which DCR and that assignments take up to 30 minutes."""
     error = service_error(403, "OperationFailed", "The authentication token provided does not have access")
 
     status, failure, permanent, message, retry_after = attempt_of(error)
 
-    assert (status, failure, permanent, retry_after) == (403, "forbidden", True, None)
+    assert (status, failure, permanent, retry_after) == (403, "forbidden", False, None)
     assert message == (
         f"the relay's identity lacks the 'Monitoring Metrics Publisher' role on DCR {DCR} "
         "(a new role assignment can take up to 30 minutes to take effect): "
@@ -252,3 +253,14 @@ def test_parse_retry_after_garbage_is_none(headers):
 def test_parse_retry_after_skips_garbage_for_the_next_header():
     """GIVEN a garbage retry-after-ms and a valid Retry-After WHEN parsed THEN the valid one is used."""
     assert parse_retry_after({"retry-after-ms": "soon", "Retry-After": "4"}) == 4.0
+
+
+def test_403_is_permanent_when_the_grace_window_is_off():
+    """GIVEN RELAY_FORBIDDEN_GRACE_MINUTES=0 (forbidden_transient=False) WHEN a 403 is classified THEN it is
+    permanent: dead-lettered at once with the role hint."""
+    error = service_error(403, "OperationFailed", "The authentication token provided does not have access")
+
+    outcome = classify(error, DCR, forbidden_transient=False)
+
+    assert (outcome.failure, outcome.permanent) == ("forbidden", True)
+    assert "Monitoring Metrics Publisher" in outcome.message
