@@ -63,6 +63,7 @@ CHECKPOINT_EVERY_SECONDS = 5.0
 #: functionTimeout is 10 minutes; the retry resumes from the checkpoint).
 TIME_BUDGET_SECONDS = 480.0
 LOGGED_REJECTIONS = 10
+CLOCK_EVERY_UNITS = 256
 
 SAFE_STATUSES = frozenset({"done", "skipped", "unrouted", "busy", "gone", "changed", "unreadable"})
 
@@ -378,6 +379,9 @@ class _Run:
         self.context = blob_context(properties, client.container_name)
         self.in_flight = options.in_flight or min(relay.settings.upload_concurrency, MAX_IN_FLIGHT)
         self.chunking = Chunking(options.chunk_events, options.chunk_bytes or relay.settings.max_request_bytes // 2)
+        self.max_chunk_bytes = self.chunking.size
+        self.adaptive = options.chunk_bytes is None
+        self.units_to_check = 0
         self.last_save = time.monotonic()
         self.stop_reason = ""
 
@@ -411,14 +415,31 @@ class _Run:
         return self._finish()
 
     def _stopping(self) -> bool:
-        """Must the run stop taking units (a failed chunk, a lost checkpoint, the time budget)?"""
-        if not self.stop_reason and time.monotonic() > self.deadline:
-            self.stop_reason = "paused"
+        """Must the run stop taking units (a failed chunk, a lost checkpoint, the time budget)?
+        The clock is read every ``CLOCK_EVERY_UNITS`` units: a time budget needs no finer grain."""
+        if self.stop_reason:
+            return True
+        self.units_to_check -= 1
+        if self.units_to_check <= 0:
+            self.units_to_check = CLOCK_EVERY_UNITS
+            if time.monotonic() > self.deadline:
+                self.stop_reason = "paused"
         return bool(self.stop_reason)
+
+    def _adapt(self, chunk: ChunkReport) -> None:
+        """Aim at one request per chunk (rows outgrow their input lines): a failure then cuts none
+        of them in two, and no chunk ends in a small request."""
+        if not self.adaptive:
+            return
+        if chunk.requests > 1:
+            self.chunking.size = max(16_384, int(self.chunking.size * 0.7))
+        elif chunk.requests == 1 and self.chunking.size < self.max_chunk_bytes:
+            self.chunking.size = min(self.max_chunk_bytes, int(self.chunking.size * 1.05))
 
     def _chunk_done(self, chunk: ChunkReport) -> None:
         result, checkpoint = self.result, self.checkpoint
         result.chunks += 1
+        self._adapt(chunk)
         start, end = chunk.first.position, chunk.last.position + 1
         if chunk.safe:
             checkpoint.mark(start, end)

@@ -41,10 +41,11 @@ R = TypeVar("R", bound=Result)
 GZIP_TOGETHER = 8
 
 
-@dataclass(frozen=True)
+@dataclass
 class Chunking:
     """How many records the engine normalizes at a time: at most ``rows`` records or about
-    ``size`` bytes of input (``Record.size``), whichever comes first. Bounds memory."""
+    ``size`` bytes of input (``Record.size``), whichever comes first. Bounds memory. Read anew
+    for each chunk, so a caller may adapt it while a run goes on (the blob trigger does)."""
 
     rows: int = 2000
     size: int = 4 << 20
@@ -64,6 +65,7 @@ class ChunkReport:
     deadlettered: int = 0
     failed: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)
+    requests: int = 0
     waiting: int = 0  # requests not answered yet
 
     @property
@@ -103,6 +105,7 @@ class _Run:
                 self.settle(wait_all=False)
             if chunk is not None:
                 chunk.waiting += 1
+                chunk.requests += 1
             self.in_flight[self.dispatcher.submit(self.route, request, self.result.batch_id)] = chunk
             self.sent_any = True
 
@@ -199,7 +202,7 @@ class Engine:
         *,
         batch_id: str | None = None,
         hold: bool = False,
-        chunking: Chunking = Chunking(),
+        chunking: Chunking | None = None,
         on_chunk: Callable[[ChunkReport], None] | None = None,
         in_flight: int | None = None,
         result: R | None = None,
@@ -212,7 +215,7 @@ class Engine:
         run = _Run(self, route, batch_id or str(uuid.uuid4()), hold, on_chunk, in_flight, result)
         number = 0
         try:
-            for chunk in _chunks(items, chunking):
+            for chunk in _chunks(items, chunking or Chunking()):
                 number += 1
                 run.take(chunk, ChunkReport(number) if on_chunk is not None else None)
         except BaseException:
@@ -240,9 +243,10 @@ class Engine:
         )
         result = run.result
         result.time_defaulted += part.time_defaulted
-        result.oversized_fields.update(part.oversized_fields)
-        result.dropped_fields.update(part.dropped_fields)
-        result.moved_to_extra.update(part.moved_to_extra)
+        for counted, more in ((result.oversized_fields, part.oversized_fields),
+                              (result.dropped_fields, part.dropped_fields), (result.moved_to_extra, part.moved_to_extra)):
+            if more:
+                counted.update(more)
         for rejection in part.rejections:
             record = records[rejection.index]
             run.reject(Rejection(record.ref, rejection.reason, record.event))
@@ -280,5 +284,6 @@ def _chunks(items: Iterable[Record | Rejection], chunking: Chunking) -> Iterator
         if len(chunk) >= rows or size >= limit:
             yield chunk
             chunk, size = [], 0
+            rows, limit = chunking.rows, chunking.size
     if chunk:
         yield chunk

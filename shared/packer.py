@@ -72,6 +72,7 @@ class Packer:
         self.max_bytes = max_bytes
         self.max_span_seconds = max_span_seconds
         self._pending: list[Row] = []
+        self._pending_bytes = 0  # of the pending rows' bodies plus their commas
 
     def add(self, rows: Sequence[Row]) -> tuple[list[Request], list[Row]]:
         """Take more rows: the requests now full, and the rows too large for any request."""
@@ -80,20 +81,25 @@ class Packer:
             too_large = [row for row in rows if len(row.body) + 2 > self.max_bytes]
             rows = [row for row in rows if len(row.body) + 2 <= self.max_bytes]
         self._pending.extend(rows)
-        if self.max_span_seconds is not None:
-            return [], too_large  # time order needs every row first
+        self._pending_bytes += sum(len(row.body) for row in rows) + len(rows)
+        if self.max_span_seconds is not None or self._pending_bytes + 1 <= self.max_bytes:
+            return [], too_large  # time order needs every row first; or all of it fits one request still
         groups, _ = split_in_order([len(row.body) for row in self._pending], self.max_bytes)
         if len(groups) <= 1:
             return [], too_large
         pending = self._pending
         self._pending = pending[groups[-1][0]:]
+        self._pending_bytes = sum(len(row.body) for row in self._pending) + len(self._pending)
         return [request_of(pending[group[0]:group[-1] + 1]) for group in groups[:-1]], too_large
 
     def finish(self) -> list[Request]:
         """The requests of the rows still pending."""
         rows, self._pending = self._pending, []
+        pending_bytes, self._pending_bytes = self._pending_bytes, 0
         if not rows:
             return []
+        if self.max_span_seconds is None and pending_bytes + 1 <= self.max_bytes:
+            return [request_of(rows)]
         sizes = [len(row.body) for row in rows]
         if self.max_span_seconds is None:
             groups, _ = split_in_order(sizes, self.max_bytes)

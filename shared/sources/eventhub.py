@@ -32,7 +32,7 @@ class EventLike(Protocol):
     def get_body(self) -> bytes: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EventRef:
     """An Event Hub event (partition + sequence number, its offset) and the record within its body
     when the body held several (an envelope, an array, NDJSON)."""
