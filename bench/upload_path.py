@@ -153,7 +153,7 @@ def _time_transport(route: Any, rows_route_: Any, events: list[Any], rows: list[
     original = sink_module.upload_transport
     for key, which, items in (("relay", route, events), ("relay_rows", rows_route_, rows)):
         transport = _SleepTransport(DELAY)
-        sink_module.upload_transport = lambda settings, verify, transport=transport: transport
+        sink_module.upload_transport = lambda settings, ssl_context, transport=transport: transport
         try:
             say(f"upload path (transport, {key}): relay, concurrency {concurrency}")
             engine, sink = _relay_engine(env, concurrency)

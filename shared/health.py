@@ -132,14 +132,12 @@ def token_check(relay: Any) -> str:
 
 def endpoint_check(relay: Any, endpoint: str, timeout: float) -> str:
     """The ingestion endpoint answers over HTTPS with a certificate we trust (any HTTP status will do)."""
-    import requests
+    from .sink import trust_context, trusting_session
 
-    from .sink import _trust_bundle
-
-    verify: str | bool = _trust_bundle(relay.settings.ca_bundle) if relay.settings.ca_bundle else True
-    response = requests.get(endpoint.rstrip("/") + "/", timeout=(timeout, timeout), verify=verify,
-                            allow_redirects=False, headers={"User-Agent": "ingestion-relay-health"})
-    response.close()
+    with trusting_session(trust_context(relay.settings.ca_bundle)) as session:
+        response = session.get(endpoint.rstrip("/") + "/", timeout=(timeout, timeout), allow_redirects=False,
+                               headers={"User-Agent": "ingestion-relay-health"})
+        response.close()
     return f"{urlsplit(endpoint).netloc} answered HTTP {response.status_code} over TLS"
 
 

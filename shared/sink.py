@@ -12,7 +12,7 @@ import io
 import logging
 import math
 import random
-import tempfile
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +30,7 @@ from azure.core.exceptions import (
 )
 from azure.core.pipeline.transport import RequestsTransport
 from azure.monitor.ingestion import LogsIngestionClient
+from requests.adapters import HTTPAdapter
 
 from .settings import Settings
 
@@ -147,13 +148,40 @@ def classify(error: Exception, dcr: str, forbidden_transient: bool = True) -> _A
     raise error
 
 
-def _trust_bundle(extra_ca: str) -> str:
-    """The system CAs plus the extra one, so public endpoints keep working beside the emulator."""
+def trust_context(extra_ca: str | None) -> ssl.SSLContext | None:
+    """The system CAs plus the extra one (the local emulator's), as an SSL context held in memory:
+    public endpoints keep working beside the emulator, and no CA file is written per process.
+    None when there is no extra CA (the default context of requests applies)."""
+    if not extra_ca:
+        return None
     import certifi
 
-    combined = Path(tempfile.gettempdir()) / f"relay-ca-{abs(hash(extra_ca))}.pem"
-    combined.write_bytes(Path(certifi.where()).read_bytes() + b"\n" + Path(extra_ca).read_bytes())
-    return str(combined)
+    context = ssl.create_default_context(cafile=certifi.where())
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_verify_locations(cadata=Path(extra_ca).read_text(encoding="ascii"))
+    return context
+
+
+def _adapter_class(base: type[HTTPAdapter], ssl_context: ssl.SSLContext | None) -> type[HTTPAdapter]:
+    if ssl_context is None:
+        return base
+
+    class TrustingAdapter(base):  # type: ignore[valid-type, misc]
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["ssl_context"] = ssl_context
+            super().init_poolmanager(*args, **kwargs)
+
+    return TrustingAdapter
+
+
+def trusting_session(ssl_context: ssl.SSLContext | None) -> requests.Session:
+    """A requests session that verifies with ``ssl_context`` (the deep health check's)."""
+    import requests as requests_module
+
+    session = requests_module.Session()
+    adapter = _adapter_class(HTTPAdapter, ssl_context)()
+    session.mount("https://", adapter)
+    return session
 
 
 class PooledRequestsTransport(RequestsTransport):
@@ -165,24 +193,27 @@ class PooledRequestsTransport(RequestsTransport):
     a later call pays a new TCP and TLS handshake, a few round trips to the service each time.
     """
 
-    def __init__(self, pool_size: int, **kwargs: Any) -> None:
+    def __init__(self, pool_size: int, ssl_context: ssl.SSLContext | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._pool_size = pool_size
+        self._ssl_context = ssl_context
 
     def _init_session(self, session: requests.Session) -> None:
         super()._init_session(session)  # retries off, azure-core's bigger-block adapter
         for prefix in self._protocols:
             adapter = session.get_adapter(prefix)
-            session.mount(prefix, type(adapter)(max_retries=adapter.max_retries, pool_maxsize=max(self._pool_size, 1)))
+            adapter_class = _adapter_class(type(adapter), self._ssl_context)
+            session.mount(prefix, adapter_class(max_retries=adapter.max_retries, pool_maxsize=max(self._pool_size, 1)))
 
 
-def upload_transport(settings: Settings, verify: str | bool) -> RequestsTransport:
+def upload_transport(settings: Settings, ssl_context: ssl.SSLContext | None) -> RequestsTransport:
     """The HTTP transport of one endpoint's client: timeouts, trust, a pool for every call in flight."""
     return PooledRequestsTransport(
         settings.upload_concurrency,
+        ssl_context,
         connection_timeout=10,
         read_timeout=settings.upload_timeout_seconds,
-        connection_verify=verify,
+        connection_verify=True,
     )
 
 
@@ -201,7 +232,7 @@ class LogsIngestionSink:
         self._clients: dict[str, LogsIngestionClient] = {}
         self._lock = threading.Lock()
         self._sleep = sleep
-        self._verify: str | bool = _trust_bundle(settings.ca_bundle) if settings.ca_bundle else True
+        self._ssl_context = trust_context(settings.ca_bundle)
 
     def _client(self, endpoint: str, fresh: bool = False) -> LogsIngestionClient:
         with self._lock:
@@ -218,7 +249,7 @@ class LogsIngestionSink:
                     self._credential,
                     credential_scopes=[self._settings.token_scope],
                     retry_total=0,
-                    transport=upload_transport(self._settings, self._verify),
+                    transport=upload_transport(self._settings, self._ssl_context),
                     user_agent="ingestion-relay",
                 )
                 self._clients[endpoint] = client
