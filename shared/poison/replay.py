@@ -68,6 +68,23 @@ class _Group:
     result: UploadResult | None = None
 
 
+@dataclass
+class _Sorted:
+    """The rows of one replay by what became of them."""
+
+    count: int  # rows read from the parked blob
+    grace_left: float  # seconds left in the batch's 403 grace window
+    landed: list[bytes] = field(default_factory=list)
+    transient: _Group = field(default_factory=_Group)  # to be replayed again
+    deadletter: dict[tuple[str, str, int | None, str], list[bytes]] = field(default_factory=dict)
+    in_grace: bool = False  # some were 403s within the grace window
+
+    @property
+    def grace_delay(self) -> float | None:
+        """Cut the back-off to the window's close when 403s within it are requeued."""
+        return self.grace_left if self.in_grace else None
+
+
 class Replayer:
     """Replays claim checks; shared by the queue trigger and ``relay poison replay``."""
 
@@ -156,15 +173,28 @@ class Replayer:
                                         result.deadlettered, time.perf_counter() - started)
         return result
 
-    def _settle_replay(self, batch: ParkedBatch, lease: Any) -> ReplayResult:  # noqa: C901 - to split next: landed / requeued / dead-lettered outcomes of one replay
-        rows = self.store.read_rows(batch)
+    def _settle_replay(self, batch: ParkedBatch, lease: Any) -> ReplayResult:
+        """Upload the parked rows again, then settle each: landed, requeued or dead-lettered."""
         route = self._route(batch.route)
         target: Route | ParkedBatch = route if route is not None else batch  # its endpoint, DCR and stream
-        endpoint, dcr, stream = target.endpoint, target.dcr, target.stream
-        result = ReplayResult(batch.id, "landed", batch.route, attempt=batch.attempt)
-        deadletter: dict[tuple[str, str, int | None, str], list[bytes]] = {}
-        original_count = len(rows)
+        sorted_rows = self._sort(batch, route, target, self.store.read_rows(batch))
+        result = ReplayResult(batch.id, "landed", batch.route, attempt=batch.attempt, landed=len(sorted_rows.landed))
+        if sorted_rows.landed and self.telemetry is not None:
+            self.telemetry.replayed(batch.route, len(sorted_rows.landed), sum(map(len, sorted_rows.landed)),
+                                    batch.age_seconds())
+        transient, deadletter = sorted_rows.transient, sorted_rows.deadletter
+        whole = not sorted_rows.landed and sorted_rows.count == sum(map(len, deadletter.values())) + len(transient.rows)
+        if whole and not deadletter and transient.rows:
+            return self._requeue_whole(batch, lease, sorted_rows, result)  # same blob, next attempt
+        if whole and len(deadletter) == 1 and not transient.rows:
+            return self._deadletter_whole(batch, lease, deadletter, result)  # moved under the same id
+        return self._split(batch, lease, route, target, sorted_rows, result)
 
+    def _sort(self, batch: ParkedBatch, route: Route | None, target: Route | ParkedBatch,
+              rows: list[bytes]) -> _Sorted:
+        """Re-check rows against a changed route, repack, upload, and sort every row by what became of it."""
+        sorted_rows = _Sorted(count=len(rows), grace_left=self._grace_left(batch))
+        deadletter = sorted_rows.deadletter
         if route is not None and (route.stream != batch.stream or schema_fingerprint(route) != batch.schema):
             rows_before = rows
             rows, bad = recheck_rows(rows, route)
@@ -175,26 +205,22 @@ class Replayer:
             why = f"RecordTooLarge: row is {len(row.body)} bytes, over the request limit of " \
                   f"{self.max_request_bytes} bytes"
             deadletter.setdefault(("too_large", "too_large", None, why), []).append(row.body)
-
-        landed: list[bytes] = []
-        transient = _Group()
         grace = _Group()  # 403s within the batch's grace window: replayed whatever the attempt count
-        grace_left = self._grace_left(batch)
         for request in requests:
             request_rows = [row.body for row in request.rows()]
             outcome = self._dispatcher.upload(target, request)
             if outcome.landed:
-                landed.extend(request_rows)
-            elif outcome.failure == "forbidden" and not outcome.permanent and grace_left > 0:
+                sorted_rows.landed.extend(request_rows)
+            elif outcome.failure == "forbidden" and not outcome.permanent and sorted_rows.grace_left > 0:
                 grace.rows.extend(request_rows)
                 grace.result = outcome
             elif outcome.permanent or outcome.failure == "forbidden":
                 key = ("upload", outcome.failure or "rejected", outcome.status, outcome.message)
                 deadletter.setdefault(key, []).extend(request_rows)
             else:
-                transient.rows.extend(request_rows)
-                transient.result = outcome
-
+                sorted_rows.transient.rows.extend(request_rows)
+                sorted_rows.transient.result = outcome
+        transient = sorted_rows.transient
         if transient.rows and batch.attempt >= self.max_replays:
             last = transient.result
             assert last is not None
@@ -202,46 +228,49 @@ class Replayer:
                    f"(HTTP {last.status}): {last.message}")
             deadletter.setdefault(("max_replays", last.failure or "unknown", last.status, why), []).extend(
                 transient.rows)
-            transient = _Group()
+            sorted_rows.transient = _Group()
         if grace.rows:  # requeued with the rest; the back-off is cut so the last try falls at the window's close
-            transient = _Group(transient.rows + grace.rows, grace.result)
+            sorted_rows.transient = _Group(sorted_rows.transient.rows + grace.rows, grace.result)
+            sorted_rows.in_grace = True
+        return sorted_rows
 
-        result.landed = len(landed)
-        if landed and self.telemetry is not None:
-            self.telemetry.replayed(batch.route, len(landed), sum(map(len, landed)), batch.age_seconds())
-        whole = not landed and original_count == sum(len(v) for v in deadletter.values()) + len(transient.rows)
+    def _requeue_whole(self, batch: ParkedBatch, lease: Any, sorted_rows: _Sorted,
+                       result: ReplayResult) -> ReplayResult:
+        """Only transient failures, nothing changed: the same blob waits for the next attempt."""
+        transient = sorted_rows.transient
+        assert transient.result is not None
+        nxt = batch.next_attempt(transient.result.failure or "unknown", transient.result.status,
+                                 transient.result.message)
+        delay = self._delay(nxt.attempt, transient.result.retry_after, sorted_rows.grace_delay)
+        self.store.update_parked(nxt, lease)
+        self.store.enqueue(nxt, delay)
+        if self.telemetry is not None:
+            self.telemetry.requeued(batch.route, len(transient.rows), nxt.attempt, nxt.failure,
+                                    batch.age_seconds(self.clock()))
+        result.status, result.requeued, result.delay, result.attempt = "requeued", len(transient.rows), delay, \
+            nxt.attempt
+        result.detail = f"{nxt.failure} (HTTP {nxt.status}); attempt {nxt.attempt} in {delay}s"
+        return result
 
-        # 1. only transient failures, nothing changed: the same blob waits for the next attempt
-        if whole and not deadletter and transient.rows and len(transient.rows) == original_count:
-            assert transient.result is not None
-            nxt = batch.next_attempt(transient.result.failure or "unknown", transient.result.status,
-                                     transient.result.message)
-            delay = self._delay(nxt.attempt, transient.result.retry_after, grace_left if grace.rows else None)
-            self.store.update_parked(nxt, lease)
-            self.store.enqueue(nxt, delay)
-            if self.telemetry is not None:
-                self.telemetry.requeued(batch.route, len(transient.rows), nxt.attempt, nxt.failure,
-                                        batch.age_seconds(self.clock()))
-            result.status, result.requeued, result.delay, result.attempt = "requeued", len(transient.rows), delay, \
-                nxt.attempt
-            result.detail = f"{nxt.failure} (HTTP {nxt.status}); attempt {nxt.attempt} in {delay}s"
-            return result
+    def _deadletter_whole(self, batch: ParkedBatch, lease: Any, deadletter: dict[tuple[str, str, int | None, str],
+                          list[bytes]], result: ReplayResult) -> ReplayResult:
+        """Everything goes to dead-letter for one reason: move it under the same id."""
+        ((source, failure, status, why), dl_rows), = deadletter.items()
+        self.store.write_deadletter(batch, dl_rows, self._reason(batch, source, failure, status, why, dl_rows))
+        self.store.delete_parked(batch, lease)
+        result.status, result.deadlettered, result.detail = "deadlettered", len(dl_rows), why
+        return result
 
-        # 2. everything goes to dead-letter for one reason: move it under the same id
-        if whole and len(deadletter) == 1 and not transient.rows:
-            ((source, failure, status, why), dl_rows), = deadletter.items()
-            self.store.write_deadletter(batch, dl_rows, self._reason(batch, source, failure, status, why, dl_rows))
-            self.store.delete_parked(batch, lease)
-            result.status, result.deadlettered, result.detail = "deadlettered", len(dl_rows), why
-            return result
-
-        # 3. otherwise split: new dead-letter entries, a new parked batch for the transient rest
-        for (source, failure, status, why), dl_rows in deadletter.items():
+    def _split(self, batch: ParkedBatch, lease: Any, route: Route | None, target: Route | ParkedBatch,
+               sorted_rows: _Sorted, result: ReplayResult) -> ReplayResult:
+        """New dead-letter entries per reason, a new parked batch for the transient rest, this one done."""
+        for (source, failure, status, why), dl_rows in sorted_rows.deadletter.items():
             piece = replace(batch, id=new_id(batch.route), redriven_from=batch.id)
             self.store.write_deadletter(piece, dl_rows, self._reason(piece, source, failure, status, why, dl_rows))
             result.deadlettered += len(dl_rows)
             result.new_ids.append(piece.id)
             result.detail = why
+        transient = sorted_rows.transient
         if transient.rows:
             assert transient.result is not None
             fresh = new_id(batch.route)
@@ -250,19 +279,19 @@ class Replayer:
                                    transient.result.message),
                 id=fresh, blob=self.store.parked_name(fresh), rows=len(transient.rows),
                 bytes=sum(map(len, transient.rows)), schema=schema_fingerprint(route) if route else batch.schema,
-                stream=stream, dcr=dcr, endpoint=endpoint,
+                stream=target.stream, dcr=target.dcr, endpoint=target.endpoint,
             )
-            delay = self._delay(nxt.attempt, transient.result.retry_after, grace_left if grace.rows else None)
+            delay = self._delay(nxt.attempt, transient.result.retry_after, sorted_rows.grace_delay)
             self.store.park_rows(nxt, transient.rows, delay)
             if self.telemetry is not None:
                 self.telemetry.requeued(batch.route, len(transient.rows), nxt.attempt, nxt.failure,
                                         batch.age_seconds(self.clock()))
             result.requeued, result.delay = len(transient.rows), delay
             result.new_ids.append(fresh)
-        self.store.mark_done(batch.id, {"landed": len(landed), "deadlettered": result.deadlettered,
+        self.store.mark_done(batch.id, {"landed": result.landed, "deadlettered": result.deadlettered,
                                         "requeued": result.requeued, "new_ids": result.new_ids})
         self.store.delete_parked(batch, lease)
-        if (landed and (result.requeued or result.deadlettered)) or (result.requeued and result.deadlettered):
+        if (result.landed and (result.requeued or result.deadlettered)) or (result.requeued and result.deadlettered):
             result.status = "partial"
         elif result.requeued:
             result.status = "requeued"
