@@ -45,6 +45,7 @@ from .config import Route
 from .engine import Chunking, ChunkReport
 from .records import Record, Rejection, Result
 from .records import Unit as UnitRef
+from .routing import Router
 from .runtime import Relay
 from .sources.blob import SKIPPED, Expanded, Unit, open_file
 from .sources.errors import DecodeError
@@ -372,9 +373,10 @@ class _Run:
     """One run over one blob version: its records go through the engine a chunk at a time, and
     each chunk that is safe moves the checkpoint."""
 
-    def __init__(self, relay: Relay, route: Route, client: BlobClient, properties: Any, checkpoint: Checkpoint,
+    def __init__(self, relay: Relay, router: Router, client: BlobClient, properties: Any, checkpoint: Checkpoint,
                  store: CheckpointStore, options: BlobOptions, result: BlobResult):
-        self.relay, self.route, self.client, self.properties = relay, route, client, properties
+        self.relay, self.router, self.client, self.properties = relay, router, client, properties
+        self.route: Route = router.candidates[0].route  # its format: how the file is read
         self.checkpoint, self.store, self.options, self.result = checkpoint, store, options, result
         self.context = blob_context(properties, client.container_name)
         self.in_flight = options.in_flight or min(relay.settings.upload_concurrency, MAX_IN_FLIGHT)
@@ -402,7 +404,7 @@ class _Run:
             result.format, result.compressed = opened.format, opened.compressed
             self.checkpoint.format = opened.format
             records = file_records(opened.units, opened.where, self.context, result, self._stopping)
-            self.relay.engine.run(self.route, records, batch_id=self.checkpoint.run_id, chunking=self.chunking,
+            self.relay.engine.run(self.router, records, batch_id=self.checkpoint.run_id, chunking=self.chunking,
                                   on_chunk=self._chunk_done, in_flight=self.in_flight, result=result)
         except ResourceModifiedError:  # the engine counted and reported what it had sent
             self.stop_reason = "changed"
@@ -537,8 +539,8 @@ def handle_blob(client: BlobClient, relay_factory: Callable[[], Relay], options:
     etag = properties.etag
     result = BlobResult("", "", blob=path, status="done", size=properties.size, etag=(etag or "").strip('"'))
     store = options.checkpoints or CheckpointStore.beside(client)
-    route = relay.config.route_for("blob", path)
-    if route is None:
+    router = relay.config.router("blob", path)
+    if router is None:
         globs = ", ".join(r.match for r in relay.config.routes_for("blob")) or "none"
         result.status = "unrouted"
         result.message = f"no blob route matches {path!r} (blob route globs: {globs}); the blob is left in place"
@@ -550,6 +552,8 @@ def handle_blob(client: BlobClient, relay_factory: Callable[[], Relay], options:
         except Exception:
             log.exception("blob %s: could not record that it has no route", path)
         return result
+    route = router.candidates[0].route
+    routes = ",".join(candidate.route.name for candidate in router.candidates)  # a change starts over
     result.route = route.name
     checkpoint = store.load(path)
     if checkpoint is not None and checkpoint.etag == etag and checkpoint.status == "done":
@@ -558,10 +562,10 @@ def handle_blob(client: BlobClient, relay_factory: Callable[[], Relay], options:
         result.resumed_from = checkpoint.handled
         log.info("blob %s: %s", path, result.message)
         return result
-    if checkpoint is None or checkpoint.etag != etag or checkpoint.route != route.name:
+    if checkpoint is None or checkpoint.etag != etag or checkpoint.route != routes:
         if checkpoint is not None:
             log.info("blob %s changed (or its route did) since its checkpoint; starting over", path)
-        checkpoint = Checkpoint(path, etag, route=route.name)
+        checkpoint = Checkpoint(path, etag, route=routes)
     elif checkpoint.handled or checkpoint.done:
         log.warning("blob %s: resuming after unit %d (%d landed, %d rejected, %d parked, %d dead-lettered in "
                     "earlier runs)", path, checkpoint.handled, checkpoint.landed, checkpoint.rejected,
@@ -581,5 +585,5 @@ def handle_blob(client: BlobClient, relay_factory: Callable[[], Relay], options:
         result.message = "another run of the same blob version is in progress"
         log.warning("blob %s: %s", path, result.message)
         return result
-    return _Run(relay, route, client, properties, checkpoint, store, options, result).execute()
+    return _Run(relay, router, client, properties, checkpoint, store, options, result).execute()
 

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from .routing import REJECT, Condition, Router, parse_where
 from .schema import SchemaError, StreamSchema, load_dcr_streams, parse_columns
 from .sources import registry
 from .tables import route_table_problems
@@ -25,7 +26,7 @@ TYPE_ERROR_POLICIES = ("reject", "extra")
 ROUTE_KEYS = frozenset(
     {
         "name", "source", "match", "endpoint", "dcr", "stream", "schema", "columns", "time_field",
-        "map", "extra", "secret", "id_column", "auxiliary", "on_type_error", "format",
+        "map", "extra", "secret", "id_column", "auxiliary", "on_type_error", "format", "where", "continue",
     }
 )
 DEFAULT_KEYS = frozenset({"endpoint", "dcr", "schema", "id_column", "auxiliary", "on_type_error", "extra"})
@@ -63,16 +64,31 @@ class Route:
     auxiliary: bool = False
     on_type_error: str = "reject"
     format: str = "auto"
+    where: tuple[Condition, ...] = ()  # every condition must hold for a record to be taken
+    continue_: bool = False  # a record taken is also offered to later routes (YAML ``continue``)
 
 
 @dataclass(frozen=True)
 class RelayConfig:
     routes: tuple[Route, ...]
     path: Path | None = None
+    unrouted: str = REJECT  # "reject", or the name of the catch-all route
+
+    def candidates(self, source: str, key: str) -> list[Route]:
+        """The routes of ``source`` whose ``match`` holds for ``key``, in the order records try them."""
+        return registry.candidates(source, self.routes, key)
 
     def route_for(self, source: str, key: str) -> Route | None:
-        """The route of ``source`` that takes input keyed ``key`` (segment, blob path, hub name)."""
-        return registry.select(source, self.routes, key)
+        """The first route input keyed ``key`` (segment, blob path, hub name) is offered to."""
+        return next(iter(self.candidates(source, key)), None)
+
+    def router(self, source: str, key: str) -> Router | None:
+        """Where each record of input keyed ``key`` goes; None when no route's ``match`` holds."""
+        candidates = self.candidates(source, key)
+        if not candidates:
+            return None
+        catch_all = None if self.unrouted == REJECT else next(r for r in self.routes if r.name == self.unrouted)
+        return Router(candidates, catch_all, registry.context_roots())
 
     def http_route(self, segment: str) -> Route | None:
         return self.route_for("http", segment)
@@ -167,6 +183,7 @@ class _RouteCheck:
         schema = self.schema()
         policy = self.options()
         mapping = self.mapping(schema)
+        where = self.routing()
         if len(self.problems) > before or schema is None:
             return None
         return Route(
@@ -175,6 +192,7 @@ class _RouteCheck:
             time_field=merged.get("time_field"), map=MappingProxyType(dict(mapping)), extra=merged.get("extra"),
             secret=merged.get("secret"), id_column=merged.get("id_column"),
             auxiliary=merged.get("auxiliary", False), on_type_error=policy, format=merged.get("format", "auto"),
+            where=where, continue_=merged.get("continue", False),
         )
 
     def identity(self) -> None:
@@ -193,6 +211,12 @@ class _RouteCheck:
             problem("match", "required: the path segment (http), a glob (blob) or an event hub name")
         elif source == "http" and not re.fullmatch(r"[A-Za-z0-9_.-]+", match):
             problem("match", f"{match!r} must be a single URL path segment of letters, digits, '_', '-', '.'")
+
+    def routing(self) -> tuple[Condition, ...]:
+        """``where`` conditions and ``continue`` (per-record routing, ``shared/routing.py``)."""
+        if not isinstance(self.merged.get("continue", False), bool):
+            self.problem("continue", f"{self.merged.get('continue')!r} must be true or false")
+        return parse_where(self.raw.get("where"), self.problem)
 
     def endpoint(self) -> None:
         """https only (http for a loopback emulator), and a DCR immutable id."""
@@ -311,8 +335,8 @@ def parse_config(text: str, env: Mapping[str, str], base: Path, path: Path | Non
     if not isinstance(document, dict):
         raise ConfigError(["routes file must be a mapping with a 'routes' list"])
     problems: list[str] = []
-    for key in sorted(set(document) - {"defaults", "routes"}, key=str):
-        problems.append(f"{key}: unknown top-level key (known: defaults, routes)")
+    for key in sorted(set(document) - {"defaults", "routes", "unrouted"}, key=str):
+        problems.append(f"{key}: unknown top-level key (known: defaults, routes, unrouted)")
     defaults = substitute(document.get("defaults") or {}, env, "defaults", problems)
     if not isinstance(defaults, dict):
         problems.append("defaults: must be a mapping")
@@ -325,7 +349,7 @@ def parse_config(text: str, env: Mapping[str, str], base: Path, path: Path | Non
     schemas = _SchemaCache(base)
     routes: list[Route] = []
     names: set[str] = set()
-    http_matches: set[str] = set()
+    http_paths: dict[str, dict] = {}  # path -> the last raw route answering it
     for index, raw in enumerate(raw_routes):
         if not isinstance(raw, dict):
             problems.append(f"route #{index + 1}: must be a mapping")
@@ -338,15 +362,31 @@ def parse_config(text: str, env: Mapping[str, str], base: Path, path: Path | Non
         names.add(name if isinstance(name, str) else "")
         match = raw.get("match")
         if raw.get("source") == "http" and isinstance(match, str):  # _route reports a match that is no string
-            if match in http_matches:
-                problems.append(f"route {name!r}: match: another http route already answers {match!r}")
-            http_matches.add(match)
+            problems.extend(_shared_http_path(http_paths.get(match), raw))
+            http_paths[match] = raw
         route = _route(raw, index, {k: v for k, v in defaults.items() if k in DEFAULT_KEYS}, schemas, problems)
         if route is not None:
             routes.append(route)
+    unrouted = substitute(document.get("unrouted", REJECT), env, "unrouted", problems)
+    if unrouted != REJECT and unrouted not in names:
+        problems.append(f"unrouted: {unrouted!r} must be 'reject' or the name of a route (the catch-all)")
     if problems:
         raise ConfigError(problems)
-    return RelayConfig(tuple(routes), path)
+    return RelayConfig(tuple(routes), path, unrouted)  # type: ignore[arg-type]
+
+
+def _shared_http_path(before: dict | None, raw: dict) -> list[str]:
+    """Several http routes may answer one path when records are split among them: the earlier one
+    must pass some records on (``where`` or ``continue: true``; else the later one never gets any),
+    and all must verify the same secret."""
+    if before is None:
+        return []
+    name, match = raw.get("name"), raw.get("match")
+    if not before.get("where") and before.get("continue") is not True:
+        return [f"route {name!r}: match: another http route already answers {match!r}"]
+    if before.get("secret") != raw.get("secret"):
+        return [f"route {name!r}: secret: http routes answering {match!r} must verify the same secret"]
+    return []
 
 
 def load_config(path: Path, env: Mapping[str, str], base: Path | None = None) -> RelayConfig:

@@ -33,6 +33,7 @@ from .dispatch import Delivery, Dispatcher
 from .normalize import Normalizer
 from .packer import AUXILIARY_MAX_SPAN_SECONDS, Packer, Request
 from .records import Record, Rejection, Result, Row
+from .routing import UNROUTED_REASON, Router
 
 log = logging.getLogger("relay.engine")
 R = TypeVar("R", bound=Result)
@@ -73,55 +74,163 @@ class ChunkReport:
         return self.failed == 0
 
 
-class _Run:
-    """The state of one run: its result, the packer, and what is in flight."""
+class _Lane:
+    """One destination route of a run: its packer, what it holds, and the results it counts into
+    (its own, and the run's totals when the run fans out to several routes)."""
 
-    def __init__(self, engine: Engine, route: Route, batch_id: str, hold: bool,
-                 on_chunk: Callable[[ChunkReport], None] | None, in_flight: int | None, result: Result | None):
-        self.engine, self.route, self.hold, self.on_chunk = engine, route, hold, on_chunk
-        self.max_in_flight = in_flight or 2 * engine.dispatcher.concurrency
-        self.dispatcher = engine.dispatcher
-        self.result = result if result is not None else Result(route.name, batch_id)
+    def __init__(self, run: _Run, route: Route, results: tuple[Result, ...]):
+        self.run, self.route, self.results = run, route, results
+        self.result = results[0]
         span = AUXILIARY_MAX_SPAN_SECONDS if route.auxiliary else None
-        self.packer = Packer(engine.max_request_bytes, span)
+        self.packer = Packer(run.engine.max_request_bytes, span)
         self.held: list[Request] = []
         self.to_gzip: list[Request] = []
-        self.in_flight: dict[Future[Delivery], ChunkReport | None] = {}
-        self.sent_any = False
-        self.now = time.time()  # one ingestion time for the whole run
 
-    # ------------------------------------------------------------------ sending
+    def take(self, records: list[Record], received: int, chunk: ChunkReport | None) -> None:
+        """Normalize records for this route and send (or hold) the requests they fill."""
+        for result in self.results:
+            result.received += received
+        rows = self.run.engine.normalize(self, records, chunk)
+        full, _ = self.packer.add(rows)  # rows too large were rejected while normalizing
+        if chunk is not None:
+            full += self.packer.finish()  # requests never span two chunks: each chunk's fate is its own
+        self.send(full, chunk)
+
+    def reject(self, rejection: Rejection, chunk: ChunkReport | None) -> None:
+        for result in self.results:
+            result.reject(rejection)
+        if chunk is not None:
+            chunk.rejected += 1
 
     def send(self, requests: list[Request], chunk: ChunkReport | None) -> None:
-        if self.hold:
+        if self.run.hold:
             self.to_gzip.extend(requests)
             if len(self.to_gzip) >= GZIP_TOGETHER:
-                self.dispatcher.gzip_together(self.to_gzip)
+                self.run.engine.dispatcher.gzip_together(self.to_gzip)
                 self.held.extend(self.to_gzip)
                 self.to_gzip = []
             return
         for request in requests:
-            while len(self.in_flight) >= self.max_in_flight:
-                self.settle(wait_all=False)
-            if chunk is not None:
-                chunk.waiting += 1
-                chunk.requests += 1
-            self.in_flight[self.dispatcher.submit(self.route, request, self.result.batch_id)] = chunk
-            self.sent_any = True
+            self.run.submit(self, request, chunk)
+
+    def last_requests(self) -> list[Request]:
+        """What is still to send once the input is exhausted (held requests gzipped by now)."""
+        last = self.packer.finish()
+        if not self.run.hold:
+            return last
+        self.to_gzip.extend(last)
+        if self.to_gzip:
+            self.run.engine.dispatcher.gzip_together(self.to_gzip)
+        last, self.held, self.to_gzip = self.held + self.to_gzip, [], []
+        return last
+
+    def count(self, delivery: Delivery, chunk: ChunkReport | None) -> None:
+        rows = len(delivery.request)
+        for result in self.results:
+            result.requests += 1
+            result.count(delivery.fate, rows)
+            if delivery.failure is not None:
+                result.fail(delivery.failure)
+        if chunk is not None:
+            setattr(chunk, delivery.fate.value, getattr(chunk, delivery.fate.value) + rows)
+            if delivery.failure is not None:
+                chunk.failures.append(delivery.failure)
+
+
+class _Run:
+    """The state of one run: its lanes (one per destination route), the totals, what is in flight."""
+
+    def __init__(self, engine: Engine, target: Route | Router, batch_id: str, hold: bool,
+                 on_chunk: Callable[[ChunkReport], None] | None, in_flight: int | None, result: Result | None):
+        self.engine, self.hold, self.on_chunk = engine, hold, on_chunk
+        self.dispatcher = engine.dispatcher
+        self.max_in_flight = in_flight or 2 * engine.dispatcher.concurrency
+        single = target if isinstance(target, Route) else target.single
+        self.router = None if single is not None else target
+        first = single if single is not None else target.candidates[0].route  # type: ignore[union-attr]
+        self.total = result if result is not None else Result(first.name, batch_id)
+        self.lanes: dict[str, _Lane] = {}
+        if single is not None:  # one route: its result is the total
+            self.lanes[single.name] = _Lane(self, single, (self.total,))
+        self.in_flight: dict[Future[Delivery], tuple[_Lane, ChunkReport | None]] = {}
+        self.sent_any = False
+        self.now = time.time()  # one ingestion time for the whole run
+
+    def lane(self, route: Route) -> _Lane:
+        lane = self.lanes.get(route.name)
+        if lane is None:
+            own = Result(route.name, self.total.batch_id)
+            lane = self.lanes[route.name] = _Lane(self, route, (own, self.total))
+            self.total.routes[route.name] = own
+        return lane
+
+    # ------------------------------------------------------------------ taking records
+
+    def take(self, items: list[Record | Rejection], chunk: ChunkReport | None) -> None:
+        """Route, normalize and send one chunk of items."""
+        if chunk is not None:
+            chunk.records, chunk.first, chunk.last = len(items), items[0].ref, items[-1].ref
+            chunk.waiting += 1  # a guard: answers counted while this chunk is still being sent
+        records = [item for item in items if type(item) is Record]
+        for item in items if len(records) < len(items) else ():
+            if type(item) is Rejection:
+                self.reject(item, chunk)
+        if self.router is None:
+            (lane,) = self.lanes.values()
+            lane.take(records, len(records), chunk)
+        else:
+            for route, taken in self.split(records, chunk):
+                self.lane(route).take(taken, len(taken), chunk)
+        if chunk is not None:
+            chunk.waiting -= 1
+            if chunk.waiting == 0:
+                self.chunk_done(chunk)
+
+    def split(self, records: list[Record], chunk: ChunkReport | None) -> list[tuple[Route, list[Record]]]:
+        """The records each destination takes, in order; a record nobody takes is rejected."""
+        by_route: dict[str, tuple[Route, list[Record]]] = {}
+        destinations = self.router.destinations  # type: ignore[union-attr]
+        for record in records:
+            routes = destinations(record.event, record.context)
+            if not routes:
+                self.reject(Rejection(record.ref, UNROUTED_REASON, record.event), chunk)
+            for route in routes:
+                by_route.setdefault(route.name, (route, []))[1].append(record)
+        return list(by_route.values())
+
+    def reject(self, rejection: Rejection, chunk: ChunkReport | None) -> None:
+        """A record rejected before it reached a route (it did not decode, or no route takes it)."""
+        self.total.received += 1
+        self.total.reject(rejection)
+        if chunk is not None:
+            chunk.rejected += 1
+
+    # ------------------------------------------------------------------ sending
+
+    def submit(self, lane: _Lane, request: Request, chunk: ChunkReport | None) -> None:
+        while len(self.in_flight) >= self.max_in_flight:
+            self.settle(wait_all=False)
+        if chunk is not None:
+            chunk.waiting += 1
+            chunk.requests += 1
+        self.in_flight[self.dispatcher.submit(lane.route, request, self.total.batch_id)] = (lane, chunk)
+        self.sent_any = True
 
     def finish_sending(self) -> None:
-        last = self.packer.finish()
-        if self.hold:
-            self.to_gzip.extend(last)
-            if self.to_gzip:
-                self.dispatcher.gzip_together(self.to_gzip)
-            last, self.held, self.to_gzip = self.held + self.to_gzip, [], []
+        last = [(lane, request) for lane in self.lanes.values() for request in lane.last_requests()]
         self.hold = False
         if len(last) == 1 and not self.sent_any:  # one request in all: on this thread
-            self.count(self.dispatcher.deliver(self.route, last[0], self.result.batch_id), None)
+            lane, request = last[0]
+            lane.count(self.dispatcher.deliver(lane.route, request, self.total.batch_id), None)
         else:
-            self.send(last, None)
+            for lane, request in last:
+                self.submit(lane, request, None)
         self.settle(wait_all=True)
+
+    def drop_held(self) -> None:
+        """Nothing held was sent: the caller answers for all of it."""
+        for lane in self.lanes.values():
+            lane.held, lane.to_gzip = [], []
 
     def settle(self, wait_all: bool) -> None:
         """Count the requests that were answered (all of them with ``wait_all``)."""
@@ -129,52 +238,16 @@ class _Run:
             return
         done, _ = wait(list(self.in_flight), return_when="ALL_COMPLETED" if wait_all else FIRST_COMPLETED)
         for future in done:
-            self.count(future.result(), self.in_flight.pop(future))
-
-    def count(self, delivery: Delivery, chunk: ChunkReport | None) -> None:
-        rows = len(delivery.request)
-        self.result.requests += 1
-        self.result.count(delivery.fate, rows)
-        if delivery.failure is not None:
-            self.result.fail(delivery.failure)
-        if chunk is not None:
-            setattr(chunk, delivery.fate.value, getattr(chunk, delivery.fate.value) + rows)
-            if delivery.failure is not None:
-                chunk.failures.append(delivery.failure)
-            chunk.waiting -= 1
-            if chunk.waiting == 0:
-                self.chunk_done(chunk)
+            lane, chunk = self.in_flight.pop(future)
+            lane.count(future.result(), chunk)
+            if chunk is not None:
+                chunk.waiting -= 1
+                if chunk.waiting == 0:
+                    self.chunk_done(chunk)
 
     def chunk_done(self, chunk: ChunkReport) -> None:
         if self.on_chunk is not None:
             self.on_chunk(chunk)
-
-    # ------------------------------------------------------------------ taking records
-
-    def take(self, items: list[Record | Rejection], chunk: ChunkReport | None) -> None:
-        """Normalize one chunk of items and send the requests it fills."""
-        records = [item for item in items if type(item) is Record]
-        if len(records) < len(items):
-            for item in items:
-                if type(item) is Rejection:
-                    self.reject(item, chunk)
-        self.result.received += len(items)
-        rows = self.engine.normalize(self.route, records, self)
-        full, _ = self.packer.add(rows)  # rows too large were rejected while normalizing
-        if chunk is None:
-            self.send(full, None)
-            return
-        chunk.records, chunk.first, chunk.last = len(items), items[0].ref, items[-1].ref
-        chunk.waiting += 1  # a guard: answers counted while this chunk is still being sent
-        self.send(full + self.packer.finish(), chunk)
-        chunk.waiting -= 1
-        if chunk.waiting == 0:
-            self.chunk_done(chunk)
-
-    def reject(self, rejection: Rejection, chunk: ChunkReport | None = None) -> None:
-        self.result.reject(rejection)
-        if chunk is not None:
-            chunk.rejected += 1
 
 
 class Engine:
@@ -197,7 +270,7 @@ class Engine:
 
     def run(
         self,
-        route: Route,
+        route: Route | Router,
         items: Iterable[Record | Rejection],
         *,
         batch_id: str | None = None,
@@ -207,7 +280,8 @@ class Engine:
         in_flight: int | None = None,
         result: R | None = None,
     ) -> R | Result:
-        """Land ``items`` on ``route``; see the module docstring for ``hold`` and ``on_chunk``.
+        """Land ``items`` on ``route``, or on the routes a ``Router`` sends each record to; see the module
+        docstring for ``hold`` and ``on_chunk``.
         ``in_flight`` bounds the requests sent and not yet answered (memory). ``result``: the
         caller's own (a trigger's result type) to count into, so what was sent stays counted even
         when the input raises."""
@@ -219,44 +293,47 @@ class Engine:
                 number += 1
                 run.take(chunk, ChunkReport(number) if on_chunk is not None else None)
         except BaseException:
-            run.held = run.to_gzip = []  # nothing held was sent: the caller answers for all of it
+            run.drop_held()
             run.settle(wait_all=True)  # what was sent is counted and reported before the error goes on
             raise
         run.finish_sending()
-        result = run.result
-        self._log(result)
-        try:
-            self.observer.batch(result, time.perf_counter() - started)
-        except Exception:  # never let metrics fail a batch
-            log.exception("recording batch metrics failed")
-        return result
+        seconds = time.perf_counter() - started
+        for lane in run.lanes.values():  # metrics and the batch line per route
+            self._log(lane.result)
+            try:
+                self.observer.batch(lane.result, seconds)
+            except Exception:  # never let metrics fail a batch
+                log.exception("recording batch metrics failed")
+        return run.total
 
-    def normalize(self, route: Route, records: list[Record], run: _Run) -> list[Row]:
-        """Rows of ``records`` (too large rows and bad events rejected with their refs)."""
+    def normalize(self, lane: _Lane, records: list[Record], chunk: ChunkReport | None) -> list[Row]:
+        """Rows of ``records`` for the lane's route (too large rows and bad events rejected with their refs)."""
         if not records:
             return []
         context = records[0].context
         shared = all(record.context is context for record in records)
-        part = self.normalizer(route).normalize(
-            [record.event for record in records], now=run.now,
+        part = self.normalizer(lane.route).normalize(
+            [record.event for record in records], now=lane.run.now,
             context=context if shared else [record.context for record in records],
         )
-        result = run.result
-        result.time_defaulted += part.time_defaulted
-        for counted, more in ((result.oversized_fields, part.oversized_fields),
-                              (result.dropped_fields, part.dropped_fields), (result.moved_to_extra, part.moved_to_extra)):
-            if more:
-                counted.update(more)
+        for result in lane.results:
+            result.time_defaulted += part.time_defaulted
+            for counted, more in ((result.oversized_fields, part.oversized_fields),
+                                  (result.dropped_fields, part.dropped_fields),
+                                  (result.moved_to_extra, part.moved_to_extra)):
+                if more:
+                    counted.update(more)
         for rejection in part.rejections:
             record = records[rejection.index]
-            run.reject(Rejection(record.ref, rejection.reason, record.event))
+            lane.reject(Rejection(record.ref, rejection.reason, record.event), chunk)
         limit = self.max_request_bytes - 2
         rows = list(map(Row, [records[i].ref for i in part.indexes], part.rows, part.times))
         if part.rows and max(map(len, part.rows)) > limit:
             for row, index in zip(rows, part.indexes, strict=True):
                 if len(row.body) > limit:
-                    run.reject(Rejection(row.ref, f"RecordTooLarge: row is {len(row.body)} bytes, over the request "
-                                                  f"limit of {self.max_request_bytes} bytes", records[index].event))
+                    lane.reject(Rejection(row.ref, f"RecordTooLarge: row is {len(row.body)} bytes, over the request "
+                                                   f"limit of {self.max_request_bytes} bytes", records[index].event),
+                                chunk)
             rows = [row for row in rows if len(row.body) <= limit]
         return rows
 

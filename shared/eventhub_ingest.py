@@ -107,7 +107,8 @@ def handle_eventhub(events: Sequence[EventLike], relay_factory: Callable[[], Rel
     hub = batch.event_hub or event_hub or relay.settings.eventhub_name or None
     first, last = sequence_range(events)
     batch_id = f"eh-{hub}-p{batch.partition_id}-{first}-{last}"
-    route = relay.config.route_for("eventhub", hub or "")
+    router = relay.config.router("eventhub", hub or "")
+    route = router.candidates[0].route if router is not None else None
     result = EventHubResult(route.name if route else "", batch_id, event_hub=hub, partition_id=batch.partition_id,
                             events=len(events), first_sequence=first, last_sequence=last)
     if route is None:
@@ -116,7 +117,7 @@ def handle_eventhub(events: Sequence[EventLike], relay_factory: Callable[[], Rel
         log.error("%s; %d event(s) of partition %s sequence %s-%s are retried", result.message, len(events),
                   batch.partition_id, first, last)
         return result
-    relay.engine.run(route, records(events, batch, hub, relay.settings.max_body_bytes, result),
+    relay.engine.run(router, records(events, batch, hub, relay.settings.max_body_bytes, result),
                      batch_id=batch_id, chunking=CHUNKING, result=result)
     result.seconds = round(time.monotonic() - started, 3)
     for rejection in result.rejections[:LOGGED_REJECTIONS]:

@@ -104,11 +104,12 @@ def handle_ingest(request: HttpInput, relay_factory: Callable[[], Relay]) -> Htt
     if decoded.handshake is not None:
         return HttpAnswer(200, decoded.handshake)
     context = {"_http": {"method": request.method.upper(), "route": segment, "headers": safe_headers(request.headers)}}
+    router = relay.config.router("http", segment) or route
     if decoded.slices is None:
-        result = relay.engine.run(route, items(decoded.events, context), batch_id=request_id)
+        result = relay.engine.run(router, items(decoded.events, context), batch_id=request_id)
     else:  # NDJSON or a long array: normalized slice by slice as it decodes; bad JSON is a 400, nothing sent
         try:
-            result = relay.engine.run(route, item_slices(decoded.slices, context), batch_id=request_id, hold=True)
+            result = relay.engine.run(router, item_slices(decoded.slices, context), batch_id=request_id, hold=True)
         except DecodeError as error:
             return _error(400, str(error), request_id)
     return answer(result, decoded.kind)

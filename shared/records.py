@@ -152,6 +152,9 @@ class Result:
     dropped_fields: Counter[str] = field(default_factory=Counter)
     moved_to_extra: Counter[str] = field(default_factory=Counter)
     time_defaulted: int = 0
+    #: per destination route, when records of one input went to several (totals count a record
+    #: once per route that took it)
+    routes: dict[str, Result] = field(default_factory=dict)
 
     @property
     def safe(self) -> bool:
@@ -198,4 +201,9 @@ class Result:
             "moved_to_extra": dict(self.moved_to_extra),
             "oversized_fields": dict(self.oversized_fields),
             "time_defaulted": self.time_defaulted,
+            **({"routes": {name: route.counts() for name, route in self.routes.items()}} if self.routes else {}),
         }
+
+    def counts(self) -> dict[str, int]:
+        return {"received": self.received, "accepted": self.landed, "rejected": self.rejected,
+                "parked": self.parked, "deadlettered": self.deadlettered, "failed": self.failed}

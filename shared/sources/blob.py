@@ -28,7 +28,7 @@ import orjson
 from isal import isal_zlib
 
 from .errors import DecodeError
-from .registry import Source, first_glob, register
+from .registry import Source, globs, register
 
 GZIP_MAGIC = b"\x1f\x8b"
 PIECE_BYTES = 1 << 20  # decompressed bytes produced per step
@@ -448,4 +448,4 @@ def _prepend(first: Unit | None, rest: Iterator[Unit]) -> Iterator[Unit]:
     yield from rest
 
 
-SOURCE = register(Source("blob", "a glob on 'container/blob/path'", first_glob, formats=True))
+SOURCE = register(Source("blob", "a glob on 'container/blob/path'", globs, formats=True))

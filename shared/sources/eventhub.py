@@ -18,7 +18,7 @@ import orjson
 
 from .compression import GZIP_MAGIC, gunzip_bounded
 from .errors import DecodeError, TooLargeError
-from .registry import Source, exact, first_glob, register
+from .registry import Source, exact, globs, register
 
 
 class EventLike(Protocol):
@@ -193,13 +193,19 @@ def event_context(event: EventLike, position: int, batch: BatchMetadata, event_h
     }}
 
 
-def match_hub_route(routes: Sequence[Any], event_hub: str) -> Any | None:
-    """The route whose ``match`` is the hub name; else the first glob that matches (``*`` last resort)."""
-    return exact(routes, event_hub) or first_glob([r for r in routes if r.match != "*"], event_hub) or exact(
+def hub_candidates(routes: Sequence[Any], event_hub: str) -> list[Any]:
+    """Routes naming the hub, then globs that match it, then ``*`` (each group in file order)."""
+    named = exact(routes, event_hub)
+    return named + [r for r in globs([r for r in routes if r.match != "*"], event_hub) if r not in named] + exact(
         routes, "*")
 
 
-SOURCE = register(Source("eventhub", "the event hub name, a glob on it, or '*'", match_hub_route))
+def match_hub_route(routes: Sequence[Any], event_hub: str) -> Any | None:
+    """The first route a record of this hub is offered to."""
+    return next(iter(hub_candidates(routes, event_hub)), None)
+
+
+SOURCE = register(Source("eventhub", "the event hub name, a glob on it, or '*'", hub_candidates))
 
 
 def sequence_range(events: Sequence[EventLike]) -> tuple[int | None, int | None]:

@@ -15,23 +15,25 @@ from dataclasses import dataclass
 from typing import Any
 
 
-def first_glob(routes: Sequence[Any], key: str) -> Any | None:
-    """The first route whose ``match`` glob matches ``key`` (case-sensitive, ``*`` crosses '/')."""
-    return next((route for route in routes if fnmatch.fnmatchcase(key, route.match)), None)
+def globs(routes: Sequence[Any], key: str) -> list[Any]:
+    """The routes whose ``match`` glob matches ``key`` (case-sensitive, ``*`` crosses '/'), in order."""
+    return [route for route in routes if fnmatch.fnmatchcase(key, route.match)]
 
 
-def exact(routes: Sequence[Any], key: str) -> Any | None:
-    return next((route for route in routes if route.match == key), None)
+def exact(routes: Sequence[Any], key: str) -> list[Any]:
+    """The routes whose ``match`` is ``key``, in order."""
+    return [route for route in routes if route.match == key]
 
 
 @dataclass(frozen=True)
 class Source:
-    """One kind of input. ``select`` picks the route for a trigger's key (the HTTP ``{route}``
-    segment, ``container/blob`` path, hub name) among the routes of this source, in file order."""
+    """One kind of input. ``candidates`` lists the routes (of this source, in file order) whose
+    ``match`` holds for a trigger's key (the HTTP ``{route}`` segment, ``container/blob`` path, hub
+    name), in the order records are offered to them (``shared/routing.py``)."""
 
     name: str
     match_help: str  # what ``match`` means for this source, for messages
-    select: Callable[[Sequence[Any], str], Any | None] = first_glob
+    candidates: Callable[[Sequence[Any], str], list[Any]] = globs
     formats: bool = False  # does ``format:`` (file formats) apply to its routes?
 
     @property
@@ -69,7 +71,6 @@ def context_roots() -> frozenset[str]:
     return frozenset(source.context_root for source in _SOURCES.values())
 
 
-def select(source: str, routes: Iterable[Any], key: str) -> Any | None:
-    """The route of ``source`` that takes input keyed ``key``, or None."""
-    declared = _SOURCES[source]
-    return declared.select([route for route in routes if route.source == source], key)
+def candidates(source: str, routes: Iterable[Any], key: str) -> list[Any]:
+    """The routes of ``source`` that may take input keyed ``key``, in the order records try them."""
+    return _SOURCES[source].candidates([route for route in routes if route.source == source], key)

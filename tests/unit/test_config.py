@@ -20,8 +20,8 @@ from shared.settings import Settings, SettingsError
 DCR_ID = "dcr-682fbae20f3428bcec4c117c57bea18d"
 ENDPOINT = "https://relay-dce.eastus-1.ingest.monitor.azure.com"
 ROUTE_KEYS_TEXT = (
-    "auxiliary, columns, dcr, endpoint, extra, format, id_column, map, match, name, on_type_error, schema, "
-    "secret, source, stream, time_field"
+    "auxiliary, columns, continue, dcr, endpoint, extra, format, id_column, map, match, name, on_type_error, "
+    "schema, secret, source, stream, time_field, where"
 )
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -138,7 +138,7 @@ def test_all_problems_are_reported_together():
 
 def test_unknown_top_level_key():
     """GIVEN a top-level key other than defaults/routes WHEN parsed THEN it is named."""
-    assert only_problem({"route": [], "routes": [route()]}) == "route: unknown top-level key (known: defaults, routes)"
+    assert only_problem({"route": [], "routes": [route()]}) == "route: unknown top-level key (known: defaults, routes, unrouted)"
 
 
 def test_key_not_allowed_in_defaults():
