@@ -15,6 +15,7 @@ from typing import Any
 
 from emulator.kql import KqlError, Transform, compile_transform
 from emulator.schema import COLUMN_TYPES
+from shared.dcr_rules import dcr_problems
 
 _IMMUTABLE_ID = re.compile(r"^dcr-[A-Za-z0-9]{1,64}$")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,44}$")
@@ -100,6 +101,9 @@ def load_dcr(spec: str | Path) -> Dcr:
     props = document.get("properties", document)
     if not isinstance(props, dict):
         raise DcrError(f"{label}: 'properties' must be an object")
+    broken = dcr_problems(document, label)  # the service's table rules and limits, as the relay checks them
+    if broken:
+        raise DcrError("; ".join(broken))
     streams = _load_streams(label, props.get("streamDeclarations"))
     flows = _load_flows(label, props.get("dataFlows"), streams)
     return Dcr(path.stem, path, immutable_id, streams, flows)

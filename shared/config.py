@@ -7,6 +7,7 @@ fixed from the message alone (``relay validate`` prints these).
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from .dcr_rules import dcr_problems
 from .routing import REJECT, Condition, Router, parse_where
 from .schema import SchemaError, StreamSchema, load_dcr_streams, parse_columns
 from .sources import registry
@@ -140,6 +142,7 @@ class _SchemaCache:
     def __init__(self, base: Path):
         self.base = base
         self._files: dict[Path, dict[str, StreamSchema] | SchemaError] = {}
+        self.rule_problems: list[str] = []  # the service's DCR rules, once per file (shared/dcr_rules.py)
 
     def stream(self, relative: str, stream: str) -> StreamSchema:
         path = Path(relative)
@@ -148,6 +151,7 @@ class _SchemaCache:
         if path not in self._files:
             try:
                 self._files[path] = load_dcr_streams(path)
+                self.rule_problems += dcr_problems(json.loads(path.read_bytes()), relative)
             except SchemaError as error:
                 self._files[path] = error
         streams = self._files[path]
@@ -367,6 +371,7 @@ def parse_config(text: str, env: Mapping[str, str], base: Path, path: Path | Non
         route = _route(raw, index, {k: v for k, v in defaults.items() if k in DEFAULT_KEYS}, schemas, problems)
         if route is not None:
             routes.append(route)
+    problems += schemas.rule_problems
     unrouted = substitute(document.get("unrouted", REJECT), env, "unrouted", problems)
     if unrouted != REJECT and unrouted not in names:
         problems.append(f"unrouted: {unrouted!r} must be 'reject' or the name of a route (the catch-all)")

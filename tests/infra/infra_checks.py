@@ -25,12 +25,13 @@ import yaml
 from pycep import BicepParser
 from pycep.models import BicepElement
 
+from shared.dcr_rules import SUPPORTED_TABLES_FILE, output_problem, supported_microsoft_tables  # noqa: F401
+
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 DCR_DIR = INFRA / "dcr"
 MAIN_BICEP = INFRA / "main.bicep"
 RELAY_YAML = ROOT / "relay.yaml"
-SUPPORTED_TABLES_FILE = Path(__file__).with_name("supported_microsoft_tables.txt")
 
 # --- Facts of the service (DESIGN.md section 4 and the Logs Ingestion API page in the seeds) ---
 
@@ -40,12 +41,6 @@ RESERVED_COLUMNS = ("_ResourceId", "id", "_SubscriptionId", "TenantId", "Type", 
 COLUMN_TYPES = ("string", "int", "long", "real", "boolean", "datetime", "dynamic")
 CUSTOM_PREFIX = "Custom-"
 MICROSOFT_PREFIX = "Microsoft-"
-
-
-def supported_microsoft_tables(path: Path = SUPPORTED_TABLES_FILE) -> frozenset[str]:
-    """Azure tables the Logs Ingestion API accepts (the seed's list, one a line)."""
-    lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
-    return frozenset(line for line in lines if line and not line.startswith("#"))
 
 
 # ============================================================================================
@@ -584,9 +579,8 @@ def flow_output_columns(dcr: Mapping[str, Any], flow: Mapping[str, Any]) -> list
     return transform_output_columns(flow.get("transformKql", "source"), declarations[stream]["columns"])
 
 
-def check_dcr_rules(dcr: Mapping[str, Any], name: str, supported_tables: Iterable[str]) -> list[str]:
+def check_dcr_rules(dcr: Mapping[str, Any], name: str) -> list[str]:
     """Problems of a DCR definition against the Logs Ingestion API's rules."""
-    supported = set(supported_tables)
     properties = dcr.get("properties")
     if not isinstance(properties, dict):
         return [f"{name}: no 'properties' object"]
@@ -633,23 +627,11 @@ def check_dcr_rules(dcr: Mapping[str, Any], name: str, supported_tables: Iterabl
         if not flow.get("destinations"):
             problems.append(f"{where}: names no destination")
         output = flow.get("outputStream")
+        problem = output_problem(output)  # the core's rule (shared/dcr_rules.py), one statement of it
+        if problem is not None:
+            problems.append(f"{where}: {problem}")
         if not isinstance(output, str):
-            problems.append(f"{where}: has no outputStream (Custom-<table>_CL or Microsoft-<table>)")
             continue
-        if output.startswith(CUSTOM_PREFIX):
-            if not output.endswith("_CL"):
-                problems.append(
-                    f"{where}: outputStream {output!r} is a custom table, whose name must end in _CL"
-                )
-        elif output.startswith(MICROSOFT_PREFIX):
-            table = output[len(MICROSOFT_PREFIX) :]
-            if table not in supported:
-                problems.append(
-                    f"{where}: outputStream {output!r}: table {table} is not among the Azure tables the Logs "
-                    "Ingestion API supports (tests/infra/supported_microsoft_tables.txt)"
-                )
-        else:
-            problems.append(f"{where}: outputStream {output!r} must start with 'Custom-' or 'Microsoft-'")
         if not streams or streams[0] not in declarations:
             continue
         try:
