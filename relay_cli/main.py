@@ -38,7 +38,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED, EXIT_PARKED = (
     Exit.OK, Exit.FAILED, Exit.USAGE, Exit.REJECTED, Exit.PARKED)
 READ_BYTES = 1 << 20
 _ROUTE_PREFIX = re.compile(r"(route (?:'[^']*'|#\d+|\d+)): (.*)", re.S)
-_DCR_PREFIX = re.compile(r"(?:[^:]*: )?DCR file '([^']*)': (?:(stream '[^']*')(?:: | ))?(.*)", re.S)
+_DCR_PREFIX = re.compile(r".*?DCR file '([^']*)':? (?:(stream '[^']*')(?:: | ))?(.*)", re.S)
 
 
 def group_problems(problems: Sequence[str], routes_file: str) -> dict[str, dict[str, list[str]]]:
