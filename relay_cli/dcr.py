@@ -5,8 +5,10 @@ Reads the samples with the relay's own decoders (JSON object, array, NDJSON, CSV
 (relay_cli.dcr_infer), creates or merges into the DCR file and its table plans file
 (relay_cli.dcr_file) and prints the route to paste into relay.yaml.
 
-Exit codes: 0 written (or --dry-run: nothing to change / the diff printed), 3 written but some
-columns conflict with their declared type (listed), 2 bad usage, 1 unreadable samples or DCR file.
+Exit codes (relay_cli.exit_codes): 0 written (or --dry-run: nothing to change / the diff printed);
+3 written, but some sample columns conflict with their declared type (listed, left as declared);
+2 usage: bad arguments, or samples, DCR file or table plans that cannot be read (nothing written);
+1 the files could not be written.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from shared.tables import PLANS, TablesError, load_table_plans, tables_file_for
 
 from .dcr_file import DcrFileError, merge_stream, merge_table_plan, output_stream_for, route_snippet
 from .dcr_infer import InferenceError, infer
+from .exit_codes import Exit
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFLICTS = 0, 1, 2, 3
 _STREAM = re.compile(r"Custom-[A-Za-z0-9_]{1,100}")
 _TABLE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}")
 MAX_SAMPLE_EVENTS = 100_000  # enough to see every field; bounds memory on a large export
@@ -104,12 +106,12 @@ def cmd_init(args: argparse.Namespace) -> int:
         merged = merge_stream(_load_json(dcr_path, "DCR file"), args.stream, table, inference)
         plans, plan_note = (merge_table_plan(_load_json(plans_path, "table plans file"), table, args.plan)
                             if not azure_table else (None, None))
-    except UsageError as error:
+    except (UsageError, InferenceError, DcrFileError, TablesError, DecodeError) as error:
         print(f"relay dcr init: {error}", file=err)
-        return EXIT_USAGE
-    except (InferenceError, DcrFileError, TablesError, DecodeError, OSError) as error:
-        print(f"relay dcr init: {error}", file=err)
-        return EXIT_FAILED
+        return Exit.USAGE
+    except OSError as error:  # a sample or the DCR file cannot be read: nothing was written
+        print(f"relay dcr init: cannot read {error.filename or 'a file'!r}: {error.strerror or error}", file=err)
+        return Exit.USAGE
     for warning in inference.warnings:
         print(f"warning: {warning}", file=err)
     if plan_note:
@@ -129,14 +131,19 @@ def cmd_init(args: argparse.Namespace) -> int:
         print("".join(diffs) or f"no change to {dcr_path}", end="" if any(diffs) else "\n")
         print(summary, file=err)
     else:
-        for path, text in writes:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
+        try:
+            for path, text in writes:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8")
+        except OSError as error:
+            print(f"relay dcr init: cannot write {error.filename or 'a file'!r}: {error.strerror or error}",
+                  file=err)
+            return Exit.FAILED
         print(summary, file=err)
         print(f"# route for relay.yaml (append it: relay.yaml ends with its routes); then: relay validate\n"
               f"{route_snippet(_route_name(args.stream), args.stream, str(dcr_path), inference, merged.mapping, args.plan)}",
               end="")
-    return EXIT_CONFLICTS if merged.conflicts else EXIT_OK
+    return Exit.REJECTED if merged.conflicts else Exit.OK
 
 
 def _route_name(stream: str) -> str:

@@ -1,8 +1,10 @@
 """``relay poison``: inspect, replay, redrive and purge parked and dead-lettered batches.
 
-Exit codes: 0 ok, 1 failure (storage or settings problem, or a replay that did not
-land), 2 usage (bad arguments, or purge without --yes and without a terminal),
-3 nothing found.
+Exit codes (relay_cli.exit_codes, the same for every relay command): 0 ok; 1 a replay
+dead-lettered rows, or storage failed; 2 usage or configuration (bad arguments, settings not
+set, purge without --yes and without a terminal); 4 a replay parked its rows again (they
+replay later); 5 nothing matched (empty store, unknown id, nothing to replay, redrive or
+purge, or purge declined). When several apply the worst wins: 1, 4, 5, then 0.
 """
 
 from __future__ import annotations
@@ -22,10 +24,13 @@ from shared.poison.storage import StorageConnection
 from shared.poison.store import DeadLetter, PoisonStore
 from shared.settings import Settings, SettingsError
 
+from .console import describe, table
+from .exit_codes import Exit, epilog, for_counts, worst
 from .settings_file import load_settings_file
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOTHING = 0, 1, 2, 3
 LANDED_STATUSES = ("landed", "duplicate", "missing")
+#: Replays that left the batch parked (it replays later) or could not read it (kept aside: a failure).
+REQUEUED_STATUSES = ("requeued", "partial", "busy", "stale")
 
 
 def _env(args: argparse.Namespace) -> dict[str, str]:
@@ -50,10 +55,10 @@ def _run(command: str, body: Callable[[dict[str, str]], int], args: argparse.Nam
         return body(_env(args))
     except SettingsError as error:
         _err(command, str(error))
-        return EXIT_FAILED
+        return Exit.USAGE
     except AzureError as error:
-        _err(command, f"storage failed: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}")
-        return EXIT_FAILED
+        _err(command, f"storage failed: {describe(error)}")
+        return Exit.FAILED
 
 
 def _json(value: Any) -> None:
@@ -93,11 +98,10 @@ def cmd_list(args: argparse.Namespace) -> int:
                 print(f"dead-letter container {store.deadletter_name}: {len(entries)} entr"
                       f"{'y' if len(entries) == 1 else 'ies'}, {sum(e.batch.rows for e in entries)} row(s)")
                 if entries:
-                    print(f"  {'ID':<44} {'ROUTE':<14} {'ROWS':>6}  {'CLASS':<13} {'SOURCE':<11} REASON")
-                for e in entries:
-                    print(f"  {e.id:<44} {e.batch.route:<14} {e.batch.rows:>6}  {e.batch.failure:<13} "
-                          f"{e.reason.get('source', ''):<11} {_short(e.reason.get('reason', ''), 60)}")
-            return EXIT_OK if entries else EXIT_NOTHING
+                    table(("ID", "ROUTE", "ROWS", "CLASS", "SOURCE", "REASON"),
+                          ([e.id, e.batch.route, e.batch.rows, e.batch.failure, e.reason.get("source", ""),
+                            _short(e.reason.get("reason", ""), 60)] for e in entries), right=("ROWS",))
+            return Exit.OK if entries else Exit.NOTHING
         parked = store.list_parked(args.route)
         waiting = store.queue_length()
         visible = store.peek()
@@ -116,11 +120,10 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"poison container {store.container_name}: {len(parked)} parked batch(es), "
                   f"{sum(b.rows for b in parked)} row(s)")
             if parked:
-                print(f"  {'ID':<44} {'ROUTE':<14} {'ROWS':>6}  {'CLASS':<13} {'ATTEMPT':<8} FIRST FAILURE")
-            for b in parked:
-                print(f"  {b.id:<44} {b.route:<14} {b.rows:>6}  {b.failure:<13} "
-                      f"{f'{b.attempt}/{settings.max_replays}':<8} {b.first_failure}")
-        return EXIT_OK if parked or waiting else EXIT_NOTHING
+                table(("ID", "ROUTE", "ROWS", "CLASS", "ATTEMPT", "FIRST FAILURE"),
+                      ([b.id, b.route, b.rows, b.failure, f"{b.attempt}/{settings.max_replays}", b.first_failure]
+                       for b in parked), right=("ROWS",))
+        return Exit.OK if parked or waiting else Exit.NOTHING
 
     return _run("list", body, args)
 
@@ -140,14 +143,14 @@ def cmd_show(args: argparse.Namespace) -> int:
             entry = store.get_deadletter(args.id)
             if entry is None:
                 _err("show", f"no parked or dead-lettered batch {args.id!r}")
-                return EXIT_NOTHING
+                return Exit.NOTHING
             rows = store.read_rows(entry.batch, store.deadletters)
             where, record = "dead-lettered", dict(entry.reason)
             record["blob"] = f"{store.deadletter_name}/{entry.batch.blob}"
         first = [json.loads(r) for r in rows[: args.rows]]
         if args.json:
             _json({"state": where, **record, "first_rows": first})
-            return EXIT_OK
+            return Exit.OK
         print(f"{args.id}: {where}")
         for key, value in record.items():
             if value not in (None, ""):
@@ -155,7 +158,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"first {len(first)} of {len(rows)} row(s):")
         for row in first:
             print("  " + json.dumps(row, ensure_ascii=False)[:2000])
-        return EXIT_OK
+        return Exit.OK
 
     return _run("show", body, args)
 
@@ -170,8 +173,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         try:
             relay = Relay.from_env(env, Path.cwd())
         except ConfigError as error:
-            _err("replay", f"the routes file is invalid: {error}")
-            return EXIT_FAILED
+            _err("replay", f"the routes file is invalid (relay validate lists every problem): {error}")
+            return Exit.USAGE
         try:
             if relay.replayer is None or relay.poison is None:
                 raise SettingsError("setting RelayStorage: not set; nothing can be parked or replayed")
@@ -188,25 +191,33 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 batches = store.list_parked(args.route)
             if not batches:
                 print("nothing to replay")
-                return EXIT_NOTHING
-            failed = 0
+                return Exit.NOTHING
+            codes = [Exit.NOTHING] if len(batches) < len(args.ids or []) else []
             totals: Counter[str] = Counter()
             for batch in batches:
                 result = relay.replayer.replay(batch, force=True)
                 totals.update({"landed": result.landed, "requeued": result.requeued,
                                "deadlettered": result.deadlettered})
-                if result.status not in LANDED_STATUSES:
-                    failed += 1
+                codes.append(replay_exit(result.status, result.requeued, result.deadlettered))
                 detail = f"  {result.detail}" if result.detail else ""
                 print(f"  {batch.id:<44} {result.status:<12} landed={result.landed} requeued={result.requeued} "
                       f"deadlettered={result.deadlettered}{detail}")
             print(f"replayed {len(batches)} batch(es): {totals['landed']} row(s) landed, {totals['requeued']} "
                   f"requeued, {totals['deadlettered']} dead-lettered")
-            return EXIT_FAILED if failed or len(batches) < len(args.ids or []) else EXIT_OK
+            return worst(*codes)
         finally:
             relay.close()
 
     return _run("replay", body, args)
+
+
+def replay_exit(status: str, requeued: int, deadlettered: int) -> Exit:
+    """One replay's exit code: dead-lettered rows fail, rows parked again will replay, landed is ok."""
+    if status in LANDED_STATUSES:
+        return worst(for_counts(parked=requeued, deadlettered=deadlettered))
+    if status in REQUEUED_STATUSES:
+        return worst(Exit.PARKED, for_counts(deadlettered=deadlettered))
+    return Exit.FAILED  # deadlettered, invalid, or a status this command does not know
 
 
 # ---------------------------------------------------------------------- redrive
@@ -214,14 +225,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_redrive(args: argparse.Namespace) -> int:
     if not (args.ids or args.all or args.route):
         _err("redrive", "name the entries to redrive: IDs, --route ROUTE or --all")
-        return EXIT_USAGE
+        return Exit.USAGE
 
     def body(env: dict[str, str]) -> int:
         store = _store(env)
         identifiers = list(args.ids) if args.ids else [e.id for e in store.list_deadletter(args.route)]
         if not identifiers:
             print("nothing to redrive")
-            return EXIT_NOTHING
+            return Exit.NOTHING
         moved = 0
         for identifier in identifiers:
             batch = store.redrive(identifier)
@@ -231,9 +242,7 @@ def cmd_redrive(args: argparse.Namespace) -> int:
             moved += 1
             print(f"  {identifier} -> {batch.id}  route={batch.route} rows={batch.rows}")
         print(f"redrove {moved} batch(es) to queue {store.queue_name}; they replay now")
-        if not moved:
-            return EXIT_NOTHING
-        return EXIT_OK if moved == len(identifiers) else EXIT_FAILED
+        return Exit.OK if moved == len(identifiers) else Exit.NOTHING
 
     return _run("redrive", body, args)
 
@@ -265,16 +274,16 @@ def cmd_purge(args: argparse.Namespace) -> int:
         waiting = store.queue_length() if everything else 0
         if not targets and not waiting:
             print("nothing to purge")
-            return EXIT_NOTHING
+            return Exit.NOTHING
         rows = sum(r for _, r in targets)
         extra = f" and clear ~{waiting} message(s) of queue {store.queue_name}" if everything else ""
         answer = _confirm(f"Delete {len(targets)} {what} ({rows} row(s)){extra}? This cannot be undone.", args.yes)
         if answer is None:
             _err("purge", "refusing to purge without a terminal to confirm; pass --yes")
-            return EXIT_USAGE
+            return Exit.USAGE
         if not answer:
             print("nothing purged")
-            return EXIT_FAILED
+            return Exit.NOTHING
         for identifier, _ in targets:
             if args.deadletter:
                 store.delete_deadletter(identifier)
@@ -285,7 +294,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
         if everything:
             store.clear_queue()
         print(f"purged {len(targets)} {what} ({rows} row(s)){' and cleared the queue' if everything else ''}")
-        return EXIT_OK
+        return Exit.OK
 
     return _run("purge", body, args)
 
@@ -297,18 +306,18 @@ def cmd_stats(args: argparse.Namespace) -> int:
         store = _store(env)
         parked = store.list_parked()
         dead = store.list_deadletter()
-        table: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
+        counts: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])
         for b in parked:
-            cell = table[("parked", b.route, b.failure)]
+            cell = counts[("parked", b.route, b.failure)]
             cell[0] += 1
             cell[1] += b.rows
         for e in dead:
-            cell = table[("deadletter", e.batch.route, e.batch.failure)]
+            cell = counts[("deadletter", e.batch.route, e.batch.failure)]
             cell[0] += 1
             cell[1] += e.batch.rows
         waiting = store.queue_length()
         lines = [{"state": s, "route": r, "class": c, "batches": n, "rows": rows}
-                 for (s, r, c), (n, rows) in sorted(table.items())]
+                 for (s, r, c), (n, rows) in sorted(counts.items())]
         if args.json:
             _json({"queue": {"name": store.queue_name, "approximate_messages": waiting}, "by_route_class": lines,
                    "parked": {"batches": len(parked), "rows": sum(b.rows for b in parked)},
@@ -318,11 +327,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
             print(f"parked: {len(parked)} batch(es), {sum(b.rows for b in parked)} row(s); "
                   f"dead-letter: {len(dead)} batch(es), {sum(e.batch.rows for e in dead)} row(s)")
             if lines:
-                print(f"  {'STATE':<11} {'ROUTE':<16} {'CLASS':<14} {'BATCHES':>8} {'ROWS':>8}")
-            for line in lines:
-                print(f"  {line['state']:<11} {line['route']:<16} {line['class']:<14} {line['batches']:>8} "
-                      f"{line['rows']:>8}")
-        return EXIT_OK if lines or waiting else EXIT_NOTHING
+                table(("STATE", "ROUTE", "CLASS", "BATCHES", "ROWS"),
+                      ([line["state"], line["route"], line["class"], line["batches"], line["rows"]]
+                       for line in lines), right=("BATCHES", "ROWS"))
+        return Exit.OK if lines or waiting else Exit.NOTHING
 
     return _run("stats", body, args)
 
@@ -332,7 +340,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 def add_poison_commands(sub: Any) -> None:
     """Register ``relay poison ...`` on the top-level subparsers."""
     poison = sub.add_parser("poison", help="inspect, replay, redrive and purge parked / dead-lettered batches",
-                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                            description=__doc__, epilog=epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = poison.add_subparsers(dest="poison_command", required=True)
 
     def common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

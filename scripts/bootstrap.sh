@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install everything the relay needs to run and test locally, idempotently:
-# the Python venv with pinned runtime + dev requirements, and Azurite from npm.
-# Re-runs are cheap: each step is skipped when its inputs have not changed.
+# the Python venv from the hashed lock requirements-dev.txt (runtime + development, every
+# transitive dependency pinned with its hashes: pip --require-hashes refuses anything else),
+# and Azurite from npm. Re-runs are cheap: each step is skipped when its inputs have not changed.
+# The locks are made by scripts/lock.sh (docs/dependencies.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +18,8 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
   echo "bootstrap: installing Python requirements"
-  "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements-dev.txt 2> >(grep -v "^WARNING: Location" >&2)
+  "$VENV/bin/pip" install -q --disable-pip-version-check --require-hashes -r requirements-dev.txt \
+    2> >(grep -v "^WARNING: Location" >&2)
   "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -e . 2> >(grep -v "^WARNING: Location" >&2)
   echo "$want" > "$STAMP"
 fi

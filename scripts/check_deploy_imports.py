@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-FORBIDDEN = ("tests", "emulator", "bench", "devtools", "relay_cli", "pytest", "hypothesis")
+FORBIDDEN = ("tests", "emulator", "bench", "devtools", "relay_cli", "pytest", "hypothesis", "rich")
 ROOT = Path(__file__).resolve().parent.parent
 
 probe = (

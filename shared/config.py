@@ -143,6 +143,15 @@ class _SchemaCache:
         self.base = base
         self._files: dict[Path, dict[str, StreamSchema] | SchemaError] = {}
         self.rule_problems: list[str] = []  # the service's DCR rules, once per file (shared/dcr_rules.py)
+        self._reported: set[int] = set()
+
+    def first_report(self, error: SchemaError) -> bool:
+        """True the first time a file's problems are reported: seven routes sharing one broken DCR
+        file get its problems once (the first route names them), not seven times."""
+        if id(error) in self._reported:
+            return False
+        self._reported.add(id(error))
+        return True
 
     def stream(self, relative: str, stream: str) -> StreamSchema:
         path = Path(relative)
@@ -253,7 +262,9 @@ class _RouteCheck:
                 return self.schemas.stream(merged["schema"], stream)
             problem("schema", "required: a DCR file with streamDeclarations, or inline columns")
         except SchemaError as error:
-            problem("columns" if raw.get("columns") is not None else "schema", str(error))
+            if self.schemas.first_report(error):
+                for message in error.problems:  # every bad column, not only the first
+                    problem("columns" if raw.get("columns") is not None else "schema", message)
         return None
 
     def options(self) -> str:

@@ -115,9 +115,13 @@ class Rejection:
         return {**self.ref.fields(), "reason": self.described() if self.ref.named else self.reason}
 
     def described(self) -> str:
-        """The reason prefixed with the ref (``line 3: not valid JSON``), unless it names it already."""
+        """The reason prefixed with the ref (``line 3: not valid JSON``), unless it names a place of the
+        same kind already (a decoder's ``line 3: ...``, or ``file: ...``): never ``line 3: line 3: ...``."""
         where = str(self.ref)
-        return self.reason if self.reason.startswith(where) else f"{where}: {self.reason}"
+        kind = getattr(self.ref, "kind", None)
+        if self.reason.startswith(where) or (kind and self.reason.startswith((f"{kind} ", f"{kind}:"))):
+            return self.reason
+        return f"{where}: {self.reason}"
 
 
 class Fate(Enum):

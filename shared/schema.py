@@ -16,7 +16,12 @@ _COLUMN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,44}")
 
 
 class SchemaError(ValueError):
-    """A DCR file or column list breaks the service's rules; the message names where."""
+    """A DCR file or column list breaks the service's rules; ``problems`` lists every finding (each
+    naming where), so one run of ``relay validate`` shows them all."""
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = problems or [message]
 
 
 @dataclass(frozen=True)
@@ -57,29 +62,36 @@ def column_name_problem(name: object) -> str | None:
 
 
 def parse_columns(stream: str, raw_columns: object, where: str) -> StreamSchema:
-    """Check a ``[{name, type}]`` list against the service rules and build a schema."""
+    """Check a ``[{name, type}]`` list against the service rules and build a schema; raises
+    :class:`SchemaError` with every bad column, not just the first."""
     if not isinstance(raw_columns, list) or not raw_columns:
         raise SchemaError(f"{where}: stream {stream!r} must declare a non-empty list of columns")
+    problems = [f"{where}: stream {stream!r}{p}" for p in _column_problems(raw_columns)]
+    if problems:
+        raise SchemaError("; ".join(problems), problems)
+    return StreamSchema(stream, tuple(Column(raw["name"], raw["type"]) for raw in raw_columns))
+
+
+def _column_problems(raw_columns: list[object]) -> list[str]:
+    """What is wrong with each column, each text following ``stream 'NAME'`` (the caller's prefix)."""
+    problems: list[str] = []
     if len(raw_columns) > MAX_COLUMNS:
-        raise SchemaError(f"{where}: stream {stream!r} declares {len(raw_columns)} columns, limit {MAX_COLUMNS}")
-    columns: list[Column] = []
+        problems.append(f" declares {len(raw_columns)} columns, limit {MAX_COLUMNS}")
     seen: set[str] = set()
     for index, raw in enumerate(raw_columns):
         if not isinstance(raw, dict):
-            raise SchemaError(f"{where}: stream {stream!r} column #{index} must be an object with name and type")
+            problems.append(f" column #{index} must be an object with name and type")
+            continue
         name, kind = raw.get("name"), raw.get("type")
         problem = column_name_problem(name)
         if problem:
-            raise SchemaError(f"{where}: stream {stream!r}: {problem}")
+            problems.append(f": {problem}")
         if kind not in COLUMN_TYPES:
-            raise SchemaError(
-                f"{where}: stream {stream!r} column {name!r}: type {kind!r} is not one of {', '.join(COLUMN_TYPES)}"
-            )
-        if name.lower() in seen:
-            raise SchemaError(f"{where}: stream {stream!r} declares column {name!r} twice")
-        seen.add(name.lower())
-        columns.append(Column(name, kind))
-    return StreamSchema(stream, tuple(columns))
+            problems.append(f" column {name!r}: type {kind!r} is not one of {', '.join(COLUMN_TYPES)}")
+        if isinstance(name, str) and name.lower() in seen:
+            problems.append(f" declares column {name!r} twice")
+        seen.add(str(name).lower())
+    return problems
 
 
 def load_dcr_streams(path: Path) -> dict[str, StreamSchema]:
@@ -100,8 +112,15 @@ def load_dcr_streams(path: Path) -> dict[str, StreamSchema]:
     if not isinstance(declarations, dict) or not declarations:
         raise SchemaError(f"DCR file {str(path)!r} has no properties.streamDeclarations")
     streams = {}
-    for stream, declaration in declarations.items():
+    problems: list[str] = []
+    for stream, declaration in declarations.items():  # every stream is checked: all problems in one run
         if not isinstance(declaration, dict):
-            raise SchemaError(f"DCR file {str(path)!r}: stream {stream!r} must be an object with columns")
-        streams[stream] = parse_columns(stream, declaration.get("columns"), f"DCR file {str(path)!r}")
+            problems.append(f"DCR file {str(path)!r}: stream {stream!r} must be an object with columns")
+            continue
+        try:
+            streams[stream] = parse_columns(stream, declaration.get("columns"), f"DCR file {str(path)!r}")
+        except SchemaError as error:
+            problems.extend(error.problems)
+    if problems:
+        raise SchemaError("; ".join(problems), problems)
     return streams

@@ -240,10 +240,6 @@ def detect_format(name: str, head: bytes, content_type: str = "") -> str:
     )
 
 
-def _json_error(error: Exception, where: str) -> str:
-    return f"{where}: not valid JSON: {error}"
-
-
 def ndjson_units(lines: Iterable[tuple[int, bytes | None]], should_parse: Callable[[int], bool],
                  max_line: int) -> Iterator[Unit]:
     """One unit per non-blank line; a bad line is a bad unit and the next lines still come."""
@@ -318,7 +314,7 @@ def json_units(pieces: Iterable[bytes], head: bytes, should_parse: Callable[[int
     try:
         value = orjson.loads(document)
     except orjson.JSONDecodeError as error:
-        yield 1, None, _json_error(error, "document"), len(document)
+        yield 1, None, f"not valid JSON: {error}", len(document)  # the ref names where: element 1
         return
     yield 1, unwrap_records(value), None, len(document)
 

@@ -7,7 +7,7 @@ import gzip
 import orjson
 import pytest
 
-from relay_cli.main import EXIT_FAILED, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, main
+from relay_cli.main import EXIT_OK, EXIT_REJECTED, EXIT_USAGE, main
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -32,11 +32,11 @@ def test_validate_names_every_problem_of_a_broken_file(relay_env, tmp_path, caps
     )
     # WHEN it is validated
     code = main(["validate", "--config", str(broken)])
-    # THEN it fails and each problem names the route and key
+    # THEN it fails as a configuration error and each problem names the route and key
     err = capsys.readouterr().err
-    assert code == EXIT_FAILED
-    assert "route 'web': tim_field: unknown key" in err
-    assert "route 'web': endpoint: 'http://logs.example.com' must use https" in err
+    assert code == EXIT_USAGE
+    assert "route 'web':\n    - tim_field: unknown key" in err
+    assert "    - endpoint: 'http://logs.example.com' must use https" in err
     assert "stream 'Custom-Nope' is not declared" in err
 
 

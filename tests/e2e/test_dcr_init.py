@@ -17,6 +17,7 @@ import yaml
 from emulator.dcr import load_dcr
 from emulator.server import Emulator
 from relay_cli.dcr import read_samples
+from relay_cli.exit_codes import Exit
 from relay_cli.main import EXIT_OK, main
 from shared.config import ConfigError, load_config
 from shared.tables import load_table_plans
@@ -150,7 +151,7 @@ def test_conflicting_types_are_reported_and_kept(tmp_path, capsys):
     assert init(str(sample), "--stream", "Custom-A", "--dcr", str(dcr)) == EXIT_OK
     sample.write_text('{"n": "text"}')
     code = init(str(sample), "--stream", "Custom-A", "--dcr", str(dcr))
-    assert code == 3
+    assert code == Exit.REJECTED  # written; the conflicting columns are listed
     assert "conflict: column N is declared int, but the samples of 'n' need string: kept int" in capsys.readouterr().err
     assert '"type": "int"' in dcr.read_text()
 
@@ -169,7 +170,7 @@ def test_plan_goes_to_the_plans_file_and_the_route_is_auxiliary(tmp_path, capsys
     (["--stream", "MyStream"], 2, "--stream 'MyStream' must look like Custom-NAME"),
     (["--stream", "Custom-A", "--table", "bad name"], 2, "--table 'bad name': a table name is"),
     (["--stream", "Custom-A", "--table", "Syslog", "--plan", "Basic"], 2, "--plan applies to custom (_CL) tables"),
-    (["--stream", "Custom-A", "--time-field", "nope"], 1, "--time-field 'nope' is in none of the 1 sample(s)"),
+    (["--stream", "Custom-A", "--time-field", "nope"], 2, "--time-field 'nope' is in none of the 1 sample(s)"),
 ])
 def test_bad_usage_is_named(args, code, message, tmp_path, capsys):
     sample = tmp_path / "a.json"
@@ -187,7 +188,7 @@ def test_unreadable_samples_are_named(content, message, tmp_path, capsys):
     sample = tmp_path / "a.json"
     if content is not None:
         sample.write_bytes(content)
-    assert init(str(sample), "--stream", "Custom-A", "--dcr", str(tmp_path / "d.json")) == 1
+    assert init(str(sample), "--stream", "Custom-A", "--dcr", str(tmp_path / "d.json")) == Exit.USAGE
     err = capsys.readouterr().err
     assert err.startswith("relay dcr init: ") and str(sample) in err
 
@@ -197,11 +198,11 @@ def test_broken_dcr_or_plans_file_is_named_and_left_alone(tmp_path, capsys):
     sample.write_text('{"a": 1}')
     dcr = tmp_path / "d.json"
     dcr.write_text("{nope")
-    assert init(str(sample), "--stream", "Custom-A", "--dcr", str(dcr)) == 1
+    assert init(str(sample), "--stream", "Custom-A", "--dcr", str(dcr)) == Exit.USAGE
     assert "DCR file" in capsys.readouterr().err and dcr.read_text() == "{nope"
     dcr.unlink()
     (tmp_path / "d.tables.json").write_text('{"tables": {"A_CL": {"plan": "Cheap"}}}')
-    assert init(str(sample), "--stream", "Custom-A", "--dcr", str(dcr)) == 1
+    assert init(str(sample), "--stream", "Custom-A", "--dcr", str(dcr)) == Exit.USAGE
     assert "plan 'Cheap' is not one of Analytics, Basic, Auxiliary" in capsys.readouterr().err
     assert not dcr.exists()
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from devtools.run_local import WRITTEN_BY_KEY, pick_ports, write_local_settings
+from relay_cli.exit_codes import Exit
 from relay_cli.settings_file import load_settings_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -180,8 +181,8 @@ def test_serve_works_with_no_flags_and_a_signal_stops_every_child(tmp_path, take
         validated = relay(tmp_path, "validate")
         fault = relay(tmp_path, "emulator", "fault", "--status", "503", "--count", "1")
         cleared = relay(tmp_path, "emulator", "clear-faults")
-        # THEN they reach Azurite (an empty store: exit 3, nothing found) and the emulator the run started
-        assert listed.returncode == 3, listed.stderr
+        # THEN they reach Azurite (an empty store: exit 5, nothing found) and the emulator the run started
+        assert listed.returncode == Exit.NOTHING, listed.stderr
         assert validated.returncode == 0, validated.stderr
         assert fault.returncode == 0, fault.stderr
         assert cleared.returncode == 0, cleared.stderr

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from relay_cli.exit_codes import Exit
 from relay_cli.main import main as relay_main
 from shared.records import Item, Row
 from shared.sink import UploadResult
@@ -14,7 +15,7 @@ from tests.poison.conftest import APPLOGS_STREAM, app_log, ids_of
 
 pytestmark = pytest.mark.e2e
 
-OK, FAILED, USAGE, NOTHING = 0, 1, 2, 3
+OK, FAILED, USAGE, PARKED, NOTHING = Exit.OK, Exit.FAILED, Exit.USAGE, Exit.PARKED, Exit.NOTHING
 
 
 def park(world, tag: str, count: int, failure: str = "throttled", permanent: bool = False, status: int = 429):
@@ -34,7 +35,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def test_list_is_3_when_empty_and_shows_parked_batches(world, capsys):
-    # GIVEN an empty poison store WHEN listed THEN exit 3 (nothing found)
+    # GIVEN an empty poison store WHEN listed THEN exit 5 (nothing found)
     world.store.ensure()
     assert run(capsys, "list")[0] == NOTHING
     # GIVEN two parked batches
@@ -69,7 +70,7 @@ def test_list_deadletter_and_show_reason_and_first_rows(world, capsys):
     (parked,) = world.store.list_parked()
     code, out, _ = run(capsys, "show", parked.id)
     assert code == OK and "parked" in out and APPLOGS_STREAM in out
-    # WHEN an unknown id is shown THEN exit 3
+    # WHEN an unknown id is shown THEN exit 5 (nothing found)
     assert run(capsys, "show", "no-such-id")[0] == NOTHING
 
 
@@ -92,13 +93,13 @@ def test_replay_now_ignores_the_back_off_and_lands(world, capsys):
     assert run(capsys, "replay")[0] == NOTHING
 
 
-def test_replay_that_fails_again_exits_1_and_requeues(world, capsys):
+def test_replay_that_fails_again_exits_4_parked_and_requeues(world, capsys):
     # GIVEN a parked batch and a service that still throttles
     park(world, "again", 2)
     world.emulator.add_fault(stream=APPLOGS_STREAM, status=429, retry_after=5)
-    # WHEN replayed THEN exit 1 and the batch waits for attempt 2
+    # WHEN replayed THEN exit 4 (parked again, will replay) and the batch waits for attempt 2
     code, out, _ = run(capsys, "replay")
-    assert code == FAILED and "requeued" in out
+    assert code == PARKED and "requeued" in out
     assert [b.attempt for b in world.store.list_parked()] == [2]
 
 
@@ -113,7 +114,7 @@ def test_redrive_needs_a_selection_and_moves_entries_back(world, capsys):
     code, out, _ = run(capsys, "redrive", ids[0])
     assert code == OK and ids[0] in out
     assert len(world.store.list_deadletter()) == 1 and len(world.store.list_parked()) == 1
-    # WHEN the rest are redriven with --all THEN the dead-letter container is empty; again: exit 3
+    # WHEN the rest are redriven with --all THEN the dead-letter container is empty; again: exit 5
     assert run(capsys, "redrive", "--all")[0] == OK
     assert world.store.list_deadletter() == []
     assert run(capsys, "redrive", "--all")[0] == NOTHING
@@ -130,11 +131,11 @@ def test_purge_refuses_without_a_terminal_asks_with_one_and_skips_with_yes(world
     code, _, err = run(capsys, "purge")
     assert code == USAGE and "--yes" in err
     assert len(world.store.list_parked()) == 1
-    # GIVEN a terminal WHEN the operator answers no THEN nothing is deleted
+    # GIVEN a terminal WHEN the operator answers no THEN nothing is deleted (exit 5: nothing purged)
     tty = io.StringIO("n\n")
     tty.isatty = lambda: True  # type: ignore[method-assign]
     monkeypatch.setattr("sys.stdin", tty)
-    assert run(capsys, "purge")[0] == FAILED
+    assert run(capsys, "purge")[0] == NOTHING
     assert len(world.store.list_parked()) == 1
     # WHEN the operator answers yes THEN the parked batch and the queue are cleared
     tty = io.StringIO("y\n")
@@ -142,7 +143,7 @@ def test_purge_refuses_without_a_terminal_asks_with_one_and_skips_with_yes(world
     monkeypatch.setattr("sys.stdin", tty)
     assert run(capsys, "purge")[0] == OK
     assert world.store.list_parked() == [] and world.store.queue_length() == 0
-    # WHEN dead-letters are purged with --yes THEN they are gone; purging again finds nothing (exit 3)
+    # WHEN dead-letters are purged with --yes THEN they are gone; purging again finds nothing (exit 5)
     assert run(capsys, "purge", "--deadletter", "--yes")[0] == OK
     assert world.store.list_deadletter() == []
     assert run(capsys, "purge", "--deadletter", "--yes")[0] == NOTHING
@@ -161,8 +162,8 @@ def test_stats_counts_batches_and_rows_by_route_and_class(world, capsys):
     assert stats["parked"] == {"batches": 2, "rows": 7} and stats["deadletter"] == {"batches": 1, "rows": 5}
     assert {(line["state"], line["class"], line["rows"]) for line in stats["by_route_class"]} == {
         ("parked", "throttled", 7), ("deadletter", "too_large", 5)}
-    code, out, _ = run(capsys, "stats")
-    assert code == OK and "too_large" in out
+    code, out, err = run(capsys, "stats")
+    assert code == OK and "too_large" in out, err
 
 
 def test_settings_file_and_missing_storage(world, capsys, monkeypatch, tmp_path):
@@ -174,9 +175,10 @@ def test_settings_file_and_missing_storage(world, capsys, monkeypatch, tmp_path)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    # WHEN listed without the file, in a directory without a local.settings.json THEN exit 1 naming the setting
+    # WHEN listed without the file, in a directory without a local.settings.json THEN exit 2 (configuration)
+    # naming the setting
     code, _, err = run(capsys, "list")
-    assert code == FAILED and "RelayStorage" in err
+    assert code == USAGE and "RelayStorage" in err
     # WHEN listed with --settings THEN the parked batch is found
     assert run(capsys, "list", "--settings", str(settings))[0] == OK
     # WHEN listed with no flag where local.settings.json is (what make serve writes) THEN it is read
