@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -29,6 +30,7 @@ ROUTE_KEYS = frozenset(
     {
         "name", "source", "match", "endpoint", "dcr", "stream", "schema", "columns", "time_field",
         "map", "extra", "secret", "id_column", "auxiliary", "on_type_error", "format", "where", "continue",
+        "original_time_column",
     }
 )
 DEFAULT_KEYS = frozenset({"endpoint", "dcr", "schema", "id_column", "auxiliary", "on_type_error", "extra"})
@@ -303,11 +305,27 @@ class _RouteCheck:
         if not isinstance(mapping, dict):
             self.problem("map", "must be a mapping of column: dotted.path")
             return {}
+        original = self.merged.get("original_time_column")
+        if original is not None:
+            mapping = {**mapping, **self._original_time(original, schema)}
         if schema is not None:
             declared = {c.name: c.type for c in schema.columns}
             self._mapped_columns(mapping, declared, schema.stream)
             self._computed_columns(mapping, declared, schema.stream)
         return mapping
+
+    def _original_time(self, column: Any, schema: StreamSchema | None) -> dict[str, str]:
+        """``original_time_column``: the time_field's value also kept in a datetime column of its own
+        (the service replaces a TimeGenerated far from the ingestion time)."""
+        time_field = self.merged.get("time_field")
+        if not isinstance(time_field, str) or not time_field:
+            self.problem("original_time_column", "needs time_field (the time it keeps)")
+            return {}
+        declared = {c.name: c.type for c in schema.columns} if schema is not None else {}
+        if not isinstance(column, str) or (schema is not None and declared.get(column) != "datetime"):
+            self.problem("original_time_column", f"{column!r} must be a datetime column the stream declares")
+            return {}
+        return {column: time_field}
 
     def _mapped_columns(self, mapping: dict, declared: dict[str, str], stream: str) -> None:
         for column, path in mapping.items():

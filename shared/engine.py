@@ -40,6 +40,9 @@ R = TypeVar("R", bound=Result)
 
 #: Requests gzipped together on the pool while a held body decodes.
 GZIP_TOGETHER = 8
+#: The service replaces a TimeGenerated older or further ahead than this with the ingestion time.
+TIME_WINDOW_PAST_SECONDS = 2 * 24 * 3600
+TIME_WINDOW_FUTURE_SECONDS = 24 * 3600
 
 
 @dataclass
@@ -316,8 +319,10 @@ class Engine:
             [record.event for record in records], now=lane.run.now,
             context=context if shared else [record.context for record in records],
         )
+        out_of_window = _out_of_window(part.times, lane.run.now) if lane.route.time_field else 0
         for result in lane.results:
             result.time_defaulted += part.time_defaulted
+            result.time_out_of_window += out_of_window
             for counted, more in ((result.oversized_fields, part.oversized_fields),
                                   (result.dropped_fields, part.dropped_fields),
                                   (result.moved_to_extra, part.moved_to_extra)):
@@ -347,6 +352,18 @@ class Engine:
 
     def close(self) -> None:
         self.dispatcher.close()
+
+
+def _out_of_window(times: list[float], now: float) -> int:
+    """Rows whose TimeGenerated the service replaces with the ingestion time: more than about
+    2 days old or 1 day ahead (DESIGN.md section 4). Counted, never changed: the route can keep
+    the original in a column of its own (``original_time_column``)."""
+    if not times:
+        return 0
+    earliest, latest = now - TIME_WINDOW_PAST_SECONDS, now + TIME_WINDOW_FUTURE_SECONDS
+    if min(times) >= earliest and max(times) <= latest:
+        return 0
+    return sum(1 for moment in times if moment < earliest or moment > latest)
 
 
 def _chunks(items: Iterable[Record | Rejection], chunking: Chunking) -> Iterator[list[Record | Rejection]]:

@@ -156,6 +156,8 @@ class Result:
     dropped_fields: Counter[str] = field(default_factory=Counter)
     moved_to_extra: Counter[str] = field(default_factory=Counter)
     time_defaulted: int = 0
+    #: rows whose TimeGenerated the service will replace with the ingestion time (too old or ahead)
+    time_out_of_window: int = 0
     #: per destination route, when records of one input went to several (totals count a record
     #: once per route that took it)
     routes: dict[str, Result] = field(default_factory=dict)
@@ -179,7 +181,8 @@ class Result:
 
     def add(self, other: Result) -> None:
         """Add another run's counts (a trigger that made several runs, a CLI total)."""
-        for name in ("received", "landed", "parked", "deadlettered", "failed", "requests", "time_defaulted"):
+        for name in ("received", "landed", "parked", "deadlettered", "failed", "requests", "time_defaulted",
+                     "time_out_of_window"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.rejected += other.rejected
         self.rejections.extend(other.rejections[: max(MAX_REPORTED - len(self.rejections), 0)])
@@ -205,6 +208,7 @@ class Result:
             "moved_to_extra": dict(self.moved_to_extra),
             "oversized_fields": dict(self.oversized_fields),
             "time_defaulted": self.time_defaulted,
+            "time_out_of_window": self.time_out_of_window,
             **({"routes": {name: route.counts() for name, route in self.routes.items()}} if self.routes else {}),
         }
 

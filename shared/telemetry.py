@@ -116,7 +116,8 @@ class Telemetry:
     def batch(self, result: Result, seconds: float) -> None:
         """One engine run (every trigger, ``relay send``): rows by outcome, its duration, one log line."""
         self._count(result.route, (("received", result.received), ("landed", result.landed),
-                                   ("rejected", result.rejected), ("failed", result.failed)))
+                                   ("rejected", result.rejected), ("failed", result.failed),
+                                   ("time_out_of_window", result.time_out_of_window)))
         self.batch_duration.record(seconds * 1000.0, {"route": result.route})
         self._line("batch", route=result.route, batch_id=result.batch_id, received=result.received,
                    landed=result.landed, rejected=result.rejected, parked=result.parked,

@@ -21,6 +21,7 @@ DCR_ID = "dcr-682fbae20f3428bcec4c117c57bea18d"
 ENDPOINT = "https://relay-dce.eastus-1.ingest.monitor.azure.com"
 ROUTE_KEYS_TEXT = (
     "auxiliary, columns, continue, dcr, endpoint, extra, format, id_column, map, match, name, on_type_error, "
+    "original_time_column, "
     "schema, secret, source, stream, time_field, where"
 )
 REPO_ROOT = Path(__file__).resolve().parents[2]

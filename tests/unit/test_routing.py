@@ -164,3 +164,30 @@ def test_a_chunk_split_among_routes_is_reported_once_all_its_routes_answered():
     result, _ = land(config, records, chunking=Chunking(rows=4), on_chunk=reports.append)
     assert sorted(r.number for r in reports) == [1, 2]
     assert sum(r.landed + r.rejected for r in reports) == result.landed + result.rejected == 10
+
+
+# --- TimeGenerated far from the ingestion time ------------------------------------------------
+
+
+def test_times_the_service_would_replace_are_counted_and_can_be_kept_in_a_column_of_their_own():
+    # GIVEN a route that keeps the original time beside TimeGenerated
+    columns = [*COLUMNS, {"name": "OriginalTime", "type": "datetime"}]
+    config = config_of(route("times", columns=columns, time_field="ts", original_time_column="OriginalTime"))
+    events = [{"ts": "2001-01-01T00:00:00Z", "n": 1}, {"ts": "2999-01-01T00:00:00Z", "n": 2},
+              {"n": 3}]  # the third has no time: stamped with the ingestion time, in the window
+    # WHEN landed
+    result, landing = land(config, events)
+    # THEN the two far times are counted, and each row keeps its original time in its own column
+    assert result.time_out_of_window == 2 and result.summary()["time_out_of_window"] == 2
+    rows = sorted(landing.rows["Custom-Times"], key=lambda row: row["N"])
+    assert [row.get("OriginalTime") for row in rows] == ["2001-01-01T00:00:00Z", "2999-01-01T00:00:00Z", None]
+
+
+@pytest.mark.parametrize(("keys", "message"), [
+    ({"original_time_column": "OriginalTime"}, "original_time_column: needs time_field"),
+    ({"original_time_column": "Category", "time_field": "ts"},
+     "original_time_column: 'Category' must be a datetime column the stream declares"),
+])
+def test_original_time_column_mistakes(keys, message):
+    (problem,) = problems_of(route("r1", **keys))
+    assert problem.startswith(f"route 'r1': {message}")
