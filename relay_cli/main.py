@@ -31,6 +31,7 @@ from .console import OneLineHandler, console, describe, table
 from .dcr import add_dcr_commands
 from .exit_codes import Exit, epilog, for_counts, worst
 from .poison import add_poison_commands
+from .route import add_route_command
 from .settings_file import load_settings_file
 
 # The names tests and scripts imported before the codes were defined in one place (relay_cli.exit_codes).
@@ -244,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.set_defaults(handler=None)
     add_poison_commands(sub)
     add_dcr_commands(sub)
+    add_route_command(sub)
     return parser
 
 

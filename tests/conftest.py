@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "tests" / "events"
@@ -57,6 +58,17 @@ def relay_settings(emulator: Any, azurite: Any | None = None, **overrides: str) 
         env["AzureWebJobsStorage"] = azurite.connection_string
     env.update(overrides)
     return env
+
+
+def routes_file_without(folder: Path, *names: str) -> Path:
+    """The shipped routes file less the named routes, written in ``folder`` (its DCR path made absolute):
+    for tests of one trigger's mechanics that the shipped example's fan-out would only blur."""
+    document = yaml.safe_load((ROOT / "relay.yaml").read_text(encoding="utf-8"))
+    document["defaults"]["schema"] = str(ROOT / document["defaults"]["schema"])
+    document["routes"] = [route for route in document["routes"] if route["name"] not in names]
+    path = folder / "relay.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
 
 
 def user_function(name: str) -> Callable[..., Any]:

@@ -8,13 +8,14 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import azure.functions as func
 import pytest
 from azure.functions.meta import Datum
 
-from tests.conftest import EVENTS, install_relay_env, relay_settings
+from tests.conftest import EVENTS, install_relay_env, relay_settings, routes_file_without
 
 RESOURCE_TABLE = "AzureResourceLogs_CL"
 RESOURCE_STREAM = "Custom-AzureResourceLogs"
@@ -98,12 +99,19 @@ class HubWorld:
         return int(queue.get_queue_properties().approximate_message_count or 0)
 
 
-def _world(emulator: Any, azurite: Any, monkeypatch: pytest.MonkeyPatch, poison: bool) -> Iterator[HubWorld]:
+#: The shipped example also archives every record and sends Key Vault audits to a table of their own
+#: (tests/eventhub/test_eventhub_routing.py); these tests look at the trigger with one route per hub.
+EXAMPLE_ROUTES = ("eventhub-archive", "eventhub-keyvault-audit")
+
+
+def _world(emulator: Any, azurite: Any, monkeypatch: pytest.MonkeyPatch, poison: bool,
+           folder: Path) -> Iterator[HubWorld]:
     from shared.runtime import reset_relay
 
     emulator.reset()
     suffix = uuid.uuid4().hex[:10]
-    env = relay_settings(emulator, azurite, RELAY_EVENTHUB_NAME=HUB, RELAY_UPLOAD_DEADLINE_SECONDS="2",
+    env = relay_settings(emulator, azurite, RELAY_CONFIG=str(routes_file_without(folder, *EXAMPLE_ROUTES)),
+                         RELAY_EVENTHUB_NAME=HUB, RELAY_UPLOAD_DEADLINE_SECONDS="2",
                          RELAY_UPLOAD_TIMEOUT_SECONDS="2", RELAY_POISON_QUEUE=f"poison-{suffix}",
                          RELAY_POISON_CONTAINER=f"poison-{suffix}", RELAY_DEADLETTER_CONTAINER=f"deadletter-{suffix}")
     if not poison:
@@ -115,12 +123,13 @@ def _world(emulator: Any, azurite: Any, monkeypatch: pytest.MonkeyPatch, poison:
 
 
 @pytest.fixture
-def hub(emulator: Any, azurite: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubWorld]:
+def hub(emulator: Any, azurite: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[HubWorld]:
     """A relay on the emulator with the poison store on Azurite (as deployed)."""
-    yield from _world(emulator, azurite, monkeypatch, poison=True)
+    yield from _world(emulator, azurite, monkeypatch, poison=True, folder=tmp_path)
 
 
 @pytest.fixture
-def hub_without_poison(emulator: Any, azurite: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubWorld]:
+def hub_without_poison(emulator: Any, azurite: Any, monkeypatch: pytest.MonkeyPatch,
+                       tmp_path: Path) -> Iterator[HubWorld]:
     """A relay with no poison store: a failed upload cannot be made safe."""
-    yield from _world(emulator, azurite, monkeypatch, poison=False)
+    yield from _world(emulator, azurite, monkeypatch, poison=False, folder=tmp_path)

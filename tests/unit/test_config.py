@@ -358,7 +358,8 @@ def test_stream_not_declared_in_dcr_file_lists_the_declared_ones():
 
     assert problem == (
         "route 'r1': schema: stream 'Custom-Nope' is not declared in infra/dcr/relay.json "
-        "(declared: Custom-AppLogs, Custom-AzureResourceLogs, Custom-CloudEvents, Custom-GitHubEvents)"
+        "(declared: Custom-AppLogs, Custom-AzureResourceLogs, Custom-CloudEvents, Custom-GitHubEvents, "
+        "Custom-KeyVaultAudit, Custom-ResourceLogsArchive)"
     )
 
 
