@@ -180,17 +180,21 @@ def eventhub_samples(run: LocalRun) -> None:
     Activity Log) through eventhub_ingest, as the host hands it over."""
     hub = run.env.get("RELAY_EVENTHUB_NAME") or "relay-events"
     batch = eventhub_batch([(EVENTS / name).read_bytes() for name in EVENTHUB_SAMPLES], hub)
-    table = "AzureResourceLogs_CL"
-    before = len(run.emulator.rows(table)) if table in run.emulator.tables() else 0
+    tables = ("ResourceLogsArchive_CL", "KeyVaultAudit_CL", "AzureResourceLogs_CL")  # routed per record
+
+    def counts() -> list[int]:
+        return [len(run.emulator.rows(t)) if t in run.emulator.tables() else 0 for t in tables]
+
+    before = counts()
     try:
         _user_function("eventhub_ingest")(batch)
         outcome = "returned"
     except Exception as error:  # shown, not fatal
         outcome = f"raised {type(error).__name__}: {error}"
-    after = len(run.emulator.rows(table)) if table in run.emulator.tables() else 0
+    landed = ", ".join(f"{after - was} in {t}" for t, was, after in zip(tables, before, counts(), strict=True))
     run.lines.append(f"  {hub} partition 0 sequence 1-{len(batch)}: {len(batch)} events "
                      f"({', '.join(n.removesuffix('.json') for n in EVENTHUB_SAMPLES)}) -> {outcome}, "
-                     f"{after - before} row(s) in {table}")
+                     f"rows routed per record: {landed}")
 
 
 def poison_sample(run: LocalRun) -> None:
