@@ -35,6 +35,8 @@ def test_relay_dcr_loads_with_its_streams_columns_and_tables():
         "Custom-CloudEvents",
         "Custom-AppLogs",
         "Custom-AzureResourceLogs",
+        "Custom-KeyVaultAudit",
+        "Custom-ResourceLogsArchive",
     }
     types = {c.name: c.type for c in dcr.streams["Custom-AppLogs"]}
     assert types["StatusCode"] == "int" and types["Bytes"] == "long" and types["Properties"] == "dynamic"

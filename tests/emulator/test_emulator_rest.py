@@ -406,6 +406,8 @@ def test_relay_dcr_from_infra_is_served_and_its_transform_filters_trace(tmp_path
             "AzureResourceLogs_CL",
             "CloudEvents_CL",
             "GitHubEvents_CL",
+            "KeyVaultAudit_CL",
+            "ResourceLogsArchive_CL",
         ]
         for stream in ("Custom-GitHubEvents", "Custom-CloudEvents", "Custom-AzureResourceLogs"):
             assert (
