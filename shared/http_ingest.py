@@ -1,8 +1,10 @@
 """The HTTP trigger's work, independent of the Functions host: request in, answer out.
 
-Answers (DESIGN 3.1): 200 all landed (bad rows listed as rejected), 202 some parked
-for replay (or dead-lettered with the reason when the service refused them for good), 400 undecodable body, 401 bad signature, 404 unknown route, 413 over the
-size limit, 503 + Retry-After when data could be neither uploaded nor parked (or the
+Answers (DESIGN 3.1): 200 all landed (bad rows listed as rejected: a bad NDJSON line or
+array element is a rejection too, the rest lands), 202 some parked for replay (or
+dead-lettered with the reason when the service refused them for good), 400 only for a body
+of which nothing can be decoded (empty, not JSON, no event objects, bad gzip), 401 bad
+signature, 404 unknown route, 413 over the size limit, 503 + Retry-After when data could be neither uploaded nor parked (or the
 relay's configuration is broken), so the sender retries and nothing is lost.
 """
 
@@ -17,7 +19,7 @@ from typing import Any, Protocol
 import orjson
 
 from .config import ConfigError
-from .records import Result, item_slices, items
+from .records import Result
 from .runtime import Relay
 from .settings import SettingsError
 from .signatures import verify_github_signature
@@ -104,11 +106,11 @@ def handle_ingest(request: HttpInput, relay_factory: Callable[[], Relay]) -> Htt
     if decoded.handshake is not None:
         return HttpAnswer(200, decoded.handshake)
     context = {"_http": {"method": request.method.upper(), "route": segment, "headers": safe_headers(request.headers)}}
-    if decoded.slices is None:
-        result = relay.engine.run(route, items(decoded.events, context), batch_id=request_id)
-    else:  # NDJSON or a long array: normalized slice by slice as it decodes; bad JSON is a 400, nothing sent
-        try:
-            result = relay.engine.run(route, item_slices(decoded.slices, context), batch_id=request_id, hold=True)
+    if decoded.slices is None:  # bad elements and lines are rejections beside the good ones
+        result = relay.engine.run(route, decoded.records(context), batch_id=request_id)
+    else:  # NDJSON or a long array, normalized slice by slice as it decodes: what can still fail as a whole
+        try:  # (a truncated array, NDJSON without one good line) is a 400 with nothing sent
+            result = relay.engine.run(route, decoded.records(context), batch_id=request_id, hold=True)
         except DecodeError as error:
             return _error(400, str(error), request_id)
     return answer(result, decoded.kind)
