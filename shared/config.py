@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from .schema import SchemaError, StreamSchema, load_dcr_streams, parse_columns
+from .signatures import ENCODINGS, SignatureScheme
 from .sources import registry
 from .tables import route_table_problems
 
@@ -26,6 +27,7 @@ ROUTE_KEYS = frozenset(
     {
         "name", "source", "match", "endpoint", "dcr", "stream", "schema", "columns", "time_field",
         "map", "extra", "secret", "id_column", "auxiliary", "on_type_error", "format",
+        "signature",
     }
 )
 DEFAULT_KEYS = frozenset({"endpoint", "dcr", "schema", "id_column", "auxiliary", "on_type_error", "extra"})
@@ -34,6 +36,9 @@ UNSET = "\x00unset\x00"
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _ROUTE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _DCR_ID = re.compile(r"dcr-[0-9a-f]{32}")
+_HEADER = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,99}")
+_SIGNATURE_KEYS = ("secret", "header", "prefix", "encoding", "timestamp_header", "timestamp_prefix", "signed",
+                   "tolerance")
 
 
 class ConfigError(ValueError):
@@ -63,6 +68,7 @@ class Route:
     auxiliary: bool = False
     on_type_error: str = "reject"
     format: str = "auto"
+    signature: SignatureScheme | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -167,6 +173,7 @@ class _RouteCheck:
         schema = self.schema()
         policy = self.options()
         mapping = self.mapping(schema)
+        signature = self.signature()
         if len(self.problems) > before or schema is None:
             return None
         return Route(
@@ -175,6 +182,7 @@ class _RouteCheck:
             time_field=merged.get("time_field"), map=MappingProxyType(dict(mapping)), extra=merged.get("extra"),
             secret=merged.get("secret"), id_column=merged.get("id_column"),
             auxiliary=merged.get("auxiliary", False), on_type_error=policy, format=merged.get("format", "auto"),
+            signature=signature,
         )
 
     def identity(self) -> None:
@@ -257,6 +265,55 @@ class _RouteCheck:
         if time_field is not None and (not isinstance(time_field, str) or not time_field):
             problem("time_field", "must be a dotted path like created_at")
         return policy
+
+    def signature(self) -> SignatureScheme | None:
+        """``signature``: the generic HMAC-SHA256 webhook scheme (shared/signatures.py), http routes only."""
+        raw, problem = self.merged.get("signature"), self.problem
+        if raw is None:
+            return None
+        if not isinstance(raw, dict):
+            problem("signature", "must be a mapping with secret and header (see docs/signatures.md)")
+            return None
+        before = len(self.problems)
+        for key in sorted(set(raw) - set(_SIGNATURE_KEYS), key=str):
+            problem(f"signature.{key}", f"unknown key (known: {', '.join(_SIGNATURE_KEYS)})")
+        if self.merged.get("source") != "http":
+            problem("signature", "only http routes are signed")
+        if self.merged.get("secret") is not None:
+            problem("signature", "use secret (GitHub's X-Hub-Signature-256) or signature, not both")
+        secret = raw.get("secret")
+        if not isinstance(secret, str) or not secret:
+            problem("signature.secret", "required: a non-empty string, e.g. ${SENDER_WEBHOOK_SECRET}")
+        elif secret.startswith("@Microsoft.KeyVault("):
+            problem("signature.secret", "is an unresolved Key Vault reference (check the app's Key Vault role)")
+        signed = self._signature_format(raw)
+        if len(self.problems) > before:
+            return None
+        return SignatureScheme(secret, raw["header"], raw.get("prefix", ""), raw.get("encoding", "hex"),
+                               raw.get("timestamp_header"), raw.get("timestamp_prefix", ""), signed,
+                               raw.get("tolerance", 300))
+
+    def _signature_format(self, raw: dict) -> str:
+        """Headers, prefixes, encoding, the signed text and the replay window; returns the signed template."""
+        problem = self.problem
+        for key in ("header", "timestamp_header"):
+            value = raw.get(key)
+            if (key == "header" or value is not None) and not (isinstance(value, str) and _HEADER.fullmatch(value)):
+                problem(f"signature.{key}", f"{value!r} must be an HTTP header name like X-Signature")
+        for key in ("prefix", "timestamp_prefix"):
+            if not isinstance(raw.get(key, ""), str):
+                problem(f"signature.{key}", "must be a string, e.g. 'sha256='")
+        if raw.get("encoding", "hex") not in ENCODINGS:
+            problem("signature.encoding", f"{raw.get('encoding')!r} is not one of {', '.join(ENCODINGS)}")
+        timed = raw.get("timestamp_header") is not None
+        signed = raw.get("signed", "{timestamp}.{body}" if timed else "{body}")
+        if not isinstance(signed, str) or signed.count("{body}") != 1 or ("{timestamp}" in signed) != timed:
+            problem("signature.signed", f"{signed!r} must hold {{body}} once, and {{timestamp}} exactly when "
+                                        "timestamp_header is set (an unsigned timestamp guards nothing)")
+        tolerance = raw.get("tolerance", 300)
+        if type(tolerance) is not int or not 1 <= tolerance <= 86_400:
+            problem("signature.tolerance", f"{tolerance!r} must be whole seconds from 1 to 86400")
+        return signed  # type: ignore[no-any-return]
 
     def mapping(self, schema: StreamSchema | None) -> dict:
         """``map`` and the computed columns (``extra``, ``id_column``, TimeGenerated) against the stream."""

@@ -22,7 +22,7 @@ from .config import ConfigError
 from .records import Result
 from .runtime import Relay
 from .settings import SettingsError
-from .signatures import verify_github_signature
+from .signatures import verify_github_signature, verify_signature
 from .sources.errors import DecodeError, TooLargeError
 from .sources.http import check_declared_length, decode_http_body, header, options_handshake
 
@@ -58,9 +58,11 @@ SENSITIVE_HEADERS = frozenset({
 })
 
 
-def safe_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """Request headers for ``_http.headers.<name>`` paths, lower-cased, without secrets."""
-    return {k.lower(): v for k, v in headers.items() if k.lower() not in SENSITIVE_HEADERS}
+def safe_headers(headers: Mapping[str, str], also: str | None = None) -> dict[str, str]:
+    """Request headers for ``_http.headers.<name>`` paths, lower-cased, without secrets (nor the
+    route's own signature header, ``also``)."""
+    hidden = SENSITIVE_HEADERS if also is None else SENSITIVE_HEADERS | {also.lower()}
+    return {k.lower(): v for k, v in headers.items() if k.lower() not in hidden}
 
 
 def _error(status: int, message: str, request_id: str, **headers: str) -> HttpAnswer:
@@ -97,6 +99,10 @@ def handle_ingest(request: HttpInput, relay_factory: Callable[[], Relay]) -> Htt
         route.secret, body, header(request.headers, "X-Hub-Signature-256")
     ):
         return _error(401, "missing or wrong X-Hub-Signature-256 signature", request_id)
+    if route.signature is not None:  # the 401 names the header expected, never the secret
+        verdict = verify_signature(route.signature, body, lambda name: header(request.headers, name))
+        if not verdict.ok:
+            return _error(401, verdict.problem, request_id)
     try:
         decoded = decode_http_body(request.headers, body, limit)
     except TooLargeError as error:
@@ -105,7 +111,8 @@ def handle_ingest(request: HttpInput, relay_factory: Callable[[], Relay]) -> Htt
         return _error(400, str(error), request_id)
     if decoded.handshake is not None:
         return HttpAnswer(200, decoded.handshake)
-    context = {"_http": {"method": request.method.upper(), "route": segment, "headers": safe_headers(request.headers)}}
+    context = {"_http": {"method": request.method.upper(), "route": segment, "headers": safe_headers(
+        request.headers, route.signature.header if route.signature is not None else None)}}
     if decoded.slices is None:  # bad elements and lines are rejections beside the good ones
         result = relay.engine.run(route, decoded.records(context), batch_id=request_id)
     else:  # NDJSON or a long array, normalized slice by slice as it decodes: what can still fail as a whole
