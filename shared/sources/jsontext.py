@@ -61,7 +61,7 @@ class _Bad:
         self.what = what
 
 
-_LENIENT_FAILED: Any = object()
+LENIENT_FAILED: Any = object()
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _INT_RANGE = range(-(1 << 63), 1 << 64)  # orjson keeps these as int, bigger ones become float
 
@@ -82,12 +82,12 @@ def _int(text: str) -> int | float | _Bad:
 
 def lenient_loads(text: bytes) -> Any:
     """The value of ``text`` read by the standard library's parser (UTF-8 only, nesting bound by
-    the interpreter), with a marker where orjson would have refused a value; ``_LENIENT_FAILED``
+    the interpreter), with a marker where orjson would have refused a value; ``LENIENT_FAILED``
     when even this cannot read it. Only ever called on text orjson refused: it is the slow path."""
     try:
         return json.loads(text.decode("utf-8"), parse_constant=_constant, parse_float=_float, parse_int=_int)
     except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        return _LENIENT_FAILED
+        return LENIENT_FAILED
 
 
 def problem(value: Any) -> str | None:
@@ -128,7 +128,7 @@ def read_line(line: bytes, number: int) -> Any:
         return orjson.loads(stripped)
     except orjson.JSONDecodeError as error:
         value = lenient_loads(stripped)
-        if value is _LENIENT_FAILED:
+        if value is LENIENT_FAILED:
             return Unreadable(f"line {number}: not valid JSON at column {error.pos + 1}: {error.msg}", number)
         reason = problem(value)
         return value if reason is None else Unreadable(f"line {number}: {reason}", number)
@@ -254,8 +254,8 @@ def _json_events(text: bytes, what: str, lazy: tuple[int, int] | None) -> list[A
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError as error:
-        value = lenient_loads(stripped) if stripped[:1] == b"{" else _LENIENT_FAILED
-        if value is not _LENIENT_FAILED:  # one object orjson refused: it is rejected, naming its field
+        value = lenient_loads(stripped) if stripped[:1] == b"{" else LENIENT_FAILED
+        if value is not LENIENT_FAILED:  # one object orjson refused: it is rejected, naming its field
             return marked([value])
         if b"\n" in stripped:
             return decode_ndjson(text, what) if lazy is None else ndjson_slices(text, lazy[0], what)
