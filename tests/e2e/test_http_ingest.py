@@ -414,3 +414,59 @@ def test_broken_configuration_is_503_with_the_problem_named(http, monkeypatch, t
     status, answer, headers = http.post("applogs", [app_log(1)])
     assert status == 503 and headers["Retry-After"]
     assert "route 'x': source" in answer["error"]
+
+
+# --- CloudEvents in full (issue 14): the spec's own examples ---------------------------------------------
+
+
+def test_cloudevents_spec_batch_example_decodes_data_base64_by_its_datacontenttype(http, emulator):
+    # GIVEN the JSON format spec's batch example (binary thrift data_base64 beside JSON data), plus JSON data_base64
+    body = (EVENTS / "cloudevents_spec_batch.json").read_bytes()
+    # WHEN it is posted as a batch
+    status, summary, _ = http.post("cloudevents", body, {"Content-Type": "application/cloudevents-batch+json"})
+    # THEN all three land: binary data kept as its base64 string, JSON data_base64 parsed, JSON data as is
+    assert status == 200 and (summary["accepted"], summary["rejected"]) == (3, 0) and adds_up(summary)
+    rows = {r["EventId"]: r for r in emulator.rows("CloudEvents_CL")}
+    assert rows["B234-1234-1234"]["Data"] == "CwABAAAABWhlbGxvAA=="
+    assert rows["C234-1234-1234"]["Data"] == {"appinfoA": "abc", "appinfoB": 123, "appinfoC": True}
+    assert rows["D234-1234-1234"]["Data"] == {"appinfoA": "abc", "appinfoB": 123}
+
+
+def test_cloudevents_spec_structured_example_with_text_data_lands(http, emulator):
+    body = (EVENTS / "cloudevent_spec_structured_xml.json").read_bytes()
+    status, summary, _ = http.post("cloudevents", body, {"Content-Type": "application/cloudevents+json"})
+    assert status == 200 and summary["accepted"] == 1
+    (row,) = emulator.rows("CloudEvents_CL")
+    assert (row["EventId"], row["Data"], row["SpecVersion"]) == ("A234-1234-1234", '<much wow="xml"/>', "1.0")
+
+
+def test_cloudevents_spec_binary_example_percent_decodes_ce_headers(http, emulator):
+    # GIVEN the HTTP binding's binary mode example, its subject percent-encoded as the binding requires
+    headers = {"ce-specversion": "1.0", "ce-type": "com.example.someevent", "ce-time": "2018-04-05T03:56:24Z",
+               "ce-id": "1234-1234-1234", "ce-source": "/mycontext/subcontext", "ce-subject": "caf%C3%A9",
+               "Content-Type": "application/json; charset=utf-8"}
+    status, summary, _ = http.post("cloudevents", b'\xef\xbb\xbf{"appinfoA": "abc"}', headers)
+    assert status == 200 and summary["accepted"] == 1, summary
+    (row,) = emulator.rows("CloudEvents_CL")
+    assert (row["Subject"], row["Source"], row["Data"]) == ("café", "/mycontext/subcontext", {"appinfoA": "abc"})
+
+
+def test_cloudevents_binary_mode_keeps_binary_data_as_base64(http, emulator):
+    headers = {"ce-specversion": "1.0", "ce-type": "t", "ce-id": "bin-2", "ce-source": "/s",
+               "Content-Type": "application/vnd.apache.thrift.binary"}
+    status, _, _ = http.post("cloudevents", b"\x0b\x00\x01\xff", headers)
+    assert status == 200
+    assert emulator.rows("CloudEvents_CL")[0]["Data"] == "CwAB/w=="
+
+
+def test_a_bad_cloudevent_of_a_batch_is_rejected_and_the_others_land(http, emulator):
+    events = orjson.loads((EVENTS / "cloudevents_spec_batch.json").read_bytes())
+    events[0]["data_base64"] = "not base64!"
+    del events[2]["source"]
+    status, summary, _ = http.post("cloudevents", orjson.dumps(events),
+                                   {"Content-Type": "application/cloudevents-batch+json"})
+    assert status == 200 and (summary["accepted"], summary["rejected"]) == (1, 2) and adds_up(summary)
+    assert summary["rejections"] == [
+        {"index": 0, "reason": "CloudEvent #0: data_base64 is not base64 (RFC 4648)"},
+        {"index": 2, "reason": "CloudEvent #2 lacks required attribute(s): source"}]
+    assert [r["EventId"] for r in emulator.rows("CloudEvents_CL")] == ["C234-1234-1234"]
