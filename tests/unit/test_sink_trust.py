@@ -35,5 +35,5 @@ def test_the_extra_ca_joins_the_public_ones_without_a_file_written(tmp_path, mon
 
 
 def test_an_unreadable_ca_is_an_error_naming_the_file(tmp_path):
-    with pytest.raises(OSError, match="nope.pem"):
+    with pytest.raises(OSError, match=r"nope\.pem"):
         trust_context(str(Path(tmp_path) / "nope.pem"))
