@@ -21,6 +21,7 @@ import yaml
 from .dcr_rules import dcr_problems
 from .routing import REJECT, Condition, Router, parse_where
 from .schema import SchemaError, StreamSchema, load_dcr_streams, parse_columns
+from .signatures import ENCODINGS, SignatureScheme
 from .sources import registry
 from .tables import route_table_problems
 
@@ -30,7 +31,7 @@ ROUTE_KEYS = frozenset(
     {
         "name", "source", "match", "endpoint", "dcr", "stream", "schema", "columns", "time_field",
         "map", "extra", "secret", "id_column", "auxiliary", "on_type_error", "format", "where", "continue",
-        "original_time_column",
+        "original_time_column", "signature",
     }
 )
 DEFAULT_KEYS = frozenset({"endpoint", "dcr", "schema", "id_column", "auxiliary", "on_type_error", "extra"})
@@ -39,6 +40,9 @@ UNSET = "\x00unset\x00"
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _ROUTE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _DCR_ID = re.compile(r"dcr-[0-9a-f]{32}")
+_HEADER = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,99}")
+_SIGNATURE_KEYS = ("secret", "header", "prefix", "encoding", "timestamp_header", "timestamp_prefix", "signed",
+                   "tolerance")
 
 
 class ConfigError(ValueError):
@@ -70,6 +74,7 @@ class Route:
     format: str = "auto"
     where: tuple[Condition, ...] = ()  # every condition must hold for a record to be taken
     continue_: bool = False  # a record taken is also offered to later routes (YAML ``continue``)
+    signature: SignatureScheme | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -199,6 +204,7 @@ class _RouteCheck:
         policy = self.options()
         mapping = self.mapping(schema)
         where = self.routing()
+        signature = self.signature()
         if len(self.problems) > before or schema is None:
             return None
         return Route(
@@ -208,6 +214,7 @@ class _RouteCheck:
             secret=merged.get("secret"), id_column=merged.get("id_column"),
             auxiliary=merged.get("auxiliary", False), on_type_error=policy, format=merged.get("format", "auto"),
             where=where, continue_=merged.get("continue", False),
+            signature=signature,
         )
 
     def identity(self) -> None:
@@ -298,6 +305,55 @@ class _RouteCheck:
         if time_field is not None and (not isinstance(time_field, str) or not time_field):
             problem("time_field", "must be a dotted path like created_at")
         return policy
+
+    def signature(self) -> SignatureScheme | None:
+        """``signature``: the generic HMAC-SHA256 webhook scheme (shared/signatures.py), http routes only."""
+        raw, problem = self.merged.get("signature"), self.problem
+        if raw is None:
+            return None
+        if not isinstance(raw, dict):
+            problem("signature", "must be a mapping with secret and header (see docs/signatures.md)")
+            return None
+        before = len(self.problems)
+        for key in sorted(set(raw) - set(_SIGNATURE_KEYS), key=str):
+            problem(f"signature.{key}", f"unknown key (known: {', '.join(_SIGNATURE_KEYS)})")
+        if self.merged.get("source") != "http":
+            problem("signature", "only http routes are signed")
+        if self.merged.get("secret") is not None:
+            problem("signature", "use secret (GitHub's X-Hub-Signature-256) or signature, not both")
+        secret = raw.get("secret")
+        if not isinstance(secret, str) or not secret:
+            problem("signature.secret", "required: a non-empty string, e.g. ${SENDER_WEBHOOK_SECRET}")
+        elif secret.startswith("@Microsoft.KeyVault("):
+            problem("signature.secret", "is an unresolved Key Vault reference (check the app's Key Vault role)")
+        signed = self._signature_format(raw)
+        if len(self.problems) > before:
+            return None
+        return SignatureScheme(secret, raw["header"], raw.get("prefix", ""), raw.get("encoding", "hex"),
+                               raw.get("timestamp_header"), raw.get("timestamp_prefix", ""), signed,
+                               raw.get("tolerance", 300))
+
+    def _signature_format(self, raw: dict) -> str:
+        """Headers, prefixes, encoding, the signed text and the replay window; returns the signed template."""
+        problem = self.problem
+        for key in ("header", "timestamp_header"):
+            value = raw.get(key)
+            if (key == "header" or value is not None) and not (isinstance(value, str) and _HEADER.fullmatch(value)):
+                problem(f"signature.{key}", f"{value!r} must be an HTTP header name like X-Signature")
+        for key in ("prefix", "timestamp_prefix"):
+            if not isinstance(raw.get(key, ""), str):
+                problem(f"signature.{key}", "must be a string, e.g. 'sha256='")
+        if raw.get("encoding", "hex") not in ENCODINGS:
+            problem("signature.encoding", f"{raw.get('encoding')!r} is not one of {', '.join(ENCODINGS)}")
+        timed = raw.get("timestamp_header") is not None
+        signed = raw.get("signed", "{timestamp}.{body}" if timed else "{body}")
+        if not isinstance(signed, str) or signed.count("{body}") != 1 or ("{timestamp}" in signed) != timed:
+            problem("signature.signed", f"{signed!r} must hold {{body}} once, and {{timestamp}} exactly when "
+                                        "timestamp_header is set (an unsigned timestamp guards nothing)")
+        tolerance = raw.get("tolerance", 300)
+        if type(tolerance) is not int or not 1 <= tolerance <= 86_400:
+            problem("signature.tolerance", f"{tolerance!r} must be whole seconds from 1 to 86400")
+        return signed  # type: ignore[no-any-return]
 
     def mapping(self, schema: StreamSchema | None) -> dict:
         """``map`` and the computed columns (``extra``, ``id_column``, TimeGenerated) against the stream."""
@@ -412,14 +468,15 @@ def parse_config(text: str, env: Mapping[str, str], base: Path, path: Path | Non
 def _shared_http_path(before: dict | None, raw: dict) -> list[str]:
     """Several http routes may answer one path when records are split among them: the earlier one
     must pass some records on (``where`` or ``continue: true``; else the later one never gets any),
-    and all must verify the same secret."""
+    and all must verify the same secret and signature."""
     if before is None:
         return []
     name, match = raw.get("name"), raw.get("match")
     if not before.get("where") and before.get("continue") is not True:
         return [f"route {name!r}: match: another http route already answers {match!r}"]
-    if before.get("secret") != raw.get("secret"):
-        return [f"route {name!r}: secret: http routes answering {match!r} must verify the same secret"]
+    for key in ("secret", "signature"):
+        if before.get(key) != raw.get(key):
+            return [f"route {name!r}: {key}: http routes answering {match!r} must verify the same {key}"]
     return []
 
 

@@ -1,8 +1,10 @@
 """The HTTP trigger's work, independent of the Functions host: request in, answer out.
 
-Answers (DESIGN 3.1): 200 all landed (bad rows listed as rejected), 202 some parked
-for replay (or dead-lettered with the reason when the service refused them for good), 400 undecodable body, 401 bad signature, 404 unknown route, 413 over the
-size limit, 503 + Retry-After when data could be neither uploaded nor parked (or the
+Answers (DESIGN 3.1): 200 all landed (bad rows listed as rejected: a bad NDJSON line or
+array element is a rejection too, the rest lands), 202 some parked for replay (or
+dead-lettered with the reason when the service refused them for good), 400 only for a body
+of which nothing can be decoded (empty, not JSON, no event objects, bad gzip), 401 bad
+signature, 404 unknown route, 413 over the size limit, 503 + Retry-After when data could be neither uploaded nor parked (or the
 relay's configuration is broken), so the sender retries and nothing is lost.
 """
 
@@ -17,10 +19,10 @@ from typing import Any, Protocol
 import orjson
 
 from .config import ConfigError
-from .records import Result, item_slices, items
+from .records import Result
 from .runtime import Relay
 from .settings import SettingsError
-from .signatures import verify_github_signature
+from .signatures import verify_github_signature, verify_signature
 from .sources.errors import DecodeError, TooLargeError
 from .sources.http import check_declared_length, decode_http_body, header, options_handshake
 
@@ -56,9 +58,11 @@ SENSITIVE_HEADERS = frozenset({
 })
 
 
-def safe_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """Request headers for ``_http.headers.<name>`` paths, lower-cased, without secrets."""
-    return {k.lower(): v for k, v in headers.items() if k.lower() not in SENSITIVE_HEADERS}
+def safe_headers(headers: Mapping[str, str], also: str | None = None) -> dict[str, str]:
+    """Request headers for ``_http.headers.<name>`` paths, lower-cased, without secrets (nor the
+    route's own signature header, ``also``)."""
+    hidden = SENSITIVE_HEADERS if also is None else SENSITIVE_HEADERS | {also.lower()}
+    return {k.lower(): v for k, v in headers.items() if k.lower() not in hidden}
 
 
 def _error(status: int, message: str, request_id: str, **headers: str) -> HttpAnswer:
@@ -95,6 +99,10 @@ def handle_ingest(request: HttpInput, relay_factory: Callable[[], Relay]) -> Htt
         route.secret, body, header(request.headers, "X-Hub-Signature-256")
     ):
         return _error(401, "missing or wrong X-Hub-Signature-256 signature", request_id)
+    if route.signature is not None:  # the 401 names the header expected, never the secret
+        verdict = verify_signature(route.signature, body, lambda name: header(request.headers, name))
+        if not verdict.ok:
+            return _error(401, verdict.problem, request_id)
     try:
         decoded = decode_http_body(request.headers, body, limit)
     except TooLargeError as error:
@@ -103,13 +111,14 @@ def handle_ingest(request: HttpInput, relay_factory: Callable[[], Relay]) -> Htt
         return _error(400, str(error), request_id)
     if decoded.handshake is not None:
         return HttpAnswer(200, decoded.handshake)
-    context = {"_http": {"method": request.method.upper(), "route": segment, "headers": safe_headers(request.headers)}}
+    context = {"_http": {"method": request.method.upper(), "route": segment, "headers": safe_headers(
+        request.headers, route.signature.header if route.signature is not None else None)}}
     router = relay.config.router("http", segment) or route
-    if decoded.slices is None:
-        result = relay.engine.run(router, items(decoded.events, context), batch_id=request_id)
-    else:  # NDJSON or a long array: normalized slice by slice as it decodes; bad JSON is a 400, nothing sent
-        try:
-            result = relay.engine.run(router, item_slices(decoded.slices, context), batch_id=request_id, hold=True)
+    if decoded.slices is None:  # bad elements and lines are rejections beside the good ones
+        result = relay.engine.run(router, decoded.records(context), batch_id=request_id)
+    else:  # NDJSON or a long array, normalized slice by slice as it decodes: what can still fail as a whole
+        try:  # (a truncated array, NDJSON without one good line) is a 400 with nothing sent
+            result = relay.engine.run(router, decoded.records(context), batch_id=request_id, hold=True)
         except DecodeError as error:
             return _error(400, str(error), request_id)
     return answer(result, decoded.kind)

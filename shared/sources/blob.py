@@ -28,6 +28,7 @@ import orjson
 from isal import isal_zlib
 
 from .errors import DecodeError
+from .jsontext import LENIENT_FAILED, Unreadable, lenient_loads, problem, read_line
 from .registry import Source, globs, register
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -261,9 +262,11 @@ def ndjson_units(lines: Iterable[tuple[int, bytes | None]], should_parse: Callab
         index += 1
         try:
             value = loads(line)
-        except orjson.JSONDecodeError as error:
-            yield number, None, f"line {number}: not valid JSON at column {error.pos + 1}: {error.msg}", len(line)
-            continue
+        except orjson.JSONDecodeError:  # the slow reading names the field (NaN, 1e400, a lone surrogate)
+            value = read_line(line, number)
+            if type(value) is Unreadable:
+                yield number, None, value.reason, len(line)
+                continue
         yield number, unwrap_records(value), None, len(line)
 
 
@@ -285,7 +288,7 @@ def _ijson_units(reader: PieceReader, prefix: str, what: str, should_parse: Call
     except _EventTooLarge:
         yield (number + 1, None,
                f"{what} {number + 1}: longer than {max_event} bytes; the rest of the file cannot be read", 0)
-    except ijson.JSONError as error:
+    except (ijson.JSONError, UnicodeDecodeError) as error:  # a lone low surrogate escape raises the latter
         yield (number + 1, None,
                f"{what} {number + 1}: not valid JSON (near byte {reader.total} of the decompressed file): "
                f"{(str(error).strip().splitlines() or [''])[0][:200]}; the rest of the file cannot be read", 0)
@@ -314,8 +317,11 @@ def json_units(pieces: Iterable[bytes], head: bytes, should_parse: Callable[[int
     try:
         value = orjson.loads(document)
     except orjson.JSONDecodeError as error:
-        yield 1, None, f"not valid JSON: {error}", len(document)  # the ref names where: element 1
-        return
+        value = lenient_loads(document)
+        reason = f"not valid JSON: {error}" if value is LENIENT_FAILED else problem(value)
+        if reason is not None:  # the ref names where: element 1
+            yield 1, None, reason, len(document)
+            return
     yield 1, unwrap_records(value), None, len(document)
 
 
@@ -421,6 +427,8 @@ def open_file(
     if compressed:
         pieces = gunzip_pieces(pieces)
     head, pieces = peek(pieces, SNIFF_BYTES)
+    if head.startswith(_UTF8_BOM):  # PowerShell 5 and .NET writers start UTF-8 files with one
+        head, pieces = head[3:], _without_bom(pieces)
     if fmt == "auto":
         fmt = detect_format(name, head, content_type)
     if fmt not in FORMATS:
@@ -436,6 +444,18 @@ def open_file(
     if fmt == "records":
         return OpenedFile(fmt, compressed, records_units(PieceReader(pieces), should_parse, max_event_bytes), "record")
     return OpenedFile(fmt, compressed, json_units(pieces, head, should_parse, max_event_bytes), "element")
+
+
+def _without_bom(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    """The pieces without the byte order mark the first three bytes hold."""
+    iterator = iter(pieces)
+    start = b""
+    for piece in iterator:
+        start += piece
+        if len(start) >= 3:
+            break
+    yield start[3:] if start.startswith(_UTF8_BOM) else start
+    yield from iterator
 
 
 def _prepend(first: Unit | None, rest: Iterator[Unit]) -> Iterator[Unit]:

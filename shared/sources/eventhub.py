@@ -2,8 +2,10 @@
 
 A body may be one JSON object, a JSON array, NDJSON, or the envelope Azure
 diagnostic settings (resource logs, Activity Log) write, ``{"records": [...]}``, which
-becomes one event per record; gzip bodies are inflated within a size bound. A bad
-NDJSON line spoils only itself. Metadata (``_eventhub.*`` in route maps) comes from
+becomes one event per record; gzip bodies are inflated within a size bound; a leading
+byte order mark is skipped. A bad NDJSON line, or an element holding what JSON cannot
+carry (NaN, 1e400, a lone surrogate), spoils only itself; a body that is a bare scalar
+holds no event objects. Metadata (``_eventhub.*`` in route maps) comes from
 the event objects and the trigger metadata the host sends with a batch.
 """
 
@@ -18,6 +20,7 @@ import orjson
 
 from .compression import GZIP_MAGIC, gunzip_bounded
 from .errors import DecodeError, TooLargeError
+from .jsontext import LENIENT_FAILED, Unreadable, lenient_loads, problem, read_line, require_event_objects, skip_bom
 from .registry import Source, exact, globs, register
 
 
@@ -78,14 +81,15 @@ def decode_event_body(body: bytes | str | None, limit: int) -> DecodedEvent:
         raise TooLargeError(f"body of {len(body)} bytes is over the limit of {limit} bytes")
     if body.startswith(GZIP_MAGIC):
         body = gunzip_bounded(body, limit)
-    stripped = body.strip()
-    if stripped.startswith(b"\xef\xbb\xbf"):
-        stripped = stripped[3:].strip()
+    stripped = skip_bom(body.strip()).strip()
     if not stripped:
         raise DecodeError("empty body")
     try:
         value = orjson.loads(stripped)
     except orjson.JSONDecodeError as error:
+        value = lenient_loads(stripped) if stripped[:1] in (b"{", b"[") else LENIENT_FAILED
+        if value is not LENIENT_FAILED:  # JSON orjson refuses (NaN, 1e400, a lone surrogate): per event
+            return _checked(value)
         if b"\n" not in stripped or stripped[:1] not in (b"{", b"["):
             raise DecodeError(f"not valid JSON at byte {error.pos}: {error.msg}") from None
         return _ndjson(stripped)
@@ -101,7 +105,30 @@ def decode_event_body(body: bytes | str | None, limit: int) -> DecodedEvent:
             else:
                 events.extend(inner)
         return DecodedEvent(events, kind="array")
+    require_event_objects(value)
     return DecodedEvent([value], kind="json")
+
+
+def _checked(value: Any) -> DecodedEvent:
+    """A body the lenient reading gave: each event that cannot be sent is a problem naming its field."""
+    records = _records(value)
+    if records is None and type(value) is not list:
+        require_event_objects(value)
+        reason = problem(value)
+        if reason is not None:
+            raise DecodeError(reason)
+        return DecodedEvent([value], kind="json")
+    decoded = DecodedEvent(kind="records" if records is not None else "array")
+    what = "record" if records is not None else "element"
+    for number, element in enumerate(records if records is not None else value):
+        inner = _records(element) if records is None else None
+        for event in inner if inner is not None else [element]:
+            reason = problem(event)
+            if reason is None:
+                decoded.events.append(event)
+            else:
+                decoded.problems.append(f"{what} {number}: {reason}")
+    return decoded
 
 
 def _ndjson(text: bytes) -> DecodedEvent:
@@ -109,10 +136,9 @@ def _ndjson(text: bytes) -> DecodedEvent:
     for number, line in enumerate(text.split(b"\n"), start=1):
         if not line.strip():
             continue
-        try:
-            value = orjson.loads(line)
-        except orjson.JSONDecodeError as error:
-            decoded.problems.append(f"line {number}: not valid JSON at column {error.pos + 1}: {error.msg}")
+        value = read_line(line, number)
+        if type(value) is Unreadable:
+            decoded.problems.append(value.reason)
             continue
         records = _records(value)
         if records is None:

@@ -1,15 +1,36 @@
-"""HTTP webhook bodies: JSON, NDJSON, CloudEvents 1.0 and Event Grid, plus their handshakes."""
+"""HTTP webhook bodies: JSON, NDJSON, CloudEvents 1.0 and Event Grid, plus their handshakes.
+
+A bad NDJSON line, an array element holding what JSON cannot carry (NaN, 1e400, a lone
+surrogate) or a CloudEvent of a batch that lacks a required attribute is rejected on its
+own, with its index (and line); the rest of the body lands. A body is refused whole (400)
+only when nothing in it can be decoded.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import base64
+import binascii
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any
+from typing import Any, ClassVar
+from urllib.parse import unquote
 
+import orjson
+
+from ..records import Item, Record, Rejection, items
 from .compression import gunzip_bounded
 from .errors import DecodeError, TooLargeError
-from .jsontext import json_events_or_slices, loads, ndjson_slices
+from .jsontext import (
+    Marked,
+    Unreadable,
+    decode_json_events,
+    good_events,
+    json_events_or_slices,
+    loads,
+    ndjson_slices,
+    skip_bom,
+)
 from .registry import Source, exact, register
 
 EVENT_GRID_VALIDATION = "Microsoft.EventGrid.SubscriptionValidationEvent"
@@ -36,10 +57,50 @@ class DecodedBody:
     slices: Iterator[list[Any]] | None = None
 
     def all_events(self) -> list[Any]:
-        """Every event, decoding what is left of ``slices`` (then they are used up)."""
+        """Every good event, decoding what is left of ``slices`` (then they are used up)."""
         if self.slices is None:
-            return self.events
-        return [event for part in self.slices for event in part]
+            return good_events(self.events)
+        return [event for part in self.slices for event in good_events(part)]
+
+    def unreadable(self) -> list[Unreadable]:
+        """What did not decode (of ``events``: slices tell it as they are read)."""
+        return [event for event in self.events if type(event) is Unreadable]
+
+    def records(self, context: Any = None) -> Iterator[Record | Rejection]:
+        """Records of the good events, rejections of the unreadable ones, refs ``Item(index)`` in
+        body order (a line that did not decode keeps its index and names its line too)."""
+        return body_records([self.events] if self.slices is None else self.slices, context)
+
+
+@dataclass(slots=True)
+class BodyLine:
+    """The ref of an NDJSON line that did not decode: its place among the body's events and its line."""
+
+    index: int
+    line: int
+    named: ClassVar[bool] = False
+
+    def __str__(self) -> str:
+        return f"event {self.index} (line {self.line})"
+
+    def fields(self) -> dict[str, Any]:
+        return {"index": self.index, "line": self.line}
+
+
+def body_records(slices: Iterable[list[Any]], context: Any = None) -> Iterator[Record | Rejection]:
+    """Records of decoded slices; a slice with Unreadable entries gives rejections in their places."""
+    first = 0
+    for events in slices:
+        if type(events) is list:
+            yield from items(events, context, first)
+        else:
+            for index, event in enumerate(events, start=first):
+                if type(event) is Unreadable:
+                    ref = Item(index) if event.line is None else BodyLine(index, event.line)
+                    yield Rejection(ref, event.reason)
+                else:
+                    yield Record(Item(index), event, context)
+        first += len(events)
 
 
 def header(headers: Mapping[str, str], name: str) -> str:
@@ -65,35 +126,106 @@ def check_declared_length(headers: Mapping[str, str], limit: int) -> None:
         raise TooLargeError(f"body of {raw} bytes is over the limit of {limit} bytes")
 
 
+JSON_MEDIA_TYPES = ("application/json", "text/json")
+
+
+def is_json_media_type(content_type: str) -> bool:
+    """``application/json``, ``text/json`` or any ``+json`` structured syntax suffix (RFC 6839)."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in JSON_MEDIA_TYPES or media.endswith("+json")
+
+
+def _cloudevent_problem(event: Any, index: int) -> str | None:
+    if not isinstance(event, dict):
+        return f"CloudEvent #{index} is not a JSON object"
+    missing = [name for name in CLOUDEVENT_REQUIRED if not event.get(name)]
+    if missing:
+        return f"CloudEvent #{index} lacks required attribute(s): {', '.join(missing)}"
+    if event["specversion"] != "1.0":
+        return f"CloudEvent #{index} has specversion {event['specversion']!r}, only 1.0 is supported"
+    return _decode_data_base64(event, index)
+
+
+def _decode_data_base64(event: dict[str, Any], index: int) -> str | None:
+    """``data_base64`` becomes ``data``: parsed when ``datacontenttype`` is JSON, else the base64
+    string itself (checked to be base64). Says why not when it cannot be."""
+    if "data_base64" not in event:
+        return None
+    encoded = event.pop("data_base64")
+    if encoded is None:
+        return None
+    if "data" in event:
+        return f"CloudEvent #{index} has both data and data_base64 (the JSON format allows one)"
+    try:
+        raw = base64.b64decode(encoded, validate=True) if isinstance(encoded, str) else None
+    except (binascii.Error, ValueError):
+        raw = None
+    if raw is None:
+        return f"CloudEvent #{index}: data_base64 is not base64 (RFC 4648)"
+    if not is_json_media_type(str(event.get("datacontenttype") or "")):
+        event["data"] = encoded
+        return None
+    try:
+        event["data"] = orjson.loads(skip_bom(raw))
+    except orjson.JSONDecodeError as error:
+        return f"CloudEvent #{index}: data_base64 is not valid JSON though datacontenttype is JSON: {error.msg}"
+    return None
+
+
 def _cloudevents(events: list[Any]) -> list[Any]:
+    """A batch's events, each that is not a CloudEvent 1.0 an Unreadable saying why (the others land)."""
+    out = Marked()
     for index, event in enumerate(events):
-        if not isinstance(event, dict):
-            raise DecodeError(f"CloudEvent #{index} is not a JSON object")
-        missing = [name for name in CLOUDEVENT_REQUIRED if not event.get(name)]
-        if missing:
-            raise DecodeError(f"CloudEvent #{index} lacks required attribute(s): {', '.join(missing)}")
-        if event["specversion"] != "1.0":
-            raise DecodeError(f"CloudEvent #{index} has specversion {event['specversion']!r}, only 1.0 is supported")
-    return events
+        if type(event) is Unreadable:
+            out.append(Unreadable(f"CloudEvent #{index}: {event.reason}"))
+            continue
+        reason = _cloudevent_problem(event, index)
+        out.append(event if reason is None else Unreadable(reason))
+    return out if any(type(e) is Unreadable for e in out) else list(out)
+
+
+def _one_cloudevent(event: Any) -> dict[str, Any]:
+    """A structured or binary mode event: one event, so a bad one is the whole body (400)."""
+    reason = _cloudevent_problem(event, 0)
+    if reason is not None:
+        raise DecodeError(reason)
+    return event  # type: ignore[no-any-return]
+
+
+def _header_value(name: str, value: str) -> str:
+    """A ``ce-`` header value, percent-decoded as the CloudEvents HTTP binding requires (3.1.3.2)."""
+    if "%" not in value:
+        return value
+    try:
+        return unquote(value, errors="strict")
+    except UnicodeDecodeError:
+        raise DecodeError(f"header {name} is not percent-encoded UTF-8") from None
 
 
 def _binary_cloudevent(headers: Mapping[str, str], body: bytes, content_type: str) -> dict[str, Any]:
-    """Binary content mode: attributes in ``ce-`` headers, the body is ``data``."""
+    """Binary content mode: attributes in ``ce-`` headers (percent-decoded), the body is ``data``:
+    parsed when its content type is JSON, text when it is text, otherwise base64 (as data_base64 is)."""
     event: dict[str, Any] = {}
     for key, value in headers.items():
         if key.lower().startswith("ce-"):
-            event[key[3:].lower()] = value
+            event[key[3:].lower()] = _header_value(key, value)
     if content_type:
         event["datacontenttype"] = content_type
     if body.strip():
-        if content_type.endswith("json"):
-            event["data"] = loads(body, "CloudEvent data")
-        else:
-            try:
-                event["data"] = body.decode("utf-8")
-            except UnicodeDecodeError:
-                raise DecodeError("CloudEvent data is not UTF-8 text") from None
-    return _cloudevents([event])[0]
+        event["data"] = _binary_data(body, content_type)
+    return _one_cloudevent(event)
+
+
+def _binary_data(body: bytes, content_type: str) -> Any:
+    if is_json_media_type(content_type):
+        return loads(skip_bom(body), "CloudEvent data")
+    if not content_type or content_type.startswith("text/"):
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError:
+            if content_type:
+                raise DecodeError(f"CloudEvent data is {content_type} but not UTF-8 text") from None
+    return base64.b64encode(body).decode("ascii")
 
 
 def _is_event_grid(events: list[Any]) -> bool:
@@ -103,6 +235,8 @@ def _is_event_grid(events: list[Any]) -> bool:
 
 def _event_grid(events: list[Any]) -> DecodedBody:
     for index, event in enumerate(events):
+        if type(event) is Unreadable:
+            continue  # rejected on its own
         if not isinstance(event, dict) or "eventType" not in event:
             raise DecodeError(f"Event Grid event #{index} lacks eventType")
         if event["eventType"] == EVENT_GRID_VALIDATION:
@@ -125,17 +259,19 @@ def decode_http_body(headers: Mapping[str, str], body: bytes, limit: int) -> Dec
     content_type = media_type(headers)
     if header(headers, "ce-specversion"):
         return DecodedBody([_binary_cloudevent(headers, body, content_type)], "cloudevents")
+    body = skip_bom(body)
     if content_type == "application/cloudevents+json":
         event = loads(body, "CloudEvent")
         if not isinstance(event, dict):
             raise DecodeError("application/cloudevents+json body must be one JSON object")
-        return DecodedBody(_cloudevents([event]), "cloudevents")
+        return DecodedBody([_one_cloudevent(event)], "cloudevents")
     if content_type == "application/cloudevents-batch+json":
-        events = loads(body, "CloudEvents batch")
-        if not isinstance(events, list):
+        if body.strip()[:1] != b"[":
             raise DecodeError("application/cloudevents-batch+json body must be a JSON array")
-        return DecodedBody(_cloudevents(events), "cloudevents")
+        return DecodedBody(_cloudevents(decode_json_events(body, "CloudEvents batch")), "cloudevents")
     if content_type in NDJSON_TYPES:
+        if not body.strip():
+            raise DecodeError("body is empty")
         return DecodedBody(kind="ndjson", slices=ndjson_slices(body, SLICE_LINES))
     decoded = json_events_or_slices(body, SLICE_LINES, SLICE_BYTES)
     if isinstance(decoded, list):
@@ -144,7 +280,10 @@ def decode_http_body(headers: Mapping[str, str], body: bytes, limit: int) -> Dec
         first = next(decoded, [])
         if not (header(headers, "aeg-event-type") or _is_event_grid(first)):
             return DecodedBody(kind="json", slices=chain([first], decoded))
-        events = first + [event for part in decoded for event in part]
+        events = Marked(first)
+        for part in decoded:
+            events.extend(part)
+        events = events if any(type(e) is Unreadable for e in events) else list(events)
     if header(headers, "aeg-event-type") or _is_event_grid(events):
         return _event_grid(events)
     return DecodedBody(events, "json")

@@ -1,16 +1,147 @@
-"""JSON text in its common shapes: one object, an array of objects, or NDJSON."""
+"""JSON text in its common shapes: one object, an array of objects, or NDJSON.
+
+Nothing good is lost because of one bad element or line (issue 14). The fast path is one
+``orjson.loads``; only text that fails it is read again, slower, by :func:`lenient_loads`
+(the standard library's parser with hooks), which finds what orjson refused inside an
+element — NaN, ±Infinity, a number beyond double range, a lone surrogate escape — so that
+element is rejected with a reason naming its field while the others land. A decoded list
+that holds such elements is a :class:`Marked` list with :class:`Unreadable` entries in
+their places (a plain ``list`` otherwise: consumers test ``type(events) is list``).
+"""
 
 from __future__ import annotations
 
 import io
+import json
+import math
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
 import orjson
 
 from .errors import DecodeError
+
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def skip_bom(text: bytes) -> bytes:
+    """The text without a leading UTF-8 byte order mark (PowerShell 5, .NET stream writers)."""
+    return text[3:] if text[:3] == UTF8_BOM else text
+
+
+# --- elements that do not decode ---------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Unreadable:
+    """Stands in a decoded list for an element or line that could not be read, and says why."""
+
+    reason: str
+    line: int | None = None  # the 1-based line of an NDJSON body
+
+
+class Marked(list):  # type: ignore[type-arg]
+    """A decoded list in which some entries are :class:`Unreadable`."""
+
+
+def good_events(events: list[Any]) -> list[Any]:
+    """The events of a decoded list without its Unreadable entries."""
+    return events if type(events) is list else [e for e in events if type(e) is not Unreadable]
+
+
+class _Bad:
+    """What the lenient parser puts where orjson would have failed."""
+
+    __slots__ = ("what",)
+
+    def __init__(self, what: str):
+        self.what = what
+
+
+LENIENT_FAILED: Any = object()
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_INT_RANGE = range(-(1 << 63), 1 << 64)  # orjson keeps these as int, bigger ones become float
+
+
+def _constant(name: str) -> _Bad:
+    return _Bad(f"holds {name}: JSON has no NaN or Infinity")
+
+
+def _float(text: str) -> float | _Bad:
+    value = float(text)
+    return value if math.isfinite(value) else _Bad(f"holds {text[:40]}, a number beyond double range")
+
+
+def _int(text: str) -> int | float | _Bad:
+    value = int(text)
+    return value if value in _INT_RANGE else _float(text)
+
+
+def lenient_loads(text: bytes) -> Any:
+    """The value of ``text`` read by the standard library's parser (UTF-8 only, nesting bound by
+    the interpreter), with a marker where orjson would have refused a value; ``LENIENT_FAILED``
+    when even this cannot read it. Only ever called on text orjson refused: it is the slow path."""
+    try:
+        return json.loads(text.decode("utf-8"), parse_constant=_constant, parse_float=_float, parse_int=_int)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return LENIENT_FAILED
+
+
+def problem(value: Any) -> str | None:
+    """Why a leniently read value cannot be sent (naming the field), or None when it can."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            for key, inner in reversed(item.items()):
+                where = f"{path}.{key}" if path else key
+                if _SURROGATE.search(key):
+                    return f"field {where!r} has a name with an invalid Unicode escape (a lone surrogate)"
+                stack.append((where, inner))
+        elif kind is list:
+            stack.extend((f"{path}[{i}]", inner) for i, inner in reversed(list(enumerate(item))))
+        elif kind is _Bad:
+            return f"{f'field {path!r}' if path else 'the value'} {item.what}"
+        elif kind is str and _SURROGATE.search(item):
+            return f"{f'field {path!r}' if path else 'the value'} holds an invalid Unicode escape (a lone surrogate)"
+    return None
+
+
+def marked(values: list[Any]) -> list[Any]:
+    """Leniently read elements, each that cannot be sent replaced by an Unreadable naming its field."""
+    out = Marked()
+    for value in values:
+        reason = problem(value)
+        out.append(value if reason is None else Unreadable(reason))
+    return out if any(type(v) is Unreadable for v in out) else list(out)
+
+
+def read_line(line: bytes, number: int) -> Any:
+    """One NDJSON line orjson refused: its value when the lenient reading finds nothing wrong,
+    else an Unreadable naming the line and, when it can, the field."""
+    stripped = line.strip()
+    try:
+        return orjson.loads(stripped)
+    except orjson.JSONDecodeError as error:
+        value = lenient_loads(stripped)
+        if value is LENIENT_FAILED:
+            return Unreadable(f"line {number}: not valid JSON at column {error.pos + 1}: {error.msg}", number)
+        reason = problem(value)
+        return value if reason is None else Unreadable(f"line {number}: {reason}", number)
+
+
+_JSON_NAMES = {type(None): "null", bool: "true or false", int: "a number", float: "a number", str: "a string"}
+
+
+def require_event_objects(value: Any, what: str = "body") -> None:
+    """A top-level value that is no object and no array holds no events: the whole body is refused."""
+    if type(value) is not dict and type(value) is not list:
+        name = _JSON_NAMES.get(type(value), "not an object")
+        raise DecodeError(f"the {what} holds no event objects: it is {name}")
 
 
 def _position(text: bytes, offset: int) -> str:
@@ -29,51 +160,70 @@ def loads(text: bytes, what: str = "body") -> Any:
 
 
 def decode_ndjson(text: bytes, what: str = "body") -> list[Any]:
-    """One JSON value per line; blank lines are skipped; errors name the line.
+    """One JSON value per line; blank lines are skipped; a bad line is an :class:`Unreadable`
+    naming it (the list is then :class:`Marked`); DecodeError only when no line is good.
 
     Lines are read one at a time off a buffer (no list of every line: on 200k events of 424
     bytes 0.49 s -> 0.42 s, a quarter fewer page faults) and parsed as they are, with their
     newline: orjson skips the JSON whitespace around a value, which ``strip`` would have
     removed. A line that does not parse so (a bad line, or \\v or \\f around a value, which
     ``strip`` removes and JSON does not) sends the whole body through the line-by-line reading,
-    which gives the same events or names the bad line.
+    which gives the same events and names the bad lines.
     """
     try:
         return [orjson.loads(line) for line in io.BytesIO(text) if not line.isspace()]
     except orjson.JSONDecodeError:
-        return _decode_ndjson_lines(text, what)
+        events = _decode_ndjson_lines(text, what)
+        _require_some(events, what)
+        return events
 
 
 def ndjson_slices(text: bytes, slice_lines: int, what: str = "body") -> Iterator[list[Any]]:
     """``decode_ndjson`` a slice of lines at a time, so a caller can let each slice's events go
-    before the next is decoded; the same events in the same order, the same error naming the
-    first bad line, raised when its slice is reached (earlier slices were already yielded)."""
+    before the next is decoded; the same events in the same order, bad lines as Unreadable entries
+    where they stand. Raises DecodeError after the last slice when no line at all was good."""
     lines = io.BytesIO(text)
     before = 0  # lines in earlier slices
+    good, bad = False, Marked()
     while True:
         chunk = list(islice(lines, slice_lines))
         if not chunk:
-            return
+            break
         try:
             events = [orjson.loads(line) for line in chunk if not line.isspace()]
         except orjson.JSONDecodeError:
             events = _decode_lines(chunk, before, what)
         before += len(chunk)
+        if not good:
+            kept = good_events(events)
+            good = bool(kept)
+            bad.extend(event for event in events if type(event) is Unreadable)
         yield events
+    if not good:
+        _require_some(bad, what)
+
+
+def _require_some(events: list[Any], what: str) -> None:
+    """An NDJSON body of which not one line is good is not NDJSON at all: a 400 naming the first line."""
+    bad = [event for event in events if type(event) is Unreadable]
+    if bad and len(bad) == len(events):
+        more = f" (and {len(bad) - 1} more bad line(s))" if len(bad) > 1 else ""
+        raise DecodeError(f"{what} holds no valid JSON line: {bad[0].reason}{more}")
 
 
 def _decode_lines(lines: Iterable[bytes], before: int, what: str) -> list[Any]:
-    """Stripped lines, one JSON value each, numbered from ``before + 1``; blank lines skipped."""
-    events = []
+    """Stripped lines, one JSON value each, numbered from ``before + 1``; blank lines skipped; a
+    bad line an Unreadable naming it (and its field, when the value is JSON orjson refuses)."""
+    events = Marked()
     for number, line in enumerate(lines, start=before + 1):
         line = line.strip()
         if not line:
             continue
         try:
             events.append(orjson.loads(line))
-        except orjson.JSONDecodeError as error:
-            raise DecodeError(f"{what} line {number} is not valid JSON at column {error.pos + 1}: {error.msg}") from None
-    return events
+        except orjson.JSONDecodeError:
+            events.append(read_line(line, number))
+    return events if any(type(e) is Unreadable for e in events) else list(events)
 
 
 def _decode_ndjson_lines(text: bytes, what: str) -> list[Any]:
@@ -82,7 +232,7 @@ def _decode_ndjson_lines(text: bytes, what: str) -> list[Any]:
 
 def decode_json_events(text: bytes, what: str = "body") -> list[Any]:
     """An array gives its elements; one object gives itself; several lines are NDJSON."""
-    return _json_events(text, what, None)  # type: ignore[no-any-return]
+    return _json_events(text, what, None)  # type: ignore[return-value]
 
 
 def json_events_or_slices(text: bytes, slice_lines: int, slice_bytes: int,
@@ -93,6 +243,7 @@ def json_events_or_slices(text: bytes, slice_lines: int, slice_bytes: int,
 
 
 def _json_events(text: bytes, what: str, lazy: tuple[int, int] | None) -> list[Any] | Iterator[list[Any]]:
+    text = skip_bom(text)
     stripped = text.strip()
     if not stripped:
         raise DecodeError(f"{what} is empty")
@@ -101,15 +252,26 @@ def _json_events(text: bytes, what: str, lazy: tuple[int, int] | None) -> list[A
             return json_array_slices(text, lazy[1], what)
         return _array(text, what)
     try:
-        return [orjson.loads(text)]
+        value = orjson.loads(text)
     except orjson.JSONDecodeError as error:
+        value = lenient_loads(stripped) if stripped[:1] == b"{" else LENIENT_FAILED
+        if value is not LENIENT_FAILED:  # one object orjson refused: it is rejected, naming its field
+            return marked([value])
         if b"\n" in stripped:
             return decode_ndjson(text, what) if lazy is None else ndjson_slices(text, lazy[0], what)
         raise DecodeError(f"{what} is not valid JSON at {_position(text, error.pos)}: {error.msg}") from None
+    require_event_objects(value, what)
+    return [value]
 
 
 def _array(text: bytes, what: str) -> list[Any]:
-    value = loads(text, what)
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        value = lenient_loads(text)
+        if type(value) is not list:
+            raise DecodeError(f"{what} is not valid JSON at {_position(text, error.pos)}: {error.msg}") from None
+        return marked(value)
     if not isinstance(value, list):
         raise DecodeError(f"{what} is not a JSON array")
     return value  # type: ignore[no-any-return]
@@ -148,8 +310,11 @@ def json_array_slices(text: bytes, slice_bytes: int, what: str = "body") -> Iter
     try:
         rest = orjson.loads(b"[" + text[start:last] + b"]")
     except orjson.JSONDecodeError:
-        _array(text, what)  # raises: an array whose rest is not valid JSON is not valid as a whole
-        raise DecodeError(f"{what} could not be read in slices") from None  # unreachable, kept safe: never yield twice
+        rest = lenient_loads(b"[" + text[start:last] + b"]")
+        if type(rest) is not list:
+            _array(text, what)  # raises: an array whose rest is not valid JSON is not valid as a whole
+            raise DecodeError(f"{what} could not be read in slices") from None  # unreachable, kept safe
+        rest = marked(rest)
     yield rest
 
 

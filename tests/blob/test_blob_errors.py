@@ -115,3 +115,50 @@ def test_a_blob_deleted_before_the_trigger_ran_is_nothing_to_do(blobs: BlobWorld
     result = blobs.ingest(client)
     # THEN the run says so and does not fail
     assert (result.status, result.safe) == ("gone", True)
+
+
+@pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzip"])
+def test_ndjson_lines_json_cannot_carry_are_rejected_naming_the_field_and_the_rest_lands(blobs: BlobWorld,
+                                                                                          gzipped: bool):
+    # GIVEN an NDJSON file after a byte order mark whose lines 3, 5 and 7 hold NaN, 1e400 and a lone surrogate
+    events = [app_log(n, "hostile") for n in range(10)]
+    lines = ndjson(events).split(b"\n")
+    for number, value in ((3, b"NaN"), (5, b"1e400"), (7, b'"\\ud800"')):
+        lines[number - 1] = lines[number - 1].replace(b'"status":200', b'"status":' + value)
+    client = blobs.put("applogs/hostile.ndjson" + (".gz" if gzipped else ""), b"\xef\xbb\xbf" + b"\n".join(lines),
+                       gzipped=gzipped)
+    # WHEN it is ingested
+    result = blobs.ingest(client)
+    # THEN each of the three is rejected by line, naming the field; the seven others land; the counts add up
+    assert result.safe and (result.landed, result.rejected) == (7, 3), result.summary()
+    assert result.received == result.landed + result.rejected + result.parked + result.deadlettered + result.failed
+    assert [r["reason"] for r in result.rejections] == [
+        "line 3: field 'status' holds NaN: JSON has no NaN or Infinity",
+        "line 5: field 'status' holds 1e400, a number beyond double range",
+        "line 7: field 'status' holds an invalid Unicode escape (a lone surrogate)",
+    ]
+    good = [e for i, e in enumerate(events) if i not in (2, 4, 6)]
+    assert sorted(blobs.landed_ids()) == sorted(expected_ids(good))
+
+
+@pytest.mark.parametrize("name, body", [
+    ("applogs/bom.json", lambda events: orjson.dumps(events)),
+    ("applogs/bom-records.json", lambda events: orjson.dumps({"records": events})),
+    ("applogs/bom.csv", lambda events: b"timestamp,level,message,status\n" + b"".join(
+        f"{e['timestamp']},info,{e['message']},200\n".encode() for e in events)),
+], ids=["json-array", "records", "csv"])
+def test_a_byte_order_mark_before_a_json_array_records_document_or_csv_is_skipped(blobs: BlobWorld, name, body):
+    events = [app_log(n, "bom") for n in range(5)]
+    client = blobs.put(name, b"\xef\xbb\xbf" + body(events))
+    result = blobs.ingest(client)
+    assert result.safe and (result.landed, result.rejected) == (5, 0), result.summary()
+
+
+def test_a_lone_low_surrogate_in_a_json_array_is_a_rejection_not_a_crash(blobs: BlobWorld):
+    # GIVEN a JSON array whose 3rd element holds "\udc00x" (the streaming parser raises UnicodeDecodeError on it)
+    events = [app_log(n, "low") for n in range(5)]
+    text = orjson.dumps(events).replace(b'"low event 2"', b'"\\udc00x"')
+    result = blobs.ingest(blobs.put("applogs/low.json", text))
+    # THEN the run completes: what came before landed, the element is rejected with the rest of the file
+    assert result.safe and result.landed == 2 and result.rejected == 1, result.summary()
+    assert result.rejections[0]["reason"].startswith("element 3: not valid JSON")

@@ -231,12 +231,87 @@ def test_refused_token_is_retried_once_with_a_new_client(http, emulator, monkeyp
     assert [r["status"] for r in emulator.requests()] == [401, 401]
 
 
-def test_malformed_body_is_400_naming_the_line_and_nothing_is_uploaded(http, emulator):
-    body = orjson.dumps(app_log(1)) + b"\n" + b'{"level": "info", "message": oops}\n'
-    status, answer, _ = http.post("applogs", body, {"Content-Type": "application/x-ndjson"})
-    assert status == 400
-    assert "line 2" in answer["error"]
+def adds_up(summary: dict) -> bool:
+    """received = landed + rejected + parked + deadlettered + failed (DESIGN 2, issue 14)."""
+    return summary["received"] == sum(summary[k] for k in ("accepted", "rejected", "parked", "deadlettered", "failed"))
+
+
+def test_a_malformed_ndjson_line_is_rejected_naming_it_and_the_other_lines_land(http, emulator):
+    # GIVEN NDJSON whose second line is not JSON, between two good lines
+    body = orjson.dumps(app_log(1)) + b"\n" + b'{"level": "info", "message": oops}\n' + orjson.dumps(app_log(3)) + b"\n"
+    # WHEN it is posted
+    status, summary, _ = http.post("applogs", body, {"Content-Type": "application/x-ndjson"})
+    # THEN 200: line 2 is rejected with its line number, the other two land, and the counts add up
+    assert status == 200, summary
+    assert (summary["received"], summary["accepted"], summary["rejected"]) == (3, 2, 1) and adds_up(summary)
+    assert summary["rejections"] == [
+        {"index": 1, "line": 2,
+         "reason": "line 2: not valid JSON at column 30: unexpected character, expected a JSON value"}]
+    assert messages(emulator.rows("AppLogs_CL")) == ["event 1", "event 3"]
+
+
+@pytest.mark.parametrize("body, reason", [
+    (b"", "body is empty"),
+    (b"not json at all", "body is not valid JSON at line 1, column 1"),
+    (b"nope\nnot json either\n", "body holds no valid JSON line: line 1"),
+    (b"null", "the body holds no event objects: it is null"),
+    (b"42", "the body holds no event objects: it is a number"),
+    (b'"hello"', "the body holds no event objects: it is a string"),
+    (b"true", "the body holds no event objects: it is true or false"),
+    (b'{"a": "\xff\xfe"}', "body is not valid JSON"),
+], ids=["empty", "not-json", "no-good-line", "null", "number", "string", "boolean", "invalid-utf8"])
+def test_a_body_of_which_nothing_decodes_is_400_and_nothing_is_uploaded(http, emulator, body, reason):
+    status, answer, _ = http.post("applogs", body, {"Content-Type": "application/json"})
+    assert status == 400, answer
+    assert answer["error"].startswith(reason)
     assert emulator.requests() == []
+
+
+def test_bad_gzip_is_400_and_nothing_is_uploaded(http, emulator):
+    truncated = gzip.compress(ndjson_of(20))[:-10]
+    status, answer, _ = http.post("applogs", truncated, {"Content-Encoding": "gzip"})
+    assert status == 400 and answer["error"] == "gzip body is truncated"
+    assert emulator.requests() == []
+
+
+@pytest.mark.parametrize("value, field_reason", [
+    (b"NaN", "field 'duration_ms' holds NaN: JSON has no NaN or Infinity"),
+    (b"Infinity", "field 'duration_ms' holds Infinity: JSON has no NaN or Infinity"),
+    (b"-Infinity", "field 'duration_ms' holds -Infinity: JSON has no NaN or Infinity"),
+    (b"1e400", "field 'duration_ms' holds 1e400, a number beyond double range"),
+    (b'"\\ud800"', "field 'duration_ms' holds an invalid Unicode escape (a lone surrogate)"),
+], ids=["nan", "infinity", "minus-infinity", "1e400", "lone-surrogate"])
+def test_an_array_element_json_cannot_carry_is_rejected_naming_the_field_and_the_others_land(
+        http, emulator, value, field_reason):
+    # GIVEN an array (as Python's json.dumps writes NaN) whose middle element holds what JSON cannot carry
+    bad = orjson.dumps(app_log(2)).replace(b'"seq":2', b'"seq":2,"duration_ms":' + value)
+    body = b"[" + orjson.dumps(app_log(1)) + b"," + bad + b"," + orjson.dumps(app_log(3)) + b"]"
+    # WHEN it is posted
+    status, summary, _ = http.post("applogs", body, {"Content-Type": "application/json"})
+    # THEN the element is rejected naming the field, its neighbours land, the counts add up
+    assert status == 200, summary
+    assert (summary["received"], summary["accepted"], summary["rejected"]) == (3, 2, 1) and adds_up(summary)
+    assert summary["rejections"] == [{"index": 1, "reason": field_reason}]
+    assert messages(emulator.rows("AppLogs_CL")) == ["event 1", "event 3"]
+    assert emulator.drops() == []
+
+
+def test_a_leading_byte_order_mark_is_skipped_in_json_and_ndjson_bodies(http, emulator):
+    bom = b"\xef\xbb\xbf"
+    a = http.post("applogs", bom + orjson.dumps([app_log(1), app_log(2)]), {"Content-Type": "application/json"})
+    b = http.post("applogs", bom + ndjson_of(2, first=3), {"Content-Type": "application/x-ndjson"})
+    c = http.post("applogs", bom + orjson.dumps(app_log(5)), {"Content-Type": "application/json"}, gzipped=True)
+    assert [(x[0], x[1]["accepted"], x[1]["rejected"]) for x in (a, b, c)] == [(200, 2, 0), (200, 2, 0), (200, 1, 0)]
+    assert len(emulator.rows("AppLogs_CL")) == 5
+
+
+def test_rejections_listed_are_capped_and_all_are_counted(http, emulator):
+    # GIVEN 150 bad lines between 50 good ones
+    lines = [orjson.dumps(app_log(n)) if n % 4 == 0 else b'{"broken": }' for n in range(200)]
+    status, summary, _ = http.post("applogs", b"\n".join(lines), {"Content-Type": "application/x-ndjson"})
+    # THEN all 150 are counted, the first 100 listed, the 50 good land
+    assert status == 200 and (summary["accepted"], summary["rejected"]) == (50, 150) and adds_up(summary)
+    assert len(summary["rejections"]) == 100 and summary["rejections"][0]["line"] == 2
 
 
 def ndjson_of(count: int, first: int = 0, **fields: object) -> bytes:
@@ -261,17 +336,34 @@ def test_a_body_of_many_slices_lands_whole_in_requests_under_the_limit(http, emu
 
 
 @pytest.mark.parametrize("content_type", ["application/x-ndjson", "application/json"])
-def test_a_bad_line_past_the_first_slices_is_400_and_nothing_is_uploaded(http, emulator, content_type):
+def test_a_bad_line_past_the_first_slices_is_rejected_and_every_other_line_lands(http, emulator, content_type):
     # GIVEN NDJSON whose bad line comes after two full decoding slices of good events
     good = ndjson_of(2 * SLICE_LINES + 5)
     body = good + b'{"level": "info", "message": oops}\n' + ndjson_of(10, first=10_000)
     bad_line = 2 * SLICE_LINES + 6
     # WHEN it is posted
-    status, answer, _ = http.post("applogs", body, {"Content-Type": content_type})
-    # THEN the answer is 400 naming that line, and not one request went out (the sender may fix and resend)
-    assert status == 400, answer
-    assert answer["error"].startswith(f"body line {bad_line} is not valid JSON")
-    assert emulator.requests() == [] and emulator.rows("AppLogs_CL") == []
+    status, summary, _ = http.post("applogs", body, {"Content-Type": content_type})
+    # THEN that line alone is rejected, naming it; every other line landed once
+    assert status == 200, summary
+    assert (summary["accepted"], summary["rejected"]) == (2 * SLICE_LINES + 15, 1) and adds_up(summary)
+    assert summary["rejections"][0]["line"] == bad_line
+    assert summary["rejections"][0]["reason"].startswith(f"line {bad_line}: not valid JSON")
+    assert len(emulator.rows("AppLogs_CL")) == 2 * SLICE_LINES + 15
+
+
+def test_a_long_array_with_a_nan_past_its_first_slices_rejects_that_element_only(http, emulator):
+    # GIVEN a JSON array of several slices whose 3000th element holds NaN
+    elements = [orjson.dumps(app_log(n, pad="p" * 600)) for n in range(4000)]
+    elements[2999] = elements[2999].replace(b'"seq":2999', b'"seq":2999,"duration_ms":NaN')
+    body = b"[" + b",".join(elements) + b"]"
+    assert len(body) > 2 * SLICE_BYTES
+    # WHEN it is posted
+    status, summary, _ = http.post("applogs", body, {"Content-Type": "application/json"})
+    # THEN element 2999 is rejected naming the field and the 3999 others land
+    assert status == 200, summary
+    assert (summary["accepted"], summary["rejected"]) == (3999, 1) and adds_up(summary)
+    assert summary["rejections"] == [{"index": 2999, "reason": "field 'duration_ms' holds NaN: JSON has no NaN or Infinity"}]
+    assert len(emulator.rows("AppLogs_CL")) == 3999
 
 
 def test_a_long_array_broken_past_its_first_slices_is_400_and_nothing_is_uploaded(http, emulator):
@@ -322,3 +414,59 @@ def test_broken_configuration_is_503_with_the_problem_named(http, monkeypatch, t
     status, answer, headers = http.post("applogs", [app_log(1)])
     assert status == 503 and headers["Retry-After"]
     assert "route 'x': source" in answer["error"]
+
+
+# --- CloudEvents in full (issue 14): the spec's own examples ---------------------------------------------
+
+
+def test_cloudevents_spec_batch_example_decodes_data_base64_by_its_datacontenttype(http, emulator):
+    # GIVEN the JSON format spec's batch example (binary thrift data_base64 beside JSON data), plus JSON data_base64
+    body = (EVENTS / "cloudevents_spec_batch.json").read_bytes()
+    # WHEN it is posted as a batch
+    status, summary, _ = http.post("cloudevents", body, {"Content-Type": "application/cloudevents-batch+json"})
+    # THEN all three land: binary data kept as its base64 string, JSON data_base64 parsed, JSON data as is
+    assert status == 200 and (summary["accepted"], summary["rejected"]) == (3, 0) and adds_up(summary)
+    rows = {r["EventId"]: r for r in emulator.rows("CloudEvents_CL")}
+    assert rows["B234-1234-1234"]["Data"] == "CwABAAAABWhlbGxvAA=="
+    assert rows["C234-1234-1234"]["Data"] == {"appinfoA": "abc", "appinfoB": 123, "appinfoC": True}
+    assert rows["D234-1234-1234"]["Data"] == {"appinfoA": "abc", "appinfoB": 123}
+
+
+def test_cloudevents_spec_structured_example_with_text_data_lands(http, emulator):
+    body = (EVENTS / "cloudevent_spec_structured_xml.json").read_bytes()
+    status, summary, _ = http.post("cloudevents", body, {"Content-Type": "application/cloudevents+json"})
+    assert status == 200 and summary["accepted"] == 1
+    (row,) = emulator.rows("CloudEvents_CL")
+    assert (row["EventId"], row["Data"], row["SpecVersion"]) == ("A234-1234-1234", '<much wow="xml"/>', "1.0")
+
+
+def test_cloudevents_spec_binary_example_percent_decodes_ce_headers(http, emulator):
+    # GIVEN the HTTP binding's binary mode example, its subject percent-encoded as the binding requires
+    headers = {"ce-specversion": "1.0", "ce-type": "com.example.someevent", "ce-time": "2018-04-05T03:56:24Z",
+               "ce-id": "1234-1234-1234", "ce-source": "/mycontext/subcontext", "ce-subject": "caf%C3%A9",
+               "Content-Type": "application/json; charset=utf-8"}
+    status, summary, _ = http.post("cloudevents", b'\xef\xbb\xbf{"appinfoA": "abc"}', headers)
+    assert status == 200 and summary["accepted"] == 1, summary
+    (row,) = emulator.rows("CloudEvents_CL")
+    assert (row["Subject"], row["Source"], row["Data"]) == ("café", "/mycontext/subcontext", {"appinfoA": "abc"})
+
+
+def test_cloudevents_binary_mode_keeps_binary_data_as_base64(http, emulator):
+    headers = {"ce-specversion": "1.0", "ce-type": "t", "ce-id": "bin-2", "ce-source": "/s",
+               "Content-Type": "application/vnd.apache.thrift.binary"}
+    status, _, _ = http.post("cloudevents", b"\x0b\x00\x01\xff", headers)
+    assert status == 200
+    assert emulator.rows("CloudEvents_CL")[0]["Data"] == "CwAB/w=="
+
+
+def test_a_bad_cloudevent_of_a_batch_is_rejected_and_the_others_land(http, emulator):
+    events = orjson.loads((EVENTS / "cloudevents_spec_batch.json").read_bytes())
+    events[0]["data_base64"] = "not base64!"
+    del events[2]["source"]
+    status, summary, _ = http.post("cloudevents", orjson.dumps(events),
+                                   {"Content-Type": "application/cloudevents-batch+json"})
+    assert status == 200 and (summary["accepted"], summary["rejected"]) == (1, 2) and adds_up(summary)
+    assert summary["rejections"] == [
+        {"index": 0, "reason": "CloudEvent #0: data_base64 is not base64 (RFC 4648)"},
+        {"index": 2, "reason": "CloudEvent #2 lacks required attribute(s): source"}]
+    assert [r["EventId"] for r in emulator.rows("CloudEvents_CL")] == ["C234-1234-1234"]

@@ -98,7 +98,7 @@ def test_a_batch_with_bad_events_lands_the_good_ones_and_names_the_bad_by_partit
     reasons = sorted(r["reason"] for r in result.rejections)
     assert any(r.startswith("partition 7 sequence 501: not valid JSON") for r in reasons)
     assert any(r.startswith("partition 7 sequence 502: empty body") for r in reasons)
-    assert any(r.startswith("partition 7 sequence 503: event is a int, not a JSON object") for r in reasons)
+    assert any(r.startswith("partition 7 sequence 503: the body holds no event objects: it is a number") for r in reasons)
     assert any(r.startswith("partition 7 sequence 504 record 1: time_field 'time'") for r in reasons)
     assert any(r.startswith("partition 7 sequence 505: line 2: not valid JSON") for r in reasons)
     assert {(r["partition_id"], r["sequence_number"]) for r in result.rejections} == {
@@ -107,6 +107,29 @@ def test_a_batch_with_bad_events_lands_the_good_ones_and_names_the_bad_by_partit
     # (the function and the direct call each landed the 5 good rows; the EventIds are the same)
     rows = hub.rows()
     assert len(rows) == 10 and len({r["EventId"] for r in rows}) == 5
+
+
+def test_bodies_holding_what_json_cannot_carry_reject_that_record_only_and_the_counts_add_up(hub: HubWorld):
+    # GIVEN an envelope, an array and NDJSON (after a byte order mark), each with one record JSON cannot carry
+    kv = sample_records("diag_keyvault_auditevent.json")
+    good = [orjson.dumps({**record, "correlationId": f"c-{n}"}) for n, record in enumerate(kv[:3])]
+    bad = good[0].replace(b'"correlationId"', b'"durationMs":NaN,"correlationId"', 1)
+    bodies = [
+        b'{"records": [' + good[0] + b"," + bad.replace(b"NaN", b"1e400") + b"]}",  # seq 600: record 1 out of range
+        b"[" + good[1] + b"," + bad.replace(b"NaN", b'"\\ud800"') + b"]",  # seq 601: element 1 a lone surrogate
+        b"\xef\xbb\xbf" + good[2] + b"\n" + bad.replace(b"NaN", b"-Infinity") + b"\n",  # seq 602: line 2 -Infinity
+    ]
+    # WHEN the batch is ingested
+    result = hub.ingest(make_batch(bodies, partition="3", first_sequence=600))
+    # THEN the three good records land, each bad one is rejected naming its field, and every record is counted
+    assert result.safe and (result.landed, result.rejected) == (3, 3)
+    assert result.received == result.landed + result.rejected + result.parked + result.deadlettered + result.failed
+    assert sorted(r["reason"] for r in result.rejections) == [
+        "partition 3 sequence 600: record 1: field 'durationMs' holds 1e400, a number beyond double range",
+        "partition 3 sequence 601: element 1: field 'durationMs' holds an invalid Unicode escape (a lone surrogate)",
+        "partition 3 sequence 602: line 2: field 'durationMs' holds -Infinity: JSON has no NaN or Infinity",
+    ]
+    assert len(hub.rows()) == 3
 
 
 def test_an_upload_failure_is_parked_and_the_function_returns_normally(hub: HubWorld):

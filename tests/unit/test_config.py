@@ -21,8 +21,7 @@ DCR_ID = "dcr-682fbae20f3428bcec4c117c57bea18d"
 ENDPOINT = "https://relay-dce.eastus-1.ingest.monitor.azure.com"
 ROUTE_KEYS_TEXT = (
     "auxiliary, columns, continue, dcr, endpoint, extra, format, id_column, map, match, name, on_type_error, "
-    "original_time_column, "
-    "schema, secret, source, stream, time_field, where"
+    "original_time_column, schema, secret, signature, source, stream, time_field, where"
 )
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -1015,3 +1014,51 @@ def test_map_of_a_computed_column_is_reported(tmp_path):
     assert "route 'r': map.TimeGenerated: column is filled by time_field; remove it from map" in problems
     assert "route 'r': map.X: column is filled by extra; remove it from map" in problems
     assert "route 'r': map.Id: column is filled by id_column; remove it from map" in problems
+
+
+# --- signature: (issue 14) --------------------------------------------------------------------------------
+
+
+def _signed_route(signature: str, extra: str = "") -> str:
+    return f"""
+defaults:
+  endpoint: https://example.ingest.monitor.azure.com
+  dcr: dcr-00000000000000000000000000000000
+routes:
+  - name: shop
+    source: http
+    match: shop
+    stream: Custom-T
+    columns: [{{name: TimeGenerated, type: datetime}}, {{name: Raw, type: dynamic}}]
+    extra: Raw
+{extra}    signature: {signature}
+"""
+
+
+def test_a_signature_block_becomes_the_routes_scheme(tmp_path):
+    config = parse_config(_signed_route(
+        "{secret: s3cret, header: X-Slack-Signature, prefix: 'v0=', timestamp_header: X-Slack-Request-Timestamp,"
+        " signed: 'v0:{timestamp}:{body}', tolerance: 120}"), {}, tmp_path)
+    scheme = config.routes[0].signature
+    assert (scheme.header, scheme.prefix, scheme.encoding, scheme.timestamp_header, scheme.signed, scheme.tolerance) == (
+        "X-Slack-Signature", "v0=", "hex", "X-Slack-Request-Timestamp", "v0:{timestamp}:{body}", 120)
+    assert "s3cret" not in repr(config.routes[0])
+
+
+@pytest.mark.parametrize("signature, extra, message", [
+    ("{header: X-Sig}", "", "signature.secret: required"),
+    ("{secret: s, header: 'X Sig'}", "", "signature.header: 'X Sig' must be an HTTP header name"),
+    ("{secret: s, header: X-Sig, encoding: base32}", "", "signature.encoding: 'base32' is not one of hex, base64"),
+    ("{secret: s, header: X-Sig, timestamp_header: X-Ts, signed: '{body}'}", "", "signature.signed:"),
+    ("{secret: s, header: X-Sig, signed: '{timestamp}.{body}'}", "", "signature.signed:"),
+    ("{secret: s, header: X-Sig, timestamp_header: X-Ts, tolerance: 0}", "", "signature.tolerance: 0 must be"),
+    ("{secret: s, header: X-Sig, algorithm: sha1}", "", "signature.algorithm: unknown key"),
+    ("{secret: s, header: X-Sig}", "    secret: gh\n", "signature: use secret"),
+    ("{secret: '@Microsoft.KeyVault(SecretUri=https://v/s)', header: X-Sig}", "", "unresolved Key Vault reference"),
+    ("just-a-string", "", "signature: must be a mapping"),
+], ids=["no-secret", "bad-header", "bad-encoding", "unsigned-timestamp", "timestamp-without-header", "tolerance",
+        "unknown-key", "both", "keyvault", "not-a-mapping"])
+def test_signature_problems_name_the_route_and_key(tmp_path, signature, extra, message):
+    with pytest.raises(ConfigError) as caught:
+        parse_config(_signed_route(signature, extra), {}, tmp_path)
+    assert any(p.startswith("route 'shop': ") and message in p for p in caught.value.problems), caught.value.problems

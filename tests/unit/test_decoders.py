@@ -15,11 +15,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shared.records import Record, Rejection
 from shared.sources.compression import gunzip_bounded
 from shared.sources.errors import DecodeError, TooLargeError
 from shared.sources.http import check_declared_length, decode_http_body, header, options_handshake
 from shared.sources.jsontext import (
+    Unreadable,
     _decode_ndjson_lines,
+    _require_some,
     decode_json_events,
     decode_ndjson,
     json_array_slices,
@@ -121,20 +124,41 @@ def test_malformed_json_offset_is_in_bytes_after_multibyte_characters():
     )
 
 
-def test_malformed_ndjson_line_is_named():
-    """GIVEN NDJSON whose third line is broken WHEN decoded THEN the line number is named."""
-    with pytest.raises(DecodeError) as caught:
-        decode(b'{"a": 1}\n{"b": 2}\n{"c": \n')
+def rejections(decoded) -> list[tuple[dict, str]]:
+    """(ref fields, reason) of each rejection a decoded body gives, in body order (slices are used up)."""
+    return [(item.ref.fields(), item.reason) for item in decoded.records() if isinstance(item, Rejection)]
 
-    assert str(caught.value) == "body line 3 is not valid JSON at column 6: unexpected end of data"
+
+def events_and_rejections(decoded) -> tuple[list, list[tuple[dict, str]]]:
+    """The good events and the rejections of a decoded body, reading its records once."""
+    records = list(decoded.records())
+    return ([r.event for r in records if isinstance(r, Record)],
+            [(r.ref.fields(), r.reason) for r in records if isinstance(r, Rejection)])
+
+
+def test_malformed_ndjson_line_is_a_rejection_naming_it_and_the_others_stay():
+    """GIVEN NDJSON whose third line is broken WHEN decoded THEN lines 1-2 are events, line 3 a rejection naming it."""
+    decoded = decode(b'{"a": 1}\n{"b": 2}\n{"c": \n')
+
+    assert events_and_rejections(decoded) == (
+        [{"a": 1}, {"b": 2}], [({"index": 2, "line": 3}, "line 3: not valid JSON at column 6: unexpected end of data")])
 
 
 def test_malformed_ndjson_by_content_type_counts_blank_lines():
     """GIVEN NDJSON by content type, a blank line, then garbage on line 3 WHEN decoded THEN line 3 is named."""
-    with pytest.raises(DecodeError) as caught:
-        decode(b'{"a": 1}\n\nnope\n', {"Content-Type": "application/x-ndjson"}).all_events()
+    decoded = decode(b'{"a": 1}\n\nnope\n', {"Content-Type": "application/x-ndjson"})
 
-    assert str(caught.value) == "body line 3 is not valid JSON at column 1: invalid literal, expected 'null'"
+    assert rejections(decoded) == [
+        ({"index": 1, "line": 3}, "line 3: not valid JSON at column 1: invalid literal, expected 'null'")]
+
+
+def test_ndjson_without_one_good_line_is_refused_whole():
+    """GIVEN NDJSON of which no line is JSON WHEN its records are read THEN DecodeError (400) naming the first."""
+    decoded = decode(b'nope\nnot json either\n', {"Content-Type": "application/x-ndjson"})
+
+    with pytest.raises(DecodeError, match=r"^body holds no valid JSON line: line 1: not valid JSON at column 1: .*"
+                                          r"\(and 1 more bad line\(s\)\)$"):
+        list(decoded.records())
 
 
 def test_ndjson_slices_give_the_events_of_the_whole_body_in_order():
@@ -147,15 +171,15 @@ def test_ndjson_slices_give_the_events_of_the_whole_body_in_order():
     assert [event for part in slices for event in part] == decode_ndjson(body) == [{"n": n} for n in range(5)]
 
 
-def test_ndjson_slices_yield_the_good_slices_then_name_the_bad_line():
+def test_ndjson_slices_yield_the_bad_line_in_its_place_and_go_on():
     # GIVEN NDJSON whose 5th line is broken
     body = b'{"n": 0}\n{"n": 1}\n{"n": 2}\n\n{"n": \n{"n": 5}\n'
     slices = ndjson_slices(body, 2)
-    # WHEN read slice by slice THEN the first two slices come, then the error names line 5 (blank line counted)
+    # WHEN read slice by slice THEN line 5 is an Unreadable in its place (blank line counted), line 6 still comes
     assert next(slices) == [{"n": 0}, {"n": 1}]
     assert next(slices) == [{"n": 2}]
-    with pytest.raises(DecodeError, match=r"^body line 5 is not valid JSON at column 6: unexpected end of data$"):
-        next(slices)
+    assert next(slices) == [Unreadable("line 5: not valid JSON at column 6: unexpected end of data", 5), {"n": 5}]
+    assert next(slices, None) is None
 
 
 def decoded_or_error(decode):
@@ -273,9 +297,10 @@ def test_decode_ndjson_skips_blank_and_whitespace_lines():
 
 
 def test_decode_ndjson_bad_line_is_named_after_the_fast_read_fails():
-    """GIVEN NDJSON whose third line is broken WHEN decoded THEN the line-by-line reading names it."""
-    with pytest.raises(DecodeError, match=r"^body line 3 is not valid JSON at column 6: "):
-        decode_ndjson(b'{"a":1}\n\n{"b":}\n{"c":3}\n')
+    """GIVEN NDJSON whose third line is broken WHEN decoded THEN the line-by-line reading names it in its place."""
+    events = decode_ndjson(b'{"a":1}\n\n{"b":}\n{"c":3}\n')
+    assert events[0] == {"a": 1} and events[2] == {"c": 3}
+    assert events[1].reason.startswith("line 3: not valid JSON at column 6: ")
 
 
 def test_decode_ndjson_vertical_tab_and_form_feed_around_values_are_stripped():
@@ -285,8 +310,8 @@ def test_decode_ndjson_vertical_tab_and_form_feed_around_values_are_stripped():
 
 
 def test_decode_ndjson_lines_that_only_parse_together_are_refused():
-    """GIVEN one value split over two lines WHEN decoded THEN it is an error on line 1, not one event."""
-    with pytest.raises(DecodeError, match=r"^body line 1 is not valid JSON"):
+    """GIVEN one value split over two lines WHEN decoded THEN no line is good: an error on line 1, not one event."""
+    with pytest.raises(DecodeError, match=r"^body holds no valid JSON line: line 1: not valid JSON"):
         decode_ndjson(b'{"a":\n1}\n')
 
 
@@ -305,7 +330,12 @@ def test_decode_ndjson_is_the_line_by_line_reading(body):
         except DecodeError as error:
             return str(error)
 
-    assert run(decode_ndjson) == run(_decode_ndjson_lines)
+    def line_by_line(body, what):
+        events = _decode_ndjson_lines(body, what)
+        _require_some(events, what)
+        return events
+
+    assert run(decode_ndjson) == run(line_by_line)
 
 
 def test_decode_json_events_array_that_is_not_closed():
@@ -534,13 +564,15 @@ def test_cloudevents_wrong_specversion():
 
 def test_cloudevents_batch_event_index_is_named(events_dir):
     """GIVEN a batch whose second event lacks type WHEN decoded THEN '#1' is named."""
+    # (per event, issue 14: one bad CloudEvent of a batch does not lose the others)
     events = orjson.loads((events_dir / "cloudevents_batch.json").read_bytes())
     del events[1]["type"]
 
-    with pytest.raises(DecodeError) as caught:
-        decode(orjson.dumps(events), {"Content-Type": "application/cloudevents-batch+json"})
+    decoded = decode(orjson.dumps(events), {"Content-Type": "application/cloudevents-batch+json"})
 
-    assert str(caught.value) == "CloudEvent #1 lacks required attribute(s): type"
+    # THEN it alone is rejected, naming what it lacks; the first lands
+    assert events_and_rejections(decoded) == (
+        [events[0]], [({"index": 1}, "CloudEvent #1 lacks required attribute(s): type")])
 
 
 def test_cloudevents_batch_not_an_array(events_dir):
@@ -564,9 +596,11 @@ def test_cloudevents_structured_not_an_object(events_dir):
 
 
 def test_cloudevents_batch_element_not_an_object():
-    """GIVEN a batch with a number WHEN decoded THEN DecodeError naming the index."""
-    with pytest.raises(DecodeError, match=r"^CloudEvent #0 is not a JSON object$"):
-        decode(b"[1]", {"Content-Type": "application/cloudevents-batch+json"})
+    """GIVEN a batch with a number beside an event WHEN decoded THEN the number is rejected naming its index."""
+    good = {"specversion": "1.0", "id": "1", "source": "/s", "type": "t"}
+    decoded = decode(orjson.dumps([1, good]), {"Content-Type": "application/cloudevents-batch+json"})
+
+    assert events_and_rejections(decoded) == ([good], [({"index": 0}, "CloudEvent #0 is not a JSON object")])
 
 
 # --- Event Grid -------------------------------------------------------------------------------------------

@@ -76,3 +76,82 @@ def test_prefix_must_be_sha256(presented):
 def test_non_ascii_presented_value_is_refused_not_raised():
     """GIVEN a header value with non-ASCII characters WHEN verified THEN False (no TypeError from compare_digest)."""
     assert verify_github_signature(DOC_SECRET, DOC_BODY, "sha256=é") is False
+
+
+# --- the generic scheme (route key `signature:`) ----------------------------------------------------------
+
+from shared.signatures import SignatureScheme, header_reader, verify_signature  # noqa: E402
+
+# Slack's "Verifying requests from Slack" documented example (a slash command).
+SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+SLACK_TIMESTAMP = "1531420618"
+SLACK_BODY = (b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V"
+              b"&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text="
+              b"&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN"
+              b"&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c")
+SLACK_SIGNATURE = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"
+SLACK = SignatureScheme(SLACK_SECRET, "X-Slack-Signature", "v0=", "hex", "X-Slack-Request-Timestamp", "",
+                        "v0:{timestamp}:{body}", 300)
+
+
+def slack_headers(signature: str = SLACK_SIGNATURE, timestamp: str = SLACK_TIMESTAMP):
+    return header_reader({"x-slack-signature": signature, "X-Slack-Request-Timestamp": timestamp})
+
+
+def test_slacks_documented_example_verifies_within_the_window():
+    assert SLACK.sign(SLACK_BODY, SLACK_TIMESTAMP) == SLACK_SIGNATURE
+    assert verify_signature(SLACK, SLACK_BODY, slack_headers(), now=1531420618 + 299).ok
+
+
+def test_a_replayed_request_outside_the_window_is_refused_naming_the_timestamp_header():
+    verdict = verify_signature(SLACK, SLACK_BODY, slack_headers(), now=1531420618 + 301)
+    assert not verdict.ok and "X-Slack-Request-Timestamp" in verdict.problem and "300 s" in verdict.problem
+    assert SLACK_SECRET not in verdict.problem
+
+
+@pytest.mark.parametrize("signature, timestamp, problem", [
+    ("", SLACK_TIMESTAMP, "missing X-Slack-Signature signature header"),
+    (SLACK_SIGNATURE[:-1] + "0", SLACK_TIMESTAMP, "missing or wrong X-Slack-Signature signature"),
+    (SLACK_SIGNATURE.replace("v0=", "v1="), SLACK_TIMESTAMP, "missing or wrong X-Slack-Signature signature"),
+    ("v0=not-hex", SLACK_TIMESTAMP, "missing or wrong X-Slack-Signature signature"),
+    (SLACK_SIGNATURE, "", "missing or unreadable signed timestamp in X-Slack-Request-Timestamp"),
+    (SLACK_SIGNATURE, "yesterday", "missing or unreadable signed timestamp in X-Slack-Request-Timestamp"),
+    (SLACK_SIGNATURE, "1531420619", "missing or wrong X-Slack-Signature signature"),  # the timestamp is signed
+], ids=["missing", "wrong", "other-prefix", "not-hex", "no-timestamp", "bad-timestamp", "other-timestamp"])
+def test_bad_signatures_are_refused_with_a_problem_naming_the_header(signature, timestamp, problem):
+    verdict = verify_signature(SLACK, SLACK_BODY, slack_headers(signature, timestamp), now=1531420618)
+    assert (verdict.ok, verdict.problem) == (False, problem)
+
+
+def test_any_matching_part_of_a_multi_signature_header_is_enough():
+    # PagerDuty sends several v1= signatures while secrets rotate; Stripe puts t= and v0= beside v1=
+    scheme = SignatureScheme("s3cret", "X-PagerDuty-Signature", "v1=")
+    good = scheme.sign(b"{}")
+    assert verify_signature(scheme, b"{}", header_reader({"X-PagerDuty-Signature": f"v1={'0' * 64},{good}"})).ok
+    assert not verify_signature(scheme, b"{}", header_reader({"X-PagerDuty-Signature": f"v1={'0' * 64}"})).ok
+
+
+def test_base64_and_rfc3339_timestamps():
+    scheme = SignatureScheme("s", "X-Zendesk-Webhook-Signature", "", "base64", "X-Zendesk-Webhook-Signature-Timestamp",
+                             "", "{timestamp}{body}")
+    stamp = "2024-05-01T10:00:00Z"
+    headers = header_reader({"X-Zendesk-Webhook-Signature": scheme.sign(b"{}", stamp),
+                             "X-Zendesk-Webhook-Signature-Timestamp": stamp})
+    assert verify_signature(scheme, b"{}", headers, now=1714557600 + 10).ok
+    assert not verify_signature(scheme, b"{}", headers, now=1714557600 + 400).ok
+
+
+def test_the_comparison_is_constant_time():
+    # every candidate goes through hmac.compare_digest; nothing compares signatures with ==
+    import inspect
+
+    import shared.signatures as module
+
+    source = inspect.getsource(module.verify_signature)
+    assert "compare_digest" in source and "== expected" not in source
+
+
+def test_the_routes_signature_header_never_reaches_rows():
+    from shared.http_ingest import safe_headers
+
+    assert safe_headers({"Stripe-Signature": "t=1,v1=ab", "X-Trace": "1"}, "stripe-signature") == {"x-trace": "1"}
