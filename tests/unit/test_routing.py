@@ -191,3 +191,14 @@ def test_times_the_service_would_replace_are_counted_and_can_be_kept_in_a_column
 def test_original_time_column_mistakes(keys, message):
     (problem,) = problems_of(route("r1", **keys))
     assert problem.startswith(f"route 'r1': {message}")
+
+
+def http_route(name: str, **keys: Any) -> dict[str, Any]:
+    return {**route(name, **keys), "source": "http", "match": "hooks"}
+
+
+def test_http_routes_may_share_a_path_when_the_earlier_ones_pass_records_on():
+    config = config_of(http_route("alerts", where={"kind": "alert"}), http_route("others"))
+    assert [d.route.name for d in config.router("http", "hooks").candidates] == ["alerts", "others"]
+    assert problems_of(http_route("a", where={"kind": "x"}), http_route("b", secret="s")) == [
+        "route 'b': secret: http routes answering 'hooks' must verify the same secret"]
