@@ -26,6 +26,8 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import is_
 from typing import Any, TypeVar
 
 from .config import Route
@@ -53,6 +55,9 @@ class Chunking:
 
     rows: int = 2000
     size: int = 4 << 20
+
+
+DEFAULT_CHUNKING = Chunking()
 
 
 @dataclass
@@ -135,7 +140,7 @@ class _Lane:
             if delivery.failure is not None:
                 result.fail(delivery.failure)
         if chunk is not None:
-            setattr(chunk, delivery.fate.value, getattr(chunk, delivery.fate.value) + rows)
+            setattr(chunk, delivery.fate, getattr(chunk, delivery.fate) + rows)
             if delivery.failure is not None:
                 chunk.failures.append(delivery.failure)
 
@@ -292,7 +297,7 @@ class Engine:
         run = _Run(self, route, batch_id or str(uuid.uuid4()), hold, on_chunk, in_flight, result)
         number = 0
         try:
-            for chunk in _chunks(items, chunking or Chunking()):
+            for chunk in _chunks(items, chunking or DEFAULT_CHUNKING):
                 number += 1
                 run.take(chunk, ChunkReport(number) if on_chunk is not None else None)
         except BaseException:
@@ -314,10 +319,11 @@ class Engine:
         if not records:
             return []
         context = records[0].context
-        shared = all(record.context is context for record in records)
+        contexts = [record.context for record in records]
+        shared = all(map(is_, contexts, repeat(context)))
         part = self.normalizer(lane.route).normalize(
             [record.event for record in records], now=lane.run.now,
-            context=context if shared else [record.context for record in records],
+            context=context if shared else contexts,
         )
         out_of_window = _out_of_window(part.times, lane.run.now) if lane.route.time_field else 0
         for result in lane.results:

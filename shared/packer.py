@@ -56,7 +56,7 @@ class Request:
 def request_of(rows: Sequence[Row]) -> Request:
     """The request carrying ``rows`` in this order."""
     bodies = [row.body for row in rows]
-    return Request(tuple(row.ref for row in rows), tuple(map(len, bodies)), _array(bodies))
+    return Request(tuple([row.ref for row in rows]), tuple(map(len, bodies)), _array(bodies))
 
 
 class Packer:
@@ -77,11 +77,13 @@ class Packer:
     def add(self, rows: Sequence[Row]) -> tuple[list[Request], list[Row]]:
         """Take more rows: the requests now full, and the rows too large for any request."""
         too_large: list[Row] = []
-        if rows and max(len(row.body) for row in rows) + 2 > self.max_bytes:  # rare
+        sizes = [len(row.body) for row in rows]
+        if sizes and max(sizes) + 2 > self.max_bytes:  # rare
             too_large = [row for row in rows if len(row.body) + 2 > self.max_bytes]
             rows = [row for row in rows if len(row.body) + 2 <= self.max_bytes]
+            sizes = [len(row.body) for row in rows]
         self._pending.extend(rows)
-        self._pending_bytes += sum(len(row.body) for row in rows) + len(rows)
+        self._pending_bytes += sum(sizes) + len(sizes)
         if self.max_span_seconds is not None or self._pending_bytes + 1 <= self.max_bytes:
             return [], too_large  # time order needs every row first; or all of it fits one request still
         groups, _ = split_in_order([len(row.body) for row in self._pending], self.max_bytes)
@@ -89,7 +91,7 @@ class Packer:
             return [], too_large
         pending = self._pending
         self._pending = pending[groups[-1][0]:]
-        self._pending_bytes = sum(len(row.body) for row in self._pending) + len(self._pending)
+        self._pending_bytes = sum([len(row.body) for row in self._pending]) + len(self._pending)
         return [request_of(pending[group[0]:group[-1] + 1]) for group in groups[:-1]], too_large
 
     def finish(self) -> list[Request]:
