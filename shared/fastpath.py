@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from itertools import filterfalse
 from typing import Any
 
@@ -32,9 +33,13 @@ from .normalize import (
     Normalizer,
 )
 from .plan import MISSING, RoutePlan
-from .timeparse import TimeFormatError, normalize_time
+from .timeparse import TimeFormatError, parse_utc
+
+#: rows hold TimeGenerated as a UTC datetime, which orjson writes as ``normalize_time`` does
+UTC_Z = orjson.OPT_UTC_Z
 
 AS_IS, OF_CLASS, IN_BOUNDS, COERCE = range(4)
+MAX_POPS = 16
 _FLOAT_MAX = sys.float_info.max
 #: per declared type: when a value is stored as it is (the coercer would return it unchanged)
 _SHORTCUTS: dict[str, tuple[int, type | None, Any, Any]] = {
@@ -48,9 +53,9 @@ _SHORTCUTS: dict[str, tuple[int, type | None, Any, Any]] = {
 }
 
 
-def _time_pair(value: Any) -> tuple[str, float]:
+def _moment(value: Any) -> datetime:
     try:
-        return normalize_time(value)
+        return parse_utc(value)
     except TimeFormatError as error:
         raise CoercionError(str(error)) from None
 
@@ -61,20 +66,23 @@ class FastPath:
     def __init__(self, plan: RoutePlan):
         self.plan = plan
         self.columns = tuple(
-            (column.name, column.path.key, column.path, *_SHORTCUTS[column.type], COERCERS[column.type],
-             f"column {column.name!r} ({column.type}): ", column.drives_time)
+            (column.name, column.path.key, column.path.steps, column.path.from_context, *_SHORTCUTS[column.type],
+             COERCERS[column.type], f"column {column.name!r} ({column.type}): ", column.drives_time)
             for column in plan.columns
         )
-        self.time_key = plan.time.key if plan.time is not None else None
+        self.time_key = plan.time.key if plan.time is not None else None  # (a path: FieldPath.read)
         self.time_label = f"time_field {plan.time.text!r}: " if plan.time is not None else ""
         self.id_prefix = plan.route.encode() + b"\n"
+        #: extra is made by copying the event and popping the consumed keys while they are few (measured:
+        #: 0.3 us for 7 against 0.45 us for a filtering comprehension), by the comprehension beyond
+        self.pop_consumed = tuple(sorted(plan.consumed)) if len(plan.consumed) <= MAX_POPS else None
 
     def normalize(self, events: Iterable[Any], ingest_time: float, start_index: int,  # noqa: C901
                   context: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None) -> NormalizedBatch:
         # one loop on purpose: a call per event or per column is what this path exists to save
         plan, columns, time_path, time_key = self.plan, self.columns, self.plan.time, self.time_key
         extra_column, extra_as_text, id_column = plan.extra, plan.extra_as_text, plan.id_column
-        move, stamp, consumed = plan.move_bad_values, plan.stamp_time, plan.consumed
+        move, stamp, consumed, pop_consumed = plan.move_bad_values, plan.stamp_time, plan.consumed, self.pop_consumed
         all_consumed, is_consumed = consumed.issuperset, consumed.__contains__
         batch = NormalizedBatch()
         dumps = normalize.orjson.dumps  # looked up per batch, as the general path does
@@ -105,11 +113,26 @@ class FastPath:
                         time_defaulted += 1
                     else:
                         try:
-                            row["TimeGenerated"], moment = normalize_time(value)
+                            time_value = parse_utc(value)  # in the row as is: orjson writes it (OPT_UTC_Z)
                         except TimeFormatError as error:
                             raise CoercionError(self.time_label + str(error)) from None
-                for name, key, path, mode, kind, low, high, coerce, label, drives_time in columns:
-                    value = get(key) if key is not None else path.read(event, event_context)
+                        row["TimeGenerated"] = time_value
+                        moment = time_value.timestamp()
+                for name, key, steps, from_context, mode, kind, low, high, coerce, label, drives_time in columns:
+                    if key is not None:
+                        value = get(key)
+                    else:  # FieldPath.read, inline
+                        value = event_context if from_context else event
+                        for step, position in steps:
+                            if isinstance(value, dict):
+                                value = value.get(step, MISSING)
+                                if value is MISSING:
+                                    break
+                            elif position is not None and isinstance(value, list) and position < len(value):
+                                value = value[position]
+                            else:
+                                value = MISSING
+                                break
                     if value is None or value is MISSING:
                         continue
                     if mode == AS_IS or (value.__class__ is kind and (mode == OF_CLASS or low <= value <= high)):
@@ -117,7 +140,8 @@ class FastPath:
                         continue
                     try:
                         if drives_time:
-                            row[name], moment = _time_pair(value)
+                            row[name] = time_value = _moment(value)
+                            moment = time_value.timestamp()
                         else:
                             row[name] = coerce(value)
                     except CoercionError as error:
@@ -131,11 +155,15 @@ class FastPath:
                     row["TimeGenerated"] = ingest_text
                 if extra_column is not None:
                     if not all_consumed(event):
-                        keys = list(filterfalse(is_consumed, event))
-                        if extra is None:
-                            extra = dict(zip(keys, map(event.__getitem__, keys), strict=True))
-                        else:
-                            for key in keys:
+                        if extra is None and pop_consumed is not None:  # a copy less a few keys: the fastest
+                            extra = dict(event)
+                            pop = extra.pop
+                            for key in pop_consumed:
+                                pop(key, None)
+                        elif extra is None:
+                            extra = {key: value for key, value in event.items() if key not in consumed}
+                        else:  # after values moved there: those win over fields of the same name
+                            for key in filterfalse(is_consumed, event):
                                 if key not in extra:
                                     extra[key] = event[key]
                     if extra:
@@ -152,7 +180,7 @@ class FastPath:
                     row[id_column] = hashlib.sha256(self.id_prefix + canonical).hexdigest()[:32]
                 # a right-sized copy: orjson's own output keeps a larger allocation, and a batch keeps every
                 # row, so the heap would grow page by page (measured: ~1.4 page faults per row)
-                encoded = bytes(memoryview(dumps(row)))
+                encoded = bytes(memoryview(dumps(row, option=UTC_Z)))
             except CoercionError as error:
                 rejections_append(EventRejection(index, str(error), event))
                 continue

@@ -44,31 +44,32 @@ class FieldPath:
     ``commits.0.id``, ``_http.headers.x-github-event``) split once into its steps."""
 
     text: str
-    steps: tuple[str | int, ...]  # dict keys, or list positions (ASCII digits in the path)
-    names: tuple[str, ...]  # the same steps as keys (a digit step also reads a dict key "0")
+    #: each step: the key it reads in an object, and the position it reads in an array (a step of
+    #: ASCII digits) or None
+    steps: tuple[tuple[str, int | None], ...]
     from_context: bool  # the first step names a source's context root (``_http``, ``_blob``, ...)
 
     @classmethod
     def parse(cls, text: str, context_roots: frozenset[str]) -> FieldPath:
-        names = tuple(text.split("."))
-        steps = tuple(int(name) if name.isascii() and name.isdigit() else name for name in names)
-        return cls(text, steps, names, names[0] in context_roots)
+        names = text.split(".")
+        steps = tuple((name, int(name) if name.isascii() and name.isdigit() else None) for name in names)
+        return cls(text, steps, names[0] in context_roots)
 
     @property
     def key(self) -> str | None:
         """The top-level event key when the path is just that one key (read with ``event.get``)."""
-        return self.names[0] if len(self.names) == 1 and not self.from_context else None
+        return self.steps[0][0] if len(self.steps) == 1 and not self.from_context else None
 
     def read(self, event: Mapping[str, Any], context: Mapping[str, Any]) -> Any:
         """The value at this path, or :data:`MISSING`."""
         value: Any = context if self.from_context else event
-        for name, step in zip(self.names, self.steps, strict=True):
+        for name, position in self.steps:
             if isinstance(value, dict):
                 value = value.get(name, MISSING)
                 if value is MISSING:
                     return MISSING
-            elif isinstance(value, list) and step.__class__ is int and step < len(value):  # type: ignore[operator]
-                value = value[step]  # type: ignore[index]
+            elif position is not None and isinstance(value, list) and position < len(value):
+                value = value[position]
             else:
                 return MISSING
         return value

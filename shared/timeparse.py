@@ -112,19 +112,22 @@ def format_epoch(epoch: float) -> str:
     return format_time(datetime.fromtimestamp(epoch, tz=UTC))
 
 
-def normalize_time(value: object) -> tuple[str, float]:
-    """Return the service form of a time and its epoch seconds (for time-span splitting).
+def parse_utc(value: object) -> datetime:
+    """``parse_time`` in UTC: the moment of a time value as an aware UTC datetime.
 
     A string with ``-`` after a four-digit year goes straight to ``fromisoformat`` (no epoch text
     has a ``-`` there, so this is the reading ``parse_time`` would pick); anything it refuses, and
     every other value, takes ``parse_time``.
     """
-    moment = None
-    if value.__class__ is str and len(value) >= 10 and value[4] == "-":  # type: ignore[attr-defined,index]
+    if value.__class__ is str and len(value) >= 10 and value[4] == "-":  # type: ignore[arg-type,index]
         try:
-            moment = _in_utc(_fromisoformat(value))  # type: ignore[arg-type]
+            return _in_utc(_fromisoformat(value))  # type: ignore[arg-type]
         except ValueError:  # TimeFormatError is one: out-of-range offsets fail alike in parse_time
-            moment = None
-    if moment is None:
-        moment = _in_utc(parse_time(value))
+            pass
+    return _in_utc(parse_time(value))
+
+
+def normalize_time(value: object) -> tuple[str, float]:
+    """Return the service form of a time and its epoch seconds (for time-span splitting)."""
+    moment = parse_utc(value)
     return _dumps(moment, option=_UTC_Z)[1:-1].decode(), moment.timestamp()

@@ -215,3 +215,15 @@ def test_plan_is_built_once_per_normalizer():
     # GIVEN a normalizer WHEN asked for its plan THEN it is the plan of its route
     route = build_route({"A": "string", "When": "datetime"}, map={"A": "nested.a"})
     assert Normalizer(route).plan == RoutePlan.of(route)
+
+
+@settings(max_examples=100, deadline=None)
+@given(batch=st.lists(st.dictionaries(st.sampled_from([f"k{n}" for n in range(24)] + ["x", "y"]), values,
+                                      max_size=10), max_size=5))
+def test_many_consumed_keys_leave_the_same_extra(batch):
+    # GIVEN a route consuming 20 keys (past the fast path's copy-and-pop) with a string extra
+    columns = {f"C{n}": "string" for n in range(20)}
+    route = build_route({**columns, "Extra": "string"}, map={f"C{n}": f"k{n}" for n in range(20)}, extra="Extra")
+    # WHEN both paths run THEN they agree
+    general, fast = both(route, batch)
+    assert fast == general
