@@ -13,7 +13,8 @@
                 (rename only), the SDK's own ``_create_gzip_requests`` (under Python's default GC
                 thresholds, as an SDK user's process has them);
 * passthrough - ``orjson.loads`` + ``orjson.dumps`` + ISA-L gzip level 1, in as many requests as the
-                relay sends, no per-field work.
+                relay sends, no per-field work;
+* relay_default_gc - the relay under Python's default GC thresholds (what ``shared/gctune.py`` is worth).
 
 The route's stream is declared here (inline ``columns:``), not in the shipped DCR.
 """
@@ -110,10 +111,12 @@ def run(count: int = EVENTS, repeat: int = 5) -> dict[str, Any]:
 
     say(f"issue 12: timing relay, sdk, passthrough ({repeat} rounds)")
     timings, results = interleaved({"relay": relay, "sdk": with_gc_thresholds(PYTHON_DEFAULT_GC, sdk),
-                                    "passthrough": passthrough}, repeat)
+                                    "passthrough": passthrough,
+                                    "relay_default_gc": with_gc_thresholds(PYTHON_DEFAULT_GC, relay)}, repeat)
     engine.close()
     rates = {name: count / timing.best for name, timing in timings.items()}
     landed, rejected, requests = results["relay"]
+    rates_gc = rates.get("relay_default_gc")
     return {
         "events": count, "body_events": BODY_EVENTS, "input_bytes": sum(map(len, posted)),
         "bytes_per_event": round(sum(map(len, posted)) / count, 1), "repeat": repeat,
@@ -122,6 +125,7 @@ def run(count: int = EVENTS, repeat: int = 5) -> dict[str, Any]:
         "sdk_requests": len(results["sdk"]), "passthrough_requests": len(results["passthrough"]),
         "relay_vs_sdk": round(rates["relay"] / rates["sdk"], 2),
         "relay_vs_passthrough": round(rates["relay"] / rates["passthrough"], 3),
+        "relay_vs_default_gc": round(rates["relay"] / rates_gc, 3) if rates_gc else None,
     }
 
 
@@ -130,7 +134,8 @@ def lines(result: dict[str, Any]) -> list[str]:
             f"JSON arrays, best of {result['repeat']} interleaved runs:", ""]
     for name, label in (("relay", "relay: decode_http_body + Engine.run (plan fast path, ISA-L gzip)"),
                         ("sdk", "SDK sample path: json.loads + map + _create_gzip_requests"),
-                        ("passthrough", "passthrough: orjson.loads + orjson.dumps + ISA-L gzip")):
+                        ("passthrough", "passthrough: orjson.loads + orjson.dumps + ISA-L gzip"),
+                        ("relay_default_gc", "ablation: relay under Python's default GC thresholds")):
         entry = result[name]
         rows.append(f"- {label}: {entry['best_s']:.3f} s best, {entry['median_s']:.3f} s median, "
                     f"{entry['rows_per_s']:,} rows/s")

@@ -22,7 +22,6 @@ from hypothesis import strategies as st
 
 from shared.config import Route, parse_config
 from shared.normalize import Normalizer
-from shared.plan import RoutePlan
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = 1714560000.0
@@ -209,12 +208,6 @@ def test_no_generated_source_in_the_core():
     for path in (ROOT / "shared").rglob("*.py"):
         text = path.read_text()
         assert "exec(" not in text and "compile(" not in text.replace("re.compile(", ""), path
-
-
-def test_plan_is_built_once_per_normalizer():
-    # GIVEN a normalizer WHEN asked for its plan THEN it is the plan of its route
-    route = build_route({"A": "string", "When": "datetime"}, map={"A": "nested.a"})
-    assert Normalizer(route).plan == RoutePlan.of(route)
 
 
 @settings(max_examples=100, deadline=None)
