@@ -86,6 +86,7 @@ def parse_time(value: object) -> datetime:
 
 
 _fromisoformat = datetime.fromisoformat
+_fromtimestamp = datetime.fromtimestamp
 _dumps = orjson.dumps
 _UTC_Z = orjson.OPT_UTC_Z
 
@@ -119,11 +120,15 @@ def parse_utc(value: object) -> datetime:
     has a ``-`` there, so this is the reading ``parse_time`` would pick); anything it refuses, and
     every other value, takes ``parse_time``.
     """
-    if value.__class__ is str and len(value) >= 10 and value[4] == "-":  # type: ignore[arg-type,index]
+    kind = value.__class__
+    if kind is str and len(value) >= 10 and value[4] == "-":  # type: ignore[arg-type,index]
         try:
             return _in_utc(_fromisoformat(value))  # type: ignore[arg-type]
         except ValueError:  # TimeFormatError is one: out-of-range offsets fail alike in parse_time
             pass
+    elif kind is int and 0 <= value < _EPOCH_US_FROM:  # type: ignore[operator]
+        # epoch seconds or milliseconds, as _from_epoch reads them (exact: these ints are exact floats)
+        return _fromtimestamp(value if value < _EPOCH_MS_FROM else value / 1e3, UTC)  # type: ignore[operator]
     return _in_utc(parse_time(value))
 
 

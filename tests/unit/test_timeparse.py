@@ -196,6 +196,7 @@ iso_texts = st.builds(_iso_text, st.datetimes(min_value=datetime(1, 1, 1), max_v
 any_time = st.one_of(
     iso_texts, iso_texts.map(lambda text: text[:-1]), iso_texts.map(lambda text: text.replace(":", "", 1)),
     st.integers(-(2**70), 2**70), st.floats(), st.integers(-(2**62), 2**62).map(str),
+    st.integers(-(10**11) - 5, 10**11 + 5), st.integers(10**11 - 10**6, 10**14 + 10**6), st.integers(-(10**14) - 5, -(10**11) + 5),
     st.from_regex(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}(:[0-9]{2}(:[0-9]{2}(\.[0-9]{0,10})?)?)?)?([zZ]|[+-][0-9]{2}:?[0-9]{2})?",
                   fullmatch=True),
     st.text(max_size=12), st.sampled_from(["Wed, 01 May 2024 10:00:03 GMT", "20240501", "20240501T101010Z",
