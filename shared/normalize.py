@@ -10,7 +10,6 @@ Each row is serialized exactly once; the packer works on those bytes.
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
 import re
 import time
@@ -22,17 +21,14 @@ from typing import Any
 import orjson
 
 from .config import Route
-from .sources import registry
+from .plan import MISSING, RoutePlan
 from .timeparse import TimeFormatError, format_epoch, normalize_time
-
-log = logging.getLogger("relay.normalize")
 
 MAX_FIELD_BYTES = 64 * 1024  # the service truncates longer field values
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
 MAX_EXACT_FLOAT_INT = 2**53
 _INTEGER_TEXT = re.compile(r"[+-]?\d{1,20}")
-_MISSING = object()
 
 
 class CoercionError(ValueError):
@@ -49,6 +45,11 @@ def _to_string(value: Any) -> str:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, int):  # exact at any size (orjson stops at 64 bits)
+        try:
+            return str(value)
+        except ValueError:  # over sys.get_int_max_str_digits() digits
+            raise CoercionError(f"an integer of {value.bit_length()} bits is too long to write as text") from None
     return orjson.dumps(value).decode()
 
 
@@ -158,31 +159,6 @@ class NormalizedBatch:
     time_defaulted: int = 0
 
 
-def _getter(path: str) -> Callable[[dict, Mapping[str, Any]], Any]:
-    """Read a dotted path; a first segment starting with ``_`` reads the event's context
-    (``_http.headers.x-github-event``, ``_blob.name``, ``_eventhub.enqueued_time``)."""
-    keys = path.split(".")
-    from_context = keys[0] in registry.context_roots()
-    if len(keys) == 1 and not from_context:
-        key = keys[0]
-        return lambda event, context: event.get(key, _MISSING)
-
-    def get(event: dict, context: Mapping[str, Any]) -> Any:
-        value: Any = context if from_context else event
-        for key in keys:
-            if isinstance(value, dict):
-                value = value.get(key, _MISSING)
-            elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
-                value = value[int(key)]
-            else:
-                return _MISSING
-            if value is _MISSING:
-                return _MISSING
-        return value
-
-    return get
-
-
 def event_id(route_name: str, event: Any) -> str:
     """Deterministic id of an event on a route, so retried deliveries can be de-duplicated."""
     canonical = orjson.dumps(event, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
@@ -190,38 +166,19 @@ def event_id(route_name: str, event: Any) -> str:
 
 
 class Normalizer:
-    """Compiled per route once: column getters and coercers in declaration order."""
+    """One route's normalizer, built once from the route's plan (``shared/plan.py``)."""
 
     def __init__(self, route: Route, fast: bool = True):
-        """``fast``: run the route's compiled form (``shared.fastpath``), which gives the same rows."""
+        """``fast``: run the plan's fast path (``shared.fastpath``), which gives the same rows, reasons
+        and counters; ``fast=False`` is the general path below, the reference."""
         self.route = route
-        roots = registry.context_roots()  # map paths starting with these read the trigger's metadata
-        computed = {route.extra, route.id_column}
-        if route.time_field:
-            computed.add("TimeGenerated")
-        self._columns: list[tuple[str, str, Callable[[dict], Any], Callable[[Any], Any]]] = []
-        consumed: set[str] = set()
-        for column in route.schema.columns:
-            if column.name in computed:
-                continue
-            path = route.map.get(column.name, column.name)
-            if "." not in path and path not in roots:
-                consumed.add(path)
-            self._columns.append((column.name, column.type, _getter(path), COERCERS[column.type]))
-        if route.time_field and "." not in route.time_field:
-            consumed.add(route.time_field)
-        self._consumed = frozenset(consumed)
-        self._time = _getter(route.time_field) if route.time_field else None
-        self._fills_time = "TimeGenerated" in route.schema.names and route.extra != "TimeGenerated"
-        self._extra_is_string = route.schema.type_of(route.extra) == "string" if route.extra else False
+        self.plan = RoutePlan.of(route)
+        self._coercers = tuple(COERCERS[column.type] for column in self.plan.columns)
         self._fast: Callable[..., NormalizedBatch] | None = None
         if fast:
-            from .fastpath import compile_route  # it builds on this module
+            from .fastpath import FastPath  # it builds on this module
 
-            try:
-                self._fast = compile_route(route)
-            except Exception:  # the general path gives the same rows, only slower
-                log.exception("route %s: compiled normalizer unavailable, using the general one", route.name)
+            self._fast = FastPath(self.plan).normalize
 
     def normalize(
         self,
@@ -257,57 +214,62 @@ class Normalizer:
             batch.times.append(moment)
         return batch
 
-    def _row(self, event: Any, context: Mapping[str, Any], batch: NormalizedBatch, ingest_text: str,  # noqa: C901
-             # (the dict-walk normalizer, replaced by route plans in issue 12)
+    def _row(self, event: Any, context: Mapping[str, Any], batch: NormalizedBatch, ingest_text: str,
              ingest_time: float) -> tuple[dict, float]:
+        """The plan, walked for one event: time_field, the columns in order, the stamped time,
+        extra (or the dropped-field counts), the id."""
         if not isinstance(event, dict):
             raise CoercionError(f"event is a {type(event).__name__}, not a JSON object")
-        route = self.route
+        plan = self.plan
         row: dict[str, Any] = {}
         moment = ingest_time
-        if self._time is not None:
-            raw_time = self._time(event, context)
-            if raw_time is _MISSING or raw_time is None:
+        if plan.time is not None:
+            raw_time = plan.time.read(event, context)
+            if raw_time is MISSING or raw_time is None:
                 batch.time_defaulted += 1  # kept, stamped with the ingestion time below
             else:
                 try:
                     row["TimeGenerated"], moment = normalize_time(raw_time)
                 except TimeFormatError as error:
-                    raise CoercionError(f"time_field {route.time_field!r}: {error}") from None
+                    raise CoercionError(f"time_field {plan.time.text!r}: {error}") from None
         extra: dict[str, Any] | None = None
-        for name, kind, get, coerce in self._columns:
-            value = get(event, context)
-            if value is _MISSING or value is None:
+        for column, coerce in zip(plan.columns, self._coercers, strict=True):
+            value = column.path.read(event, context)
+            if value is MISSING or value is None:
                 continue
             try:
-                if name == "TimeGenerated" and kind == "datetime":
-                    # the packer splits auxiliary routes by these times: keep them equal to the column
-                    row[name], moment = _datetime_and_epoch(value)
+                if column.drives_time:  # the packer splits auxiliary routes by these times
+                    row[column.name], moment = _datetime_and_epoch(value)
                 else:
-                    row[name] = coerce(value)
+                    row[column.name] = coerce(value)
             except CoercionError as error:
-                if route.on_type_error == "extra":
-                    extra = extra if extra is not None else {}
-                    extra[name] = value
-                    batch.moved_to_extra[name] += 1
-                    continue
-                raise CoercionError(f"column {name!r} ({kind}): {error}") from None
-        if self._fills_time and "TimeGenerated" not in row:
-            row["TimeGenerated"] = ingest_text
-        unmapped = [key for key in event if key not in self._consumed]
-        if route.extra:
-            if unmapped:
+                if not plan.move_bad_values:
+                    raise CoercionError(f"column {column.name!r} ({column.type}): {error}") from None
                 extra = extra if extra is not None else {}
-                for key in unmapped:
-                    extra.setdefault(key, event[key])
-            if extra:
-                row[route.extra] = orjson.dumps(extra).decode() if self._extra_is_string else extra
-        else:
+                extra[column.name] = value
+                batch.moved_to_extra[column.name] += 1
+        if plan.stamp_time and "TimeGenerated" not in row:
+            row["TimeGenerated"] = ingest_text
+        self._leftovers(event, row, extra, batch)
+        if plan.id_column:
+            row[plan.id_column] = event_id(plan.route, event)
+        return row, moment
+
+    def _leftovers(self, event: dict, row: dict[str, Any], extra: dict[str, Any] | None,
+                   batch: NormalizedBatch) -> None:
+        """Top-level keys no column consumed whole: into ``extra`` (after values moved there), or counted."""
+        plan = self.plan
+        unmapped = [key for key in event if key not in plan.consumed]
+        if plan.extra is None:
             for key in unmapped:
                 batch.dropped_fields[key] += 1
-        if route.id_column:
-            row[route.id_column] = event_id(route.name, event)
-        return row, moment
+            return
+        if unmapped:
+            extra = extra if extra is not None else {}
+            for key in unmapped:
+                extra.setdefault(key, event[key])
+        if extra:
+            row[plan.extra] = orjson.dumps(extra).decode() if plan.extra_as_text else extra
 
     @staticmethod
     def _flag_oversized(row: dict, batch: NormalizedBatch) -> None:

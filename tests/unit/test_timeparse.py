@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.timeparse import TimeFormatError, format_epoch, format_time, normalize_time, parse_time
 
@@ -156,3 +158,81 @@ def test_format_time_keeps_microseconds():
 def test_format_epoch():
     """GIVEN epoch seconds WHEN formatted THEN UTC ISO with 'Z'."""
     assert format_epoch(1714557600.0) == "2024-05-01T10:00:00Z"
+
+
+# --- every form against the reading the relay has always done ---------------------------------------
+
+
+def reference_normalize_time(value: object) -> tuple[str, float]:
+    """The relay's time reading before issue 12 (``parse_time`` + ``isoformat``), kept as the reference:
+    the C reading must give the same text, epoch and error for every value."""
+    moment = parse_time(value)
+    text = moment.astimezone(UTC).isoformat()
+    return (text[:-6] + "Z" if text.endswith("+00:00") else text), moment.timestamp()
+
+
+def _outcome(read, value):
+    try:
+        return read(value)
+    except TimeFormatError as error:
+        return "TimeFormatError", str(error)
+    except OverflowError:  # the old reading let this escape for year 1 at +hh:mm (see the test below)
+        return "out of range"
+
+
+def _iso_text(moment: datetime, separator: str, digits: int, zone: str, pad: str) -> str:
+    text = moment.strftime(f"%Y-%m-%d{separator}%H:%M:%S")
+    if digits:
+        text += "." + (f"{moment.microsecond:06d}" + "987")[:digits]
+    return pad + text + zone + pad
+
+
+_offsets = st.integers(-23 * 60 - 59, 23 * 60 + 59).map(
+    lambda minutes: ("-" if minutes < 0 else "+") + f"{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}")
+_zones = st.one_of(st.sampled_from(["Z", "", "+00:00", "-00:00", "+0000", "z", "+05:30", "-0800", "+24:00"]), _offsets,
+                   _offsets.map(lambda offset: offset.replace(":", "")))
+iso_texts = st.builds(_iso_text, st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59)),
+                      st.sampled_from(["T", " ", "t", "_"]), st.integers(0, 9), _zones, st.sampled_from(["", "", " "]))
+any_time = st.one_of(
+    iso_texts, iso_texts.map(lambda text: text[:-1]), iso_texts.map(lambda text: text.replace(":", "", 1)),
+    st.integers(-(2**70), 2**70), st.floats(), st.integers(-(2**62), 2**62).map(str),
+    st.integers(-(10**11) - 5, 10**11 + 5), st.integers(10**11 - 10**6, 10**14 + 10**6), st.integers(-(10**14) - 5, -(10**11) + 5),
+    st.from_regex(r"[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}(:[0-9]{2}(:[0-9]{2}(\.[0-9]{0,10})?)?)?)?([zZ]|[+-][0-9]{2}:?[0-9]{2})?",
+                  fullmatch=True),
+    st.text(max_size=12), st.sampled_from(["Wed, 01 May 2024 10:00:03 GMT", "20240501", "20240501T101010Z",
+                                           "2024-W18-3", "2024-122", "1701011200000", "\uff12\uff10\uff12\uff14-05-01"]),
+)
+
+
+@settings(max_examples=4000, deadline=None)
+@given(any_time)
+def test_the_c_reading_gives_todays_text_epoch_and_errors(value):
+    """GIVEN any time value (ISO with every zone, separator and 0-9 fraction digits, epochs, garbage)
+    WHEN read by normalize_time and by the reading the relay had before THEN the same text, epoch or error."""
+    new, old = _outcome(normalize_time, value), _outcome(reference_normalize_time, value)
+
+    if old == "out of range":  # now a per-event reason instead of an exception that failed the batch
+        assert new[0] == "TimeFormatError" and "out of the range of dates" in new[1]
+    else:
+        assert new == old
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("2026-12-03T04:20:53.123456+00:00", ("2026-12-03T04:20:53.123456Z", 1796271653.123456)),
+    ("2026-12-03T04:20:53.1234567Z", ("2026-12-03T04:20:53.123456Z", 1796271653.123456)),
+    ("2026-12-03T04:20:53.9999999Z", ("2026-12-03T04:20:53.999999Z", 1796271653.999999)),
+    ("2026-12-03T04:20:53.123456789-01:30", ("2026-12-03T05:50:53.123456Z", 1796277053.123456)),
+    ("2026-12-03 04:20:53.5+0200", ("2026-12-03T02:20:53.500000Z", 1796264453.5)),
+    ("2026-12-03T04:20:53.000000Z", ("2026-12-03T04:20:53Z", 1796271653.0)),
+], ids=["python-isoformat", "dotnet-7-digits", "no-rounding-up", "9-digits-offset", "space-hhmm", "zero-fraction"])
+def test_common_forms(value, expected):
+    """GIVEN the forms senders write (Python's isoformat, .NET's 7 digits, offsets) WHEN normalized
+    THEN UTC with six fraction digits, truncated (never rounded into the next second)."""
+    assert normalize_time(value) == expected
+
+
+def test_offset_that_leaves_the_range_of_dates_is_a_reason():
+    """GIVEN year 1 at +01:00 (before 0001-01-01 in UTC) WHEN normalized THEN TimeFormatError
+    (the reading before issue 12 raised OverflowError, which failed the whole batch)."""
+    with pytest.raises(TimeFormatError, match="out of the range of dates"):
+        normalize_time("0001-01-01T00:00:00+01:00")

@@ -1,0 +1,155 @@
+"""Benchmark of issue 12: webhook JSON arrays with ``+00:00`` times through the HTTP path, CPU only.
+
+100,000 events shaped like
+``{"id": "b-1", "kind": "acc", "count": 1, "score": 0.33, "ok": true, "payload": {"n": 1, "tags":
+["a", "b"]}, "note": "note 1", "ts": "2026-12-03T04:20:53.123456+00:00"}`` (times as Python's
+``isoformat`` writes them), posted as 5,000-event JSON arrays. Same bytes, same run:
+
+* relay       - what the HTTP trigger does per body: ``decode_http_body`` then ``Engine.run`` with
+                ``items(...)``, on a route with a ``map`` of 7 columns (one of them a dotted path),
+                ``time_field: ts`` and ``extra``; an uploader that accepts every request unsent
+                (ISA-L gzip still runs in the upload threads);
+* sdk         - the SDK sample path: stdlib ``json.loads`` of each body, a dict -> columns map
+                (rename only), the SDK's own ``_create_gzip_requests`` (under Python's default GC
+                thresholds, as an SDK user's process has them);
+* passthrough - ``orjson.loads`` + ``orjson.dumps`` + ISA-L gzip level 1, in as many requests as the
+                relay sends, no per-field work;
+* relay_default_gc - the relay under Python's default GC thresholds (what ``shared/gctune.py`` is worth).
+
+The route's stream is declared here (inline ``columns:``), not in the shipped DCR.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import yaml
+from isal import igzip
+
+from bench.common import PYTHON_DEFAULT_GC, ROOT, interleaved, say, with_gc_thresholds
+
+EVENTS = 100_000
+BODY_EVENTS = 5_000
+BASE = datetime(2026, 12, 3, 4, 20, 53, 123456, tzinfo=UTC)
+KINDS = ("acc", "dec", "ack", "nak")
+COLUMNS = {"TimeGenerated": "datetime", "Key": "string", "Kind": "string", "Count": "int", "Score": "real",
+           "Ok": "boolean", "N": "long", "Note": "string", "Properties": "dynamic"}
+MAP = {"Key": "id", "Kind": "kind", "Count": "count", "Score": "score", "Ok": "ok", "N": "payload.n", "Note": "note"}
+
+
+def build_route() -> Any:
+    """The benchmark's route: inline columns, 7 mapped columns, ``time_field: ts``, ``extra``."""
+    from shared.config import parse_config
+
+    raw = {"name": "issue12", "source": "http", "match": "issue12", "endpoint": "https://127.0.0.1:1",
+           "dcr": "dcr-" + "0" * 32, "stream": "Custom-Issue12",
+           "columns": [{"name": name, "type": kind} for name, kind in COLUMNS.items()],
+           "map": MAP, "time_field": "ts", "extra": "Properties"}
+    return parse_config(yaml.safe_dump({"routes": [raw]}), {}, ROOT).routes[0]
+
+
+def events(count: int) -> list[dict[str, Any]]:
+    return [{"id": f"b-{n}", "kind": KINDS[n % 4], "count": n, "score": round((n % 100) / 3, 2), "ok": n % 3 != 0,
+             "payload": {"n": n, "tags": ["a", "b"][: 1 + n % 2]}, "note": f"note {n}",
+             "ts": (BASE + timedelta(microseconds=n * 1_003)).isoformat()}
+            for n in range(count)]
+
+
+def bodies(count: int = EVENTS, per_body: int = BODY_EVENTS) -> list[bytes]:
+    generated = events(count)
+    return [orjson.dumps(generated[first:first + per_body]) for first in range(0, count, per_body)]
+
+
+def run(count: int = EVENTS, repeat: int = 5) -> dict[str, Any]:
+    from azure.monitor.ingestion._helpers import _create_gzip_requests
+
+    from bench.cpu_path import NullUploader, baseline_mapper
+    from shared.dispatch import Dispatcher
+    from shared.engine import Engine
+    from shared.gctune import tune_for_batches
+    from shared.records import items
+    from shared.settings import Settings
+    from shared.sources.http import decode_http_body
+
+    route = build_route()
+    say(f"issue 12: {count:,} events as {BODY_EVENTS:,}-event JSON arrays")
+    posted = bodies(count)
+    headers = {"Content-Type": "application/json"}
+    context = {"_http": {"headers": {"content-type": "application/json"}}}
+    settings = Settings(config_path=ROOT / "relay.yaml")
+    uploader = NullUploader()
+    engine = Engine(Dispatcher(uploader, concurrency=settings.upload_concurrency), settings.max_request_bytes)
+    limit = settings.max_body_bytes
+    tune_for_batches()  # what the worker does once in runtime.get_relay()
+    to_row = baseline_mapper(route)
+
+    def relay() -> Any:
+        uploader.requests = uploader.gzip_bytes = 0
+        landed = rejected = 0
+        for body in posted:
+            decoded = decode_http_body(headers, body, limit)
+            result = engine.run(route, items(decoded.events, context), batch_id="bench")
+            landed, rejected = landed + result.landed, rejected + result.rejected
+        return landed, rejected, uploader.requests
+
+    def sdk() -> Any:
+        return [gzipped for body in posted for gzipped, _ in _create_gzip_requests(list(map(to_row, json.loads(body))))]
+
+    landed, rejected, requests = relay()
+    per_request = max(1, -(-count // max(requests, 1)))
+
+    def passthrough() -> Any:
+        out = []
+        for body in posted:
+            decoded = orjson.loads(body)
+            out += [igzip.compress(orjson.dumps(decoded[first:first + per_request]), 1)
+                    for first in range(0, len(decoded), per_request)]
+        return out
+
+    say(f"issue 12: timing relay, sdk, passthrough ({repeat} rounds)")
+    timings, results = interleaved({"relay": relay, "sdk": with_gc_thresholds(PYTHON_DEFAULT_GC, sdk),
+                                    "passthrough": passthrough,
+                                    "relay_default_gc": with_gc_thresholds(PYTHON_DEFAULT_GC, relay)}, repeat)
+    engine.close()
+    rates = {name: count / timing.best for name, timing in timings.items()}
+    landed, rejected, requests = results["relay"]
+    rates_gc = rates.get("relay_default_gc")
+    return {
+        "events": count, "body_events": BODY_EVENTS, "input_bytes": sum(map(len, posted)),
+        "bytes_per_event": round(sum(map(len, posted)) / count, 1), "repeat": repeat,
+        **{name: {**timings[name].as_dict(), "rows_per_s": round(rates[name])} for name in timings},
+        "relay_landed": landed, "relay_rejected": rejected, "relay_requests": requests,
+        "sdk_requests": len(results["sdk"]), "passthrough_requests": len(results["passthrough"]),
+        "relay_vs_sdk": round(rates["relay"] / rates["sdk"], 2),
+        "relay_vs_passthrough": round(rates["relay"] / rates["passthrough"], 3),
+        "relay_vs_default_gc": round(rates["relay"] / rates_gc, 3) if rates_gc else None,
+    }
+
+
+def lines(result: dict[str, Any]) -> list[str]:
+    rows = [f"{result['events']:,} events of {result['bytes_per_event']} bytes as {result['body_events']:,}-event "
+            f"JSON arrays, best of {result['repeat']} interleaved runs:", ""]
+    for name, label in (("relay", "relay: decode_http_body + Engine.run (plan fast path, ISA-L gzip)"),
+                        ("sdk", "SDK sample path: json.loads + map + _create_gzip_requests"),
+                        ("passthrough", "passthrough: orjson.loads + orjson.dumps + ISA-L gzip"),
+                        ("relay_default_gc", "ablation: relay under Python's default GC thresholds")):
+        entry = result[name]
+        rows.append(f"- {label}: {entry['best_s']:.3f} s best, {entry['median_s']:.3f} s median, "
+                    f"{entry['rows_per_s']:,} rows/s")
+    rows += ["", f"**relay / SDK = {result['relay_vs_sdk']:.2f}x, relay / passthrough = "
+                 f"{result['relay_vs_passthrough'] * 100:.1f}%** (relay: {result['relay_landed']:,} rows landed, "
+                 f"{result['relay_rejected']:,} rejected, {result['relay_requests']} requests)"]
+    return rows
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=EVENTS)
+    parser.add_argument("--repeat", type=int, default=5)
+    arguments = parser.parse_args()
+    print("\n".join(lines(run(arguments.events, arguments.repeat))))

@@ -1,0 +1,145 @@
+"""Route plans: the normalization rule of one route, decided once from its DCR stream and its settings.
+
+A :class:`RoutePlan` says, for one route, everything normalization needs and nothing it has
+to work out again per event: which columns are filled and in what order, where each one's
+value is read (a top-level event key, a dotted path, a path into the trigger's context),
+which declared type it has, where TimeGenerated comes from, which top-level keys the
+columns consume whole (the rest goes to ``extra`` or is counted as dropped), the ``extra``
+and ``id_column`` columns and the ``on_type_error`` policy.
+
+It is the single statement of the rule. Two executors read it and give the same rows,
+rejection reasons and counters (``tests/unit/test_plan_equivalence.py`` proves it on random
+routes and events):
+
+- the general path (``Normalizer(route, fast=False)`` in ``shared/normalize.py``): a plain
+  walk of the plan, every value through the coercer of its declared type; the reference;
+- the fast path (``shared/fastpath.py``): the same walk with the per-column decisions laid
+  out as tuples once per route, storing values that already have their column's type as
+  they are. No source text is generated and nothing is ``exec``-uted.
+
+A typed decoder (issue 12 stage B) is derived from the same plan: :meth:`RoutePlan.typed_fields`
+gives, per top-level key the columns read, the declared types that key's value must fit; a
+route whose plan reads only top-level keys can be decoded straight into a per-route Struct
+of those fields (``dynamic`` ones as raw JSON), with ``consumed`` telling which keys are left
+for ``extra`` and the record falling back to the general path when its value does not fit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .config import Route
+from .sources import registry
+
+#: A path that leads nowhere (absent key, index past the end, key on a scalar). Normalization
+#: treats it like JSON null: the column is left out of the row.
+MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING", "__slots__": ()})()
+
+
+@dataclass(frozen=True)
+class FieldPath:
+    """Where a value is read: ``text`` as written in the route (``repository.full_name``,
+    ``commits.0.id``, ``_http.headers.x-github-event``) split once into its steps."""
+
+    text: str
+    #: each step: the key it reads in an object, and the position it reads in an array (a step of
+    #: ASCII digits) or None
+    steps: tuple[tuple[str, int | None], ...]
+    from_context: bool  # the first step names a source's context root (``_http``, ``_blob``, ...)
+
+    @classmethod
+    def parse(cls, text: str, context_roots: frozenset[str]) -> FieldPath:
+        names = text.split(".")
+        steps = tuple((name, int(name) if name.isascii() and name.isdigit() else None) for name in names)
+        return cls(text, steps, names[0] in context_roots)
+
+    @property
+    def key(self) -> str | None:
+        """The top-level event key when the path is just that one key (read with ``event.get``)."""
+        return self.steps[0][0] if len(self.steps) == 1 and not self.from_context else None
+
+    def read(self, event: Mapping[str, Any], context: Mapping[str, Any]) -> Any:
+        """The value at this path, or :data:`MISSING`."""
+        value: Any = context if self.from_context else event
+        for name, position in self.steps:
+            if isinstance(value, dict):
+                value = value.get(name, MISSING)
+                if value is MISSING:
+                    return MISSING
+            elif position is not None and isinstance(value, list) and position < len(value):
+                value = value[position]
+            else:
+                return MISSING
+        return value
+
+
+@dataclass(frozen=True)
+class ColumnRule:
+    """One column filled from the event: its name, declared type and where its value is read."""
+
+    name: str
+    type: str
+    path: FieldPath
+    #: TimeGenerated filled through ``map`` (no ``time_field``): its epoch is the row's time, which
+    #: the packer splits auxiliary routes by, so it must be the column's own value
+    drives_time: bool = False
+
+
+@dataclass(frozen=True)
+class RoutePlan:
+    route: str
+    #: filled in this order, after TimeGenerated from ``time_field`` and before the stamped time,
+    #: ``extra`` and ``id_column`` (the row's key order)
+    columns: tuple[ColumnRule, ...]
+    time: FieldPath | None  # ``time_field``: TimeGenerated (missing or null: the ingestion time, counted)
+    stamp_time: bool  # TimeGenerated is declared: stamp the ingestion time when nothing filled it
+    extra: str | None  # the column that keeps unconsumed top-level keys (and values moved on type errors)
+    extra_as_text: bool  # ``extra`` is a string column: it holds the leftovers as compact JSON text
+    id_column: str | None  # a deterministic id of the event on this route (``normalize.event_id``)
+    move_bad_values: bool  # ``on_type_error: extra``: a value that does not fit goes to ``extra``
+    consumed: frozenset[str]  # top-level keys read whole by a column or the time: never in ``extra``
+    uses_context: bool  # some path reads the trigger's context
+
+    @classmethod
+    def of(cls, route: Route) -> RoutePlan:
+        roots = registry.context_roots()  # map paths starting with these read the trigger's metadata
+        computed = {route.extra, route.id_column}
+        if route.time_field:
+            computed.add("TimeGenerated")
+        columns = []
+        for column in route.schema.columns:
+            if column.name in computed:
+                continue
+            path = FieldPath.parse(route.map.get(column.name, column.name), roots)
+            drives_time = column.name == "TimeGenerated" and column.type == "datetime"
+            columns.append(ColumnRule(column.name, column.type, path, drives_time))
+        time = FieldPath.parse(route.time_field, roots) if route.time_field else None
+        paths = [column.path for column in columns] + ([time] if time is not None else [])
+        consumed = frozenset(path.key for path in paths if path.key is not None)
+        return cls(
+            route=route.name,
+            columns=tuple(columns),
+            time=time,
+            stamp_time="TimeGenerated" in route.schema.names and route.extra != "TimeGenerated",
+            extra=route.extra,
+            extra_as_text=route.schema.type_of(route.extra) == "string" if route.extra else False,
+            id_column=route.id_column,
+            move_bad_values=route.on_type_error == "extra",
+            consumed=consumed,
+            uses_context=any(path.from_context for path in paths),
+        )
+
+    def typed_fields(self) -> dict[str, tuple[str, ...]]:
+        """Per top-level event key read whole, the declared types its value must fit (a key may fill
+        several columns, and ``time_field`` reads as ``datetime``): what a typed decoder per route
+        declares as its fields. Keys read through dotted or context paths are not in it."""
+        fields: dict[str, tuple[str, ...]] = {}
+        if self.time is not None and self.time.key is not None:
+            fields[self.time.key] = ("datetime",)
+        for column in self.columns:
+            key = column.path.key
+            if key is not None and column.type not in fields.get(key, ()):
+                fields[key] = (*fields.get(key, ()), column.type)
+        return fields
