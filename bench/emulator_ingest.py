@@ -18,6 +18,7 @@ the same worker against it in a child process, so both numbers come from one run
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import gzip
 import io
@@ -92,12 +93,15 @@ def make_bodies(count: int, seed: int = 12) -> list[tuple[bytes, int]]:
 
 def _pipeline():
     """The ingest path of whatever ``emulator`` package is first on sys.path."""
+    from emulator import ingest as ingest_module
     from emulator.dcr import load_dcr
     from emulator.ingest import parse_body, process
     from emulator.server import MAX_BODY, gunzip_bounded
     from emulator.store import RequestRecord, Store
 
     dcr = load_dcr(RELAY_DCR)
+    paused = getattr(ingest_module, "paused_gc", contextlib.nullcontext)
+    ingest_body = getattr(ingest_module, "ingest_body", lambda dcr, stream, data: process(dcr, stream, parse_body(data)))
 
     def make_store(directory: str) -> Store:
         store = Store(Path(directory) / "emulator.sqlite3")
@@ -113,10 +117,12 @@ def _pipeline():
         )
         data = gunzip_bounded(body, MAX_BODY)
         record.bytes_decoded = len(data)
-        result = process(dcr, STREAM, parse_body(data))
-        record.status = 204
-        record.rows, record.rows_written, record.dropped = result.rows, result.rows_written, len(result.drops)
-        store.write_request(record, result.drops, result.rows_by_table)
+        with paused():  # as the server does, if this version of it does
+            result = ingest_body(dcr, STREAM, data)
+            record.status = 204
+            record.rows, record.rows_written = result.rows, result.rows_written
+            record.dropped = len(result.drops)
+            store.write_request(record, result.drops, result.rows_by_table)
         return result.rows_written, len(result.drops)
 
     return make_store, ingest
@@ -165,7 +171,9 @@ def _run_child(pythonpath: str, bodies: int, rounds: int, profile: bool) -> dict
     env = {**os.environ, "PYTHONPATH": pythonpath}
     cmd = [sys.executable, "-m", "bench.emulator_ingest", "--worker", "--bodies", str(bodies),
            "--rounds", str(rounds)] + (["--profile"] if profile else [])
-    out = subprocess.run(cmd, env=env, cwd=ROOT, check=True, capture_output=True, text=True)
+    # -m puts the working directory first on sys.path: make it the tree being measured
+    cwd = pythonpath.split(os.pathsep)[0]
+    out = subprocess.run(cmd, env=env, cwd=cwd, check=True, capture_output=True, text=True)
     if profile:
         print(out.stderr, file=sys.stderr)
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -6,21 +6,44 @@ real service would drop silently is returned as a :class:`~emulator.store.Drop`.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
+import re
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 from emulator.dcr import Dcr
+from emulator.kql import Transform
 from emulator.schema import (
+    INT32,
+    INT64,
     MAX_FIELD_BYTES,
+    SAFE_FIELD_CHARS,
+    Checker,
     Mistyped,
-    check_input,
-    encode_output,
+    check_dynamic,
     excerpt,
+    format_datetime,
+    input_checker,
     json_type_name,
+    output_encoder,
+    parse_datetime,
     truncate_utf8,
 )
 from emulator.store import Drop
+
+try:  # a dev dependency (requirements-dev.txt), like the emulator itself
+    import msgspec
+except ImportError:  # pragma: no cover - the standard library path gives the same results
+    msgspec = None
+    _decode = _decode_raw_list = _astuple = None
+else:
+    _decode = msgspec.json.Decoder().decode
+    _decode_raw_list = msgspec.json.Decoder(list[msgspec.Raw]).decode
+    _astuple = msgspec.structs.astuple
 
 
 class IngestError(Exception):
@@ -46,7 +69,25 @@ def _reject_constant(name: str) -> Any:
 
 
 def parse_body(data: bytes) -> list[dict[str, Any]]:
-    """Decode a body as a UTF-8 JSON array of objects, as the service requires."""
+    """Decode a body as a UTF-8 JSON array of objects, as the service requires.
+
+    msgspec decodes the bodies it accepts to the same values as :func:`json.loads` (integers
+    of any size stay exact, duplicate keys keep the last value in the first position); any
+    body it refuses (invalid JSON or UTF-8, NaN, 1e999, lone surrogate escapes, deep nesting)
+    goes through :func:`parse_body_json`, which gives the answer and the error message.
+    """
+    if _decode is not None:
+        try:
+            document = _decode(data)
+        except Exception:
+            return parse_body_json(data)
+        if document.__class__ is list and all(element.__class__ is dict for element in document):
+            return document
+    return parse_body_json(data)
+
+
+def parse_body_json(data: bytes) -> list[dict[str, Any]]:
+    """:func:`parse_body` with the standard library: the reference, and every error message."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -75,52 +116,330 @@ def parse_body(data: bytes) -> list[dict[str, Any]]:
     return document
 
 
-def process(dcr: Dcr, stream: str, records: list[dict[str, Any]]) -> IngestResult:
-    """Type-check each record against the stream, run every data flow, encode output rows."""
-    declared = dict((c.name, c.type) for c in dcr.streams[stream])
-    by_lower = {name.lower(): name for name in declared}
+_TRUNCATED = f"truncated: value over {MAX_FIELD_BYTES} bytes (the service's 64 KB field limit)"
+
+
+# How one output column of a data flow is encoded for SQLite: (name, encoder, reuse, truncatable).
+# ``reuse`` applies when the output has the name and type of an input column and the transform
+# passed that column's value through unchanged (the same object): _SAME stores the checked value
+# itself (string, int, long, real: encode_output returns what check_input returned), _STORED the
+# stored form made while checking it (datetime, dynamic), _ENCODE runs the encoder.
+# ``truncatable``: string and dynamic values are cut at 64 KB.
+_ENCODE, _SAME, _STORED = 0, 1, 2
+_Output = tuple[str, Checker, int, bool]
+_REUSE = {"string": _SAME, "int": _SAME, "long": _SAME, "real": _SAME, "datetime": _STORED, "dynamic": _STORED}
+
+
+@dataclass(frozen=True)
+class _Flow:
+    table: str
+    transform: Transform
+    outputs: tuple[_Output, ...]
+
+
+@dataclass(frozen=True)
+class _Typed:
+    """A stream's typed decoder: a record that decodes fits every column's JSON type."""
+
+    decode: Callable[[bytes], Any]  # -> a Struct with the declared columns, in declared order
+    names: tuple[str, ...]
+    post: tuple[tuple[str, Callable[[Any], tuple[Any, Any]]], ...]  # datetime/dynamic storers
+
+
+def _typed(declared: dict[str, str]) -> _Typed | None:
+    """A msgspec Struct per stream; each field takes exactly what input_checker passes unchanged.
+
+    string: str (msgspec strings are valid UTF-8, never lone surrogates); int/long: int within
+    bounds (5.0 goes the per-value way); real: float, ints converted exactly as float() does
+    (1e999 and NaN do not decode); boolean: bool; datetime: str, parsed by the storer;
+    dynamic: any value, serialized by the storer. Missing keys and nulls are None.
+    """
+    if msgspec is None:
+        return None
+    kinds: dict[str, Any] = {
+        "string": str,
+        "int": Annotated[int, msgspec.Meta(ge=INT32[0], le=INT32[1])],
+        "long": Annotated[int, msgspec.Meta(ge=INT64[0], le=INT64[1])],
+        "real": float,
+        "boolean": bool,
+        "datetime": str,
+    }
+    fields = []
+    for i, typ in enumerate(declared.values()):
+        kind = kinds.get(typ)
+        fields.append((f"f{i}", Any if kind is None else kind | None, None))
+    struct = msgspec.defstruct(
+        "Record",
+        fields,
+        rename={f"f{i}": name for i, name in enumerate(declared)},
+        forbid_unknown_fields=True,
+    )
+    return _Typed(
+        decode=msgspec.json.Decoder(struct).decode,
+        names=tuple(declared),
+        post=tuple((n, _storer(t)) for n, t in declared.items() if t in ("datetime", "dynamic")),
+    )
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Everything :func:`process` needs for one stream, computed once per (DCR, stream)."""
+
+    template: dict[str, Any]  # every declared column, None
+    checkers: dict[str, Checker]
+    # datetime and dynamic columns: value -> (checked value, its stored form), so a value
+    # passed through unchanged is parsed/serialized once; the stored form is what encode_output
+    # would give for the checked value
+    storing: dict[str, Callable[[Any], tuple[Any, Any]]]
+    by_lower: dict[str, str]
+    flows: tuple[_Flow, ...]
+    tables: str | None
+    typed: _Typed | None
+
+
+_TYPED_KINDS = frozenset({"string", "int", "long", "real", "boolean", "datetime", "dynamic"})
+_plans: dict[tuple[int, str], tuple[Dcr, _Plan]] = {}
+
+
+def _plan(dcr: Dcr, stream: str) -> _Plan:
+    key = (id(dcr), stream)
+    cached = _plans.get(key)
+    if cached is not None and cached[0] is dcr:
+        return cached[1]
+    declared = {c.name: c.type for c in dcr.streams[stream]}
     flows = dcr.flows_for(stream)
-    tables = ",".join(sorted({flow.table for flow in flows})) or None
+    plan_flows = []
+    for flow in flows:
+        transform = flow.transforms[stream]
+        outputs = tuple(
+            (
+                name,
+                output_encoder(typ),
+                _REUSE.get(typ, _ENCODE) if declared.get(name) == typ else _ENCODE,
+                typ in ("string", "dynamic"),
+            )
+            for name, typ in transform.output_columns
+        )
+        plan_flows.append(_Flow(flow.table, transform, outputs))
+    plan = _Plan(
+        template=dict.fromkeys(declared),
+        checkers={name: input_checker(typ) for name, typ in declared.items()},
+        storing={n: _storer(t) for n, t in declared.items() if t in ("datetime", "dynamic")},
+        by_lower={name.lower(): name for name in declared},
+        flows=tuple(plan_flows),
+        tables=",".join(sorted({flow.table for flow in flows})) or None,
+        typed=_typed(declared) if set(declared.values()) <= _TYPED_KINDS else None,
+    )
+    if len(_plans) > 256:  # DCRs are loaded once per emulator; this only bounds test runs
+        _plans.clear()
+    _plans[key] = (dcr, plan)
+    return plan
+
+
+def process(dcr: Dcr, stream: str, records: list[dict[str, Any]]) -> IngestResult:
+    """Type-check each record against the stream, run every data flow, encode output rows.
+
+    Per-column checkers chosen once per stream replace the per-value dispatch, and a value
+    the transform passes through unchanged is rendered once; rows, Drop records and their
+    order are what the per-value rules (check_input, encode_output) give.
+    """
+    plan = _plan(dcr, stream)
     result = IngestResult(rows=len(records))
-    for index, record in enumerate(records):
-        row: dict[str, Any] = dict.fromkeys(declared)
-        for key, value in record.items():
-            typ = declared.get(key)
-            if typ is None:
-                hint = by_lower.get(key.lower())
-                reason = "undeclared column" + (f" (did you mean {hint!r}?)" if hint else "")
-                result.drops.append(Drop(index, key, reason, excerpt(value), tables))
+    drops = result.drops
+    return _run(plan, result, (_check(plan, index, record, drops) for index, record in enumerate(records)))
+
+
+def ingest_body(dcr: Dcr, stream: str, data: bytes) -> IngestResult:
+    """``process(dcr, stream, parse_body(data))``, decoding records straight into typed columns.
+
+    Each record is decoded by msgspec into the stream's columns with their JSON types
+    (string, bounded integers, finite reals, booleans; datetime strings parsed here, dynamic
+    values as decoded); a record that does not fit (an undeclared column, a mistyped value,
+    5.0 for an int...) is decoded as a plain object and checked value by value, so it gets
+    exactly the drops it would get there. A body msgspec cannot decode at all goes through
+    parse_body, which gives the values or the 400.
+    """
+    plan = _plan(dcr, stream)
+    typed = plan.typed
+    if typed is None:
+        return process(dcr, stream, parse_body(data))
+    try:
+        raws = _decode_raw_list(data)
+    except Exception:
+        return process(dcr, stream, parse_body(data))
+    decode_typed, names, post = typed.decode, typed.names, typed.post
+    checked: list[Any] = []
+    for raw in raws:
+        try:
+            checked.append(dict(zip(names, _astuple(decode_typed(raw)), strict=True)))
+            continue
+        except Exception:  # noqa: S110 - does not fit the typed path: checked per value below
+            pass
+        try:
+            record = _decode(raw)
+        except Exception:  # not valid JSON as the reference reads it: it decides and explains
+            return process(dcr, stream, parse_body(data))
+        if record.__class__ is not dict:
+            return process(dcr, stream, parse_body(data))
+        checked.append(_Record(record))
+
+    result = IngestResult(rows=len(checked))
+    drops = result.drops
+
+    def rows() -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+        for index, item in enumerate(checked):
+            if item.__class__ is _Record:
+                yield _check(plan, index, item.record, drops)
                 continue
+            stored: dict[str, Any] = {}
             try:
-                row[key] = check_input(typ, value)
-            except Mistyped as exc:
-                result.drops.append(Drop(index, key, str(exc), excerpt(value), tables))
-        for flow in flows:
-            transform = flow.transforms[stream]
+                for name, store in post:
+                    if (value := item[name]) is not None:
+                        item[name], stored[name] = store(value)
+            except Mistyped:  # a datetime string that is not one: the per-value path says so
+                yield _check(plan, index, _decode(raws[index]), drops)
+                continue
+            yield item, stored
+
+    return _run(plan, result, rows())
+
+
+class _Record:
+    """A record that takes the per-value path."""
+
+    __slots__ = ("record",)
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.record = record
+
+
+def _check(
+    plan: _Plan, index: int, record: dict[str, Any], drops: list[Drop]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The checked row of one record, and the stored forms of its datetime and dynamic values."""
+    checkers = plan.checkers
+    storing = plan.storing
+    row = plan.template.copy()
+    stored: dict[str, Any] = {}
+    for key, value in record.items():
+        check = checkers.get(key)
+        if check is None:
+            hint = plan.by_lower.get(key.lower())
+            reason = "undeclared column" + (f" (did you mean {hint!r}?)" if hint else "")
+            drops.append(Drop(index, key, reason, excerpt(value), plan.tables))
+            continue
+        try:
+            if key in storing:
+                checked, stored[key] = storing[key](value)
+            else:
+                checked = check(value)
+        except Mistyped as exc:
+            drops.append(Drop(index, key, str(exc), excerpt(value), plan.tables))
+            continue
+        row[key] = checked
+    return row, stored
+
+
+def _run(
+    plan: _Plan, result: IngestResult, checked_rows: Iterator[tuple[dict[str, Any], dict[str, Any]]]
+) -> IngestResult:
+    """Run every data flow over the checked rows (checking drops land in ``result`` as they go)."""
+    drops = result.drops
+    outputs_by_table: list[tuple[_Flow, list[dict[str, Any]]]] = [
+        (flow, result.rows_by_table.setdefault(flow.table, [])) for flow in plan.flows
+    ]
+    first_rows: list[str] = []
+    for index, (row, stored) in enumerate(checked_rows):
+        for flow, table_rows in outputs_by_table:
             try:
-                out = transform.apply(row)
+                out = flow.transform.apply(row)
             except Exception as exc:  # an emulator bug must not take the request down
-                result.drops.append(Drop(index, "", f"transform error: {exc!r}", None, flow.table))
+                drops.append(Drop(index, "", f"transform error: {exc!r}", None, flow.table))
                 continue
             if out is None:
                 continue  # filtered by 'where': intended, not a drop
             encoded: dict[str, Any] = {}
-            for name, typ in transform.output_columns:
+            for name, encode, reuse, truncatable in flow.outputs:
                 value = out.get(name)
-                try:
-                    stored = encode_output(typ, value)
-                except Mistyped as exc:
-                    result.drops.append(Drop(index, name, str(exc), excerpt(value), flow.table))
-                    stored = None
-                if isinstance(stored, str) and typ in ("string", "dynamic"):
-                    cut = truncate_utf8(stored)
+                if value is None:
+                    encoded[name] = None
+                    continue
+                if reuse and value is row[name]:
+                    cell = value if reuse == _SAME else stored[name]
+                else:
+                    try:
+                        cell = encode(value)
+                    except Mistyped as exc:
+                        drops.append(Drop(index, name, str(exc), excerpt(value), flow.table))
+                        cell = None
+                if truncatable and isinstance(cell, str) and len(cell) > SAFE_FIELD_CHARS:
+                    cut = truncate_utf8(cell)
                     if cut is not None:
-                        reason = (
-                            f"truncated: value over {MAX_FIELD_BYTES} bytes (the service's 64 KB field limit)"
-                        )
-                        result.drops.append(Drop(index, name, reason, excerpt(stored), flow.table))
-                        stored = cut
-                encoded[name] = stored
-            result.rows_by_table.setdefault(flow.table, []).append(encoded)
+                        drops.append(Drop(index, name, _TRUNCATED, excerpt(cell), flow.table))
+                        cell = cut
+                encoded[name] = cell
+            if not table_rows:
+                first_rows.append(flow.table)
+            table_rows.append(encoded)
             result.rows_written += 1
+    # tables in the order they got their first row, none without rows
+    result.rows_by_table = {table: result.rows_by_table[table] for table in first_rows}
     return result
+
+
+def _storer(col_type: str) -> Callable[[Any], tuple[Any, Any]]:
+    if col_type == "dynamic":
+
+        def store_dynamic(value: Any) -> tuple[Any, Any]:
+            if value is None:
+                return None, None
+            return value, check_dynamic(value, "mistyped")  # check_input's check, keeping the text
+
+        return store_dynamic
+    check = input_checker(col_type)
+
+    def store_datetime(value: Any) -> tuple[Any, Any]:
+        if value.__class__ is str and (match := _PLAIN_UTC.fullmatch(value)) is not None:
+            parsed = parse_datetime(value)
+            if parsed is not None:
+                # the text already says what format_datetime(parsed) would: no formatting needed
+                fraction = (match.group(2) or "").rstrip("0")
+                return parsed, f"{match.group(1)}.{fraction}Z" if fraction else f"{match.group(1)}Z"
+        checked = check(value)
+        return checked, None if checked is None else format_datetime(checked)
+
+    return store_datetime
+
+
+# ISO 8601 already in UTC with at most 6 fraction digits: format_datetime of its parse is the
+# date and time as written, the fraction without trailing zeros, then "Z"
+_PLAIN_UTC = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]{1,6}))?(?:Z|[+-]00:00)?")
+
+
+_gc_lock = threading.Lock()
+_gc_holders = 0
+_gc_was_enabled = False
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Hold the cyclic garbage collector off while a request is decoded, checked and stored.
+
+    A 1 MB body becomes tens of thousands of containers that all live until the request
+    ends, so collections during it find nothing to free and cost a third of the time.
+    Bodies are bounded (1 MB), so the memory held meanwhile is too; concurrent requests
+    share one pause and the collector comes back (if it was on) when the last one ends.
+    """
+    global _gc_holders, _gc_was_enabled
+    with _gc_lock:
+        if _gc_holders == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_holders += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_holders -= 1
+            if _gc_holders == 0 and _gc_was_enabled:
+                gc.enable()

@@ -722,6 +722,14 @@ class _Parser:
             self._advance()
         self.schema = new
 
+        if all(fn is None for _name, _src, fn in plan):  # only column names: no expression to run
+            names = tuple(name for name, _src, _fn in plan)
+
+            def columns_only(row: Row) -> Row:
+                return dict(zip(names, map(row.get, names), strict=True))
+
+            return columns_only
+
         def stage(row: Row) -> Row:
             return {name: (row.get(src) if fn is None else fn(row)) for name, src, fn in plan}
 

@@ -204,15 +204,17 @@ class Store:
             )
 
     def _insert_rows(self, table: str, rows: list[dict], record: RequestRecord) -> None:
+        # rows of one data flow share their keys (in order): one executemany per key set
         groups: dict[tuple[str, ...], list[dict]] = {}
         for row in rows:
             groups.setdefault(tuple(row), []).append(row)
+        head = (record.time, record.request_id)
         for names, group in groups.items():
             cols = ", ".join(_q(n) for n in (_INGESTED_AT, _REQUEST_ID, *names))
             marks = ", ".join("?" for _ in range(len(names) + 2))
             self._conn.executemany(
                 f"INSERT INTO {_q(table)} ({cols}) VALUES ({marks})",  # noqa: S608
-                [(record.time, record.request_id, *(row[n] for n in names)) for row in group],
+                [head + tuple(row.values()) for row in group],  # values in the order of names
             )
 
     def reset(self) -> None:
