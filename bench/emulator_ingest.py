@@ -133,7 +133,7 @@ def worker(bodies: int, rounds: int, profile: bool) -> dict:
     data = make_bodies(bodies)
     rows = sum(n for _, n in data)
     raw_bytes = sum(len(gzip.decompress(b)) for b, _ in data)
-    best = float("inf")
+    best = best_cpu = float("inf")
     written = drops = 0
     with tempfile.TemporaryDirectory(prefix="bench-emu-") as tmp:
         store = make_store(tmp)
@@ -141,7 +141,7 @@ def worker(bodies: int, rounds: int, profile: bool) -> dict:
             ingest(store, data[0][0], -1)  # warm-up: imports, first-use caches
             n = 0
             for _ in range(rounds):
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 written = drops = 0
                 for body, _count in data:
                     w, d = ingest(store, body, n)
@@ -149,6 +149,7 @@ def worker(bodies: int, rounds: int, profile: bool) -> dict:
                     drops += d
                     n += 1
                 best = min(best, time.perf_counter() - start)
+                best_cpu = min(best_cpu, time.process_time() - start_cpu)
             if profile:
                 prof = cProfile.Profile()
                 prof.enable()
@@ -164,6 +165,7 @@ def worker(bodies: int, rounds: int, profile: bool) -> dict:
     return {
         "rows": rows, "rows_written": written, "drops": drops, "bodies": len(data),
         "row_bytes": raw_bytes / rows, "best_s": best, "rows_per_s": rows / best,
+        "best_cpu_s": best_cpu, "rows_per_cpu_s": rows / best_cpu,
     }
 
 
@@ -203,11 +205,15 @@ def main(argv: list[str] | None = None) -> int:
     first = results[0][1]
     print(f"emulator ingest, {STREAM}: {first['bodies']} gzip bodies/round of ~1 MB decoded, "
           f"{first['rows']} rows of {first['row_bytes']:.0f} B, best of {args.rounds}")
-    print(f"{'emulator':<12} {'rows/s':>10} {'best s':>8} {'written':>8} {'drops':>6}")
+    # CPU seconds too: on a shared machine wall time also counts waiting for a core
+    print(f"{'emulator':<12} {'rows/s':>10} {'rows/CPU s':>11} {'best s':>8} {'written':>8} {'drops':>6}")
     for label, r in results:
-        print(f"{label:<12} {r['rows_per_s']:>10,.0f} {r['best_s']:>8.3f} {r['rows_written']:>8} {r['drops']:>6}")
+        print(f"{label:<12} {r['rows_per_s']:>10,.0f} {r['rows_per_cpu_s']:>11,.0f} {r['best_s']:>8.3f} "
+              f"{r['rows_written']:>8} {r['drops']:>6}")
     if len(results) == 2:
-        print(f"speed-up: {results[1][1]['rows_per_s'] / results[0][1]['rows_per_s']:.2f}x")
+        old, new = results[0][1], results[1][1]
+        print(f"speed-up: {new['rows_per_s'] / old['rows_per_s']:.2f}x wall, "
+              f"{new['rows_per_cpu_s'] / old['rows_per_cpu_s']:.2f}x CPU")
     return 0
 
 

@@ -7,8 +7,10 @@ real service would drop silently is returned as a :class:`~emulator.store.Drop`.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import gc
 import json
+import operator
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -30,7 +32,6 @@ from emulator.schema import (
     input_checker,
     json_type_name,
     output_encoder,
-    parse_datetime,
     truncate_utf8,
 )
 from emulator.store import Drop
@@ -135,6 +136,8 @@ class _Flow:
     table: str
     transform: Transform
     outputs: tuple[_Output, ...]
+    # the output columns when each has the name and type of an input column, else None
+    passthrough: tuple[str, ...] | None
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,7 @@ class _Typed:
     decode: Callable[[bytes], Any]  # -> a Struct with the declared columns, in declared order
     names: tuple[str, ...]
     post: tuple[tuple[str, Callable[[Any], tuple[Any, Any]]], ...]  # datetime/dynamic storers
+    booleans: tuple[str, ...]  # stored as 1/0
 
 
 def _typed(declared: dict[str, str]) -> _Typed | None:
@@ -178,6 +182,7 @@ def _typed(declared: dict[str, str]) -> _Typed | None:
         decode=msgspec.json.Decoder(struct).decode,
         names=tuple(declared),
         post=tuple((n, _storer(t)) for n, t in declared.items() if t in ("datetime", "dynamic")),
+        booleans=tuple(n for n, t in declared.items() if t == "boolean"),
     )
 
 
@@ -220,7 +225,9 @@ def _plan(dcr: Dcr, stream: str) -> _Plan:
             )
             for name, typ in transform.output_columns
         )
-        plan_flows.append(_Flow(flow.table, transform, outputs))
+        same = all(declared.get(name) == typ for name, typ in transform.output_columns)
+        passthrough = tuple(name for name, _typ in transform.output_columns) if same else None
+        plan_flows.append(_Flow(flow.table, transform, outputs, passthrough))
     plan = _Plan(
         template=dict.fromkeys(declared),
         checkers={name: input_checker(typ) for name, typ in declared.items()},
@@ -246,7 +253,8 @@ def process(dcr: Dcr, stream: str, records: list[dict[str, Any]]) -> IngestResul
     plan = _plan(dcr, stream)
     result = IngestResult(rows=len(records))
     drops = result.drops
-    return _run(plan, result, (_check(plan, index, record, drops) for index, record in enumerate(records)))
+    checked = ((*_check(plan, index, record, drops), False) for index, record in enumerate(records))
+    return _run(plan, result, checked)
 
 
 def ingest_body(dcr: Dcr, stream: str, data: bytes) -> IngestResult:
@@ -267,7 +275,7 @@ def ingest_body(dcr: Dcr, stream: str, data: bytes) -> IngestResult:
         raws = _decode_raw_list(data)
     except Exception:
         return process(dcr, stream, parse_body(data))
-    decode_typed, names, post = typed.decode, typed.names, typed.post
+    decode_typed, names, post, booleans = typed.decode, typed.names, typed.post, typed.booleans
     checked: list[Any] = []
     for raw in raws:
         try:
@@ -286,20 +294,23 @@ def ingest_body(dcr: Dcr, stream: str, data: bytes) -> IngestResult:
     result = IngestResult(rows=len(checked))
     drops = result.drops
 
-    def rows() -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    def rows() -> Iterator[tuple[dict[str, Any], dict[str, Any], bool]]:
         for index, item in enumerate(checked):
             if item.__class__ is _Record:
-                yield _check(plan, index, item.record, drops)
+                yield (*_check(plan, index, item.record, drops), False)
                 continue
-            stored: dict[str, Any] = {}
+            cells = item.copy()  # every column's stored form: for most types the value itself
             try:
                 for name, store in post:
                     if (value := item[name]) is not None:
-                        item[name], stored[name] = store(value)
+                        item[name], cells[name] = store(value)
             except Mistyped:  # a datetime string that is not one: the per-value path says so
-                yield _check(plan, index, _decode(raws[index]), drops)
+                yield (*_check(plan, index, _decode(raws[index]), drops), False)
                 continue
-            yield item, stored
+            for name in booleans:
+                if (value := item[name]) is not None:
+                    cells[name] = 1 if value else 0
+            yield item, cells, len(raws[index]) <= _NO_TRUNCATION_BYTES
 
     return _run(plan, result, rows())
 
@@ -341,15 +352,21 @@ def _check(
 
 
 def _run(
-    plan: _Plan, result: IngestResult, checked_rows: Iterator[tuple[dict[str, Any], dict[str, Any]]]
+    plan: _Plan, result: IngestResult, checked_rows: Iterator[tuple[dict[str, Any], dict[str, Any], bool]]
 ) -> IngestResult:
-    """Run every data flow over the checked rows (checking drops land in ``result`` as they go)."""
+    """Run every data flow over the checked rows (checking drops land in ``result`` as they go).
+
+    A checked row comes with ``stored``, the stored forms of its values (every column's when
+    ``whole``, else the datetime and dynamic ones) and ``whole``, also meaning that no value
+    of it can reach the 64 KB limit. When a flow passed every output column through unchanged
+    (a where, a project of columns), its output row is those stored forms.
+    """
     drops = result.drops
     outputs_by_table: list[tuple[_Flow, list[dict[str, Any]]]] = [
         (flow, result.rows_by_table.setdefault(flow.table, [])) for flow in plan.flows
     ]
     first_rows: list[str] = []
-    for index, (row, stored) in enumerate(checked_rows):
+    for index, (row, stored, whole) in enumerate(checked_rows):
         for flow, table_rows in outputs_by_table:
             try:
                 out = flow.transform.apply(row)
@@ -358,6 +375,17 @@ def _run(
                 continue
             if out is None:
                 continue  # filtered by 'where': intended, not a drop
+            names = flow.passthrough
+            if (
+                whole
+                and names is not None
+                and all(map(operator.is_, map(out.get, names), map(row.__getitem__, names)))
+            ):
+                if not table_rows:
+                    first_rows.append(flow.table)
+                table_rows.append(dict(zip(names, map(stored.__getitem__, names), strict=True)))
+                result.rows_written += 1
+                continue
             encoded: dict[str, Any] = {}
             for name, encode, reuse, truncatable in flow.outputs:
                 value = out.get(name)
@@ -400,17 +428,33 @@ def _storer(col_type: str) -> Callable[[Any], tuple[Any, Any]]:
 
     def store_datetime(value: Any) -> tuple[Any, Any]:
         if value.__class__ is str and (match := _PLAIN_UTC.fullmatch(value)) is not None:
-            parsed = parse_datetime(value)
+            # parse_datetime(value), without the checks the pattern already made
+            try:
+                parsed = _fromisoformat(value)
+            except ValueError:  # 2024-02-30 and the like
+                parsed = None
             if parsed is not None:
+                tz = parsed.tzinfo
+                if tz is None:
+                    parsed = parsed.replace(tzinfo=dt.UTC)
+                elif tz is not dt.UTC:
+                    parsed = parsed.astimezone(dt.UTC)  # -00:00
                 # the text already says what format_datetime(parsed) would: no formatting needed
-                fraction = (match.group(2) or "").rstrip("0")
-                return parsed, f"{match.group(1)}.{fraction}Z" if fraction else f"{match.group(1)}Z"
+                date_time, fraction = match.groups()
+                if fraction and (fraction := fraction.rstrip("0")):
+                    return parsed, f"{date_time}.{fraction}Z"
+                return parsed, date_time + "Z"
         checked = check(value)
         return checked, None if checked is None else format_datetime(checked)
 
     return store_datetime
 
 
+_fromisoformat = dt.datetime.fromisoformat
+# No string in a record of this many bytes can decode to over SAFE_FIELD_CHARS characters,
+# nor can a dynamic value's JSON text get that long (a number token of k >= 1 bytes renders
+# in at most 4.5 k characters: 1e15 is 1000000000000000.0; everything else in at most k).
+_NO_TRUNCATION_BYTES = SAFE_FIELD_CHARS // 8
 # ISO 8601 already in UTC with at most 6 fraction digits: format_datetime of its parse is the
 # date and time as written, the fraction without trailing zeros, then "Z"
 _PLAIN_UTC = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]{1,6}))?(?:Z|[+-]00:00)?")
