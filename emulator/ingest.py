@@ -138,6 +138,8 @@ class _Flow:
     outputs: tuple[_Output, ...]
     # the output columns when each has the name and type of an input column, else None
     passthrough: tuple[str, ...] | None
+    # the transform's 'where' predicates when it only filters and keeps columns (Transform.filters)
+    filters: tuple[Callable[[dict[str, Any]], Any], ...] | None
 
 
 @dataclass(frozen=True)
@@ -227,7 +229,8 @@ def _plan(dcr: Dcr, stream: str) -> _Plan:
         )
         same = all(declared.get(name) == typ for name, typ in transform.output_columns)
         passthrough = tuple(name for name, _typ in transform.output_columns) if same else None
-        plan_flows.append(_Flow(flow.table, transform, outputs, passthrough))
+        filters = transform.filters if passthrough is not None else None
+        plan_flows.append(_Flow(flow.table, transform, outputs, passthrough, filters))
     plan = _Plan(
         template=dict.fromkeys(declared),
         checkers={name: input_checker(typ) for name, typ in declared.items()},
@@ -368,6 +371,19 @@ def _run(
     first_rows: list[str] = []
     for index, (row, stored, whole) in enumerate(checked_rows):
         for flow, table_rows in outputs_by_table:
+            names = flow.passthrough
+            if whole and flow.filters is not None:  # only where / project of columns
+                try:
+                    kept = all(predicate(row) is True for predicate in flow.filters)
+                except Exception:  # noqa: S110 - apply() below raises it again and reports it
+                    pass
+                else:
+                    if kept:
+                        if not table_rows:
+                            first_rows.append(flow.table)
+                        table_rows.append(dict(zip(names, map(stored.__getitem__, names), strict=True)))
+                        result.rows_written += 1
+                    continue
             try:
                 out = flow.transform.apply(row)
             except Exception as exc:  # an emulator bug must not take the request down
@@ -375,7 +391,6 @@ def _run(
                 continue
             if out is None:
                 continue  # filtered by 'where': intended, not a drop
-            names = flow.passthrough
             if (
                 whole
                 and names is not None

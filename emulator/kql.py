@@ -591,6 +591,9 @@ class _Parser:
         self.tokens = tokenize(query)
         self.i = 0
         self.schema: dict[str, str] = dict(columns)
+        # the 'where' predicates while every stage only filters rows or keeps/drops columns
+        # by name (values pass through unchanged); None once a stage computes or renames
+        self.filters: list[Fn] | None = []
 
     # token helpers
     @property
@@ -667,6 +670,8 @@ class _Parser:
         if pred.type not in ("boolean", "dynamic"):
             self._fail(f"'where' needs a boolean predicate, got {pred.type}", start)
         fn = pred.fn
+        if self.filters is not None:
+            self.filters.append(fn)
         return lambda row: row if fn(row) is True else None
 
     def _assignments(self, operator: str) -> list[tuple[str, Expr]]:
@@ -685,6 +690,7 @@ class _Parser:
             self._advance()
 
     def _extend(self) -> Stage:
+        self.filters = None
         items = self._assignments("extend")
         compiled = [(name, expr.fn) for name, expr in items]
 
@@ -722,7 +728,9 @@ class _Parser:
             self._advance()
         self.schema = new
 
-        if all(fn is None for _name, _src, fn in plan):  # only column names: no expression to run
+        if any(fn is not None for _name, _src, fn in plan):
+            self.filters = None
+        else:  # only column names: no expression to run
             names = tuple(name for name, _src, _fn in plan)
 
             def columns_only(row: Row) -> Row:
@@ -751,6 +759,7 @@ class _Parser:
         return lambda row: {name: row.get(name) for name in keep}
 
     def _project_rename(self) -> Stage:
+        self.filters = None
         renames: dict[str, str] = {}
         while True:
             new_tok = self._expect_name("a new column name in 'project-rename'")
@@ -1003,6 +1012,10 @@ class Transform:
     input_columns: tuple[tuple[str, str], ...]
     output_columns: tuple[tuple[str, str], ...]
     stages: tuple[Stage, ...]
+    # When no stage computes a value or renames a column: the 'where' predicates, in order.
+    # Then apply(row) is None unless each predicate(row) is True, else it holds row's values
+    # of the output columns, the same objects (predicates only read columns still present).
+    filters: tuple[Fn, ...] | None = None
 
     def apply(self, row: Row) -> Row | None:
         out: Row | None = row
@@ -1017,4 +1030,5 @@ def compile_transform(query: str, columns: Sequence[tuple[str, str]]) -> Transfo
     """Compile ``query`` for an input stream with ``columns`` ((name, type) pairs)."""
     parser = _Parser(query, columns)
     stages = parser.parse()
-    return Transform(query, tuple(columns), tuple(parser.schema.items()), tuple(stages))
+    filters = None if parser.filters is None else tuple(parser.filters)
+    return Transform(query, tuple(columns), tuple(parser.schema.items()), tuple(stages), filters)

@@ -205,3 +205,62 @@ def test_ingest_body_equals_reference_on_edge_bodies(dcrs, body):
         return ref.process(dcr, stream, ref.parse_body(body))
 
     assert outcome(ingest_body, dcr, "Custom-Typed", body) == outcome(reference, dcr, "Custom-Typed", body)
+
+
+# ------------------------------------------------------------------ transforms that only filter
+
+KQL_WORDS = [
+    "| where", "| project", "| project-away", "| extend", "| project-rename",
+    "Level", "Code", "Props", "DurationMs", "Ok", "TimeGenerated", "Message", "X",
+    "==", "!=", ">=", "and", "or", "contains", ",", "=", "(", ")", "'a'", "500", "1.5", "true", "null",
+    "tostring", "isnotempty", "not", "Props.a",
+]
+EVENT_TYPES = [("TimeGenerated", "datetime"), ("Level", "string"), ("Message", "string"), ("Code", "int"),
+               ("DurationMs", "real"), ("Ok", "boolean"), ("Props", "dynamic")]
+EVENT_ROW = st.fixed_dictionaries({
+    "TimeGenerated": st.none() | st.datetimes(timezones=st.just(dt.UTC)),
+    "Level": st.none() | st.sampled_from(["a", "info", "debug", ""]),
+    "Message": st.none() | TEXT,
+    "Code": st.none() | st.integers(0, 600),
+    "DurationMs": st.none() | FLOATS,
+    "Ok": st.none() | st.booleans(),
+    "Props": JSON,
+})
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(KQL_WORDS), max_size=10), EVENT_ROW)
+def test_transform_filters_say_what_apply_does(words, row):
+    from emulator.kql import KqlError, compile_transform
+
+    row = {name: row[name] for name, _ in EVENT_TYPES}  # declared order, as ingest builds rows
+
+    try:
+        transform = compile_transform(" ".join(["source", *words]), EVENT_TYPES)
+    except KqlError:
+        return
+    if transform.filters is None:
+        return
+    try:
+        out = transform.apply(row)
+    except Exception as exc:
+        with pytest.raises(type(exc)):
+            all(predicate(row) is True for predicate in transform.filters)
+        return
+    if all(predicate(row) is True for predicate in transform.filters):
+        assert out is not None
+        assert list(out) == [name for name, _ in transform.output_columns]
+        assert all(out[name] is row.get(name) for name in out)
+    else:
+        assert out is None
+
+
+def test_transform_filters_only_for_transforms_that_pass_values_through():
+    from emulator.kql import compile_transform
+
+    plain = ["source", "source | where Code > 1", "source | project Level, Code | where Code > 1",
+             "source | project-away Props | where Level == 'a'"]
+    computed = ["source | extend X = 1", "source | project Level = Message",
+                "source | project-rename L = Level", "source | where Code > 1 | project C = Code"]
+    assert all(compile_transform(q, EVENT_TYPES).filters is not None for q in plain)
+    assert all(compile_transform(q, EVENT_TYPES).filters is None for q in computed)
