@@ -138,8 +138,10 @@ class _Flow:
     outputs: tuple[_Output, ...]
     # the output columns when each has the name and type of an input column, else None
     passthrough: tuple[str, ...] | None
-    # the transform's 'where' predicates when it only filters and keeps columns (Transform.filters)
-    filters: tuple[Callable[[dict[str, Any]], Any], ...] | None
+    # when the transform only filters rows and keeps columns (Transform.filters): whether it
+    # keeps a row (True) or not, from its 'where' predicates
+    keep: Callable[[dict[str, Any]], Any] | None
+    all_columns: bool  # passthrough is every input column in declared order
 
 
 @dataclass(frozen=True)
@@ -229,8 +231,9 @@ def _plan(dcr: Dcr, stream: str) -> _Plan:
         )
         same = all(declared.get(name) == typ for name, typ in transform.output_columns)
         passthrough = tuple(name for name, _typ in transform.output_columns) if same else None
-        filters = transform.filters if passthrough is not None else None
-        plan_flows.append(_Flow(flow.table, transform, outputs, passthrough, filters))
+        keep = _keep(transform.filters) if passthrough is not None else None
+        all_columns = passthrough == tuple(declared)
+        plan_flows.append(_Flow(flow.table, transform, outputs, passthrough, keep, all_columns))
     plan = _Plan(
         template=dict.fromkeys(declared),
         checkers={name: input_checker(typ) for name, typ in declared.items()},
@@ -253,11 +256,7 @@ def process(dcr: Dcr, stream: str, records: list[dict[str, Any]]) -> IngestResul
     the transform passes through unchanged is rendered once; rows, Drop records and their
     order are what the per-value rules (check_input, encode_output) give.
     """
-    plan = _plan(dcr, stream)
-    result = IngestResult(rows=len(records))
-    drops = result.drops
-    checked = ((*_check(plan, index, record, drops), False) for index, record in enumerate(records))
-    return _run(plan, result, checked)
+    return _run(_plan(dcr, stream), records)
 
 
 def ingest_body(dcr: Dcr, stream: str, data: bytes) -> IngestResult:
@@ -266,9 +265,9 @@ def ingest_body(dcr: Dcr, stream: str, data: bytes) -> IngestResult:
     Each record is decoded by msgspec into the stream's columns with their JSON types
     (string, bounded integers, finite reals, booleans; datetime strings parsed here, dynamic
     values as decoded); a record that does not fit (an undeclared column, a mistyped value,
-    5.0 for an int...) is decoded as a plain object and checked value by value, so it gets
-    exactly the drops it would get there. A body msgspec cannot decode at all goes through
-    parse_body, which gives the values or the 400.
+    5.0 for an int, a datetime string that is not one...) is decoded as a plain object and
+    checked value by value, so it gets exactly the drops it would get there. A body msgspec
+    cannot decode at all goes through parse_body, which gives the values or the 400.
     """
     plan = _plan(dcr, stream)
     typed = plan.typed
@@ -279,12 +278,20 @@ def ingest_body(dcr: Dcr, stream: str, data: bytes) -> IngestResult:
     except Exception:
         return process(dcr, stream, parse_body(data))
     decode_typed, names, post, booleans = typed.decode, typed.names, typed.post, typed.booleans
-    checked: list[Any] = []
+    entries: list[Any] = []
     for raw in raws:
         try:
-            checked.append(dict(zip(names, _astuple(decode_typed(raw)), strict=True)))
+            row = dict(zip(names, _astuple(decode_typed(raw)), strict=True))
+            cells = row.copy()  # every column's stored form: for most types the value itself
+            for name, store in post:
+                if (value := row[name]) is not None:
+                    row[name], cells[name] = store(value)
+            for name in booleans:
+                if (value := row[name]) is not None:
+                    cells[name] = 1 if value else 0
+            entries.append((row, cells, len(raw) <= _NO_TRUNCATION_BYTES))
             continue
-        except Exception:  # noqa: S110 - does not fit the typed path: checked per value below
+        except Exception:  # noqa: S110 - does not fit the typed path: checked per value in _run
             pass
         try:
             record = _decode(raw)
@@ -292,39 +299,8 @@ def ingest_body(dcr: Dcr, stream: str, data: bytes) -> IngestResult:
             return process(dcr, stream, parse_body(data))
         if record.__class__ is not dict:
             return process(dcr, stream, parse_body(data))
-        checked.append(_Record(record))
-
-    result = IngestResult(rows=len(checked))
-    drops = result.drops
-
-    def rows() -> Iterator[tuple[dict[str, Any], dict[str, Any], bool]]:
-        for index, item in enumerate(checked):
-            if item.__class__ is _Record:
-                yield (*_check(plan, index, item.record, drops), False)
-                continue
-            cells = item.copy()  # every column's stored form: for most types the value itself
-            try:
-                for name, store in post:
-                    if (value := item[name]) is not None:
-                        item[name], cells[name] = store(value)
-            except Mistyped:  # a datetime string that is not one: the per-value path says so
-                yield (*_check(plan, index, _decode(raws[index]), drops), False)
-                continue
-            for name in booleans:
-                if (value := item[name]) is not None:
-                    cells[name] = 1 if value else 0
-            yield item, cells, len(raws[index]) <= _NO_TRUNCATION_BYTES
-
-    return _run(plan, result, rows())
-
-
-class _Record:
-    """A record that takes the per-value path."""
-
-    __slots__ = ("record",)
-
-    def __init__(self, record: dict[str, Any]) -> None:
-        self.record = record
+        entries.append(record)
+    return _run(plan, entries)
 
 
 def _check(
@@ -354,34 +330,45 @@ def _check(
     return row, stored
 
 
-def _run(
-    plan: _Plan, result: IngestResult, checked_rows: Iterator[tuple[dict[str, Any], dict[str, Any], bool]]
-) -> IngestResult:
-    """Run every data flow over the checked rows (checking drops land in ``result`` as they go).
+def _run(plan: _Plan, entries: list[Any]) -> IngestResult:
+    """Check the records and run every data flow over them, in order.
 
-    A checked row comes with ``stored``, the stored forms of its values (every column's when
-    ``whole``, else the datetime and dynamic ones) and ``whole``, also meaning that no value
-    of it can reach the 64 KB limit. When a flow passed every output column through unchanged
-    (a where, a project of columns), its output row is those stored forms.
+    An entry is a record (a dict, checked here value by value) or, from the typed path, a
+    tuple: the checked row, the stored forms of all its values, and whether all of them are
+    too short to reach the 64 KB limit. When a flow passes every output column through
+    unchanged (where, project of columns), its output row for such a tuple is those stored
+    forms; otherwise each output value is encoded (a datetime or dynamic value passed
+    through reuses its stored form).
     """
+    result = IngestResult(rows=len(entries))
     drops = result.drops
     outputs_by_table: list[tuple[_Flow, list[dict[str, Any]]]] = [
         (flow, result.rows_by_table.setdefault(flow.table, [])) for flow in plan.flows
     ]
     first_rows: list[str] = []
-    for index, (row, stored, whole) in enumerate(checked_rows):
+    for index, entry in enumerate(entries):
+        if entry.__class__ is tuple:
+            row, stored, whole = entry
+        else:
+            row, stored = _check(plan, index, entry, drops)
+            whole = False
+        shared = False  # stored is some table's output row already
         for flow, table_rows in outputs_by_table:
             names = flow.passthrough
-            if whole and flow.filters is not None:  # only where / project of columns
+            if whole and (keep := flow.keep) is not None:  # only where / project of columns
                 try:
-                    kept = all(predicate(row) is True for predicate in flow.filters)
+                    kept = keep(row)
                 except Exception:  # noqa: S110 - apply() below raises it again and reports it
                     pass
                 else:
-                    if kept:
+                    if kept is True:
                         if not table_rows:
                             first_rows.append(flow.table)
-                        table_rows.append(dict(zip(names, map(stored.__getitem__, names), strict=True)))
+                        if flow.all_columns and not shared:
+                            table_rows.append(stored)  # the output row is every column, in order
+                            shared = True
+                        else:
+                            table_rows.append(dict(zip(names, map(stored.__getitem__, names), strict=True)))
                         result.rows_written += 1
                     continue
             try:
@@ -428,6 +415,17 @@ def _run(
     # tables in the order they got their first row, none without rows
     result.rows_by_table = {table: result.rows_by_table[table] for table in first_rows}
     return result
+
+
+def _keep(filters: tuple[Callable[[dict[str, Any]], Any], ...] | None) -> Callable[[dict[str, Any]], Any] | None:
+    """One function for a transform's 'where' predicates: True when each says True, in order."""
+    if filters is None:
+        return None
+    if not filters:
+        return lambda _row: True
+    if len(filters) == 1:
+        return filters[0]  # the caller compares with True
+    return lambda row: all(predicate(row) is True for predicate in filters)
 
 
 def _storer(col_type: str) -> Callable[[Any], tuple[Any, Any]]:

@@ -123,7 +123,7 @@ def dumps_dynamic(value: Any) -> str:
         data = orjson.dumps(value, default=_json_default, option=_ORJSON_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError is a TypeError
         return dumps_dynamic_json(value)
-    if _ORJSON_DIFFERS.search(data) is not None:
+    if (b"null" in data or b"e-" in data or b"0.0000" in data) and _ORJSON_DIFFERS.search(data):
         return dumps_dynamic_json(value)
     return data.decode("utf-8")
 
