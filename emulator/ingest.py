@@ -149,6 +149,7 @@ class _Typed:
     """A stream's typed decoder: a record that decodes fits every column's JSON type."""
 
     decode: Callable[[bytes], Any]  # -> a Struct with the declared columns, in declared order
+    to_row: Callable[[Any], dict[str, Any]]  # that Struct -> {column: value}, in declared order
     names: tuple[str, ...]
     post: tuple[tuple[str, Callable[[Any], tuple[Any, Any]]], ...]  # datetime/dynamic storers
     booleans: tuple[str, ...]  # stored as 1/0
@@ -172,19 +173,28 @@ def _typed(declared: dict[str, str]) -> _Typed | None:
         "boolean": bool,
         "datetime": str,
     }
-    fields = []
-    for i, typ in enumerate(declared.values()):
-        kind = kinds.get(typ)
-        fields.append((f"f{i}", Any if kind is None else kind | None, None))
-    struct = msgspec.defstruct(
-        "Record",
-        fields,
-        rename={f"f{i}": name for i, name in enumerate(declared)},
-        forbid_unknown_fields=True,
-    )
+    types = [Any if (kind := kinds.get(typ)) is None else kind | None for typ in declared.values()]
+    names = tuple(declared)
+    try:  # fields named as the columns: asdict gives the row, in declared order
+        struct = msgspec.defstruct(
+            "Record", [(n, t, None) for n, t in zip(names, types, strict=True)], forbid_unknown_fields=True
+        )
+        to_row: Callable[[Any], dict[str, Any]] = msgspec.structs.asdict
+    except (TypeError, ValueError):  # a column name msgspec will not take as a field name
+        struct = msgspec.defstruct(
+            "Record",
+            [(f"f{i}", t, None) for i, t in enumerate(types)],
+            rename={f"f{i}": name for i, name in enumerate(names)},
+            forbid_unknown_fields=True,
+        )
+
+        def to_row(record: Any) -> dict[str, Any]:
+            return dict(zip(names, _astuple(record), strict=True))
+
     return _Typed(
         decode=msgspec.json.Decoder(struct).decode,
-        names=tuple(declared),
+        to_row=to_row,
+        names=names,
         post=tuple((n, _storer(t)) for n, t in declared.items() if t in ("datetime", "dynamic")),
         booleans=tuple(n for n, t in declared.items() if t == "boolean"),
     )
@@ -277,11 +287,11 @@ def ingest_body(dcr: Dcr, stream: str, data: bytes) -> IngestResult:
         raws = _decode_raw_list(data)
     except Exception:
         return process(dcr, stream, parse_body(data))
-    decode_typed, names, post, booleans = typed.decode, typed.names, typed.post, typed.booleans
+    decode_typed, to_row, post, booleans = typed.decode, typed.to_row, typed.post, typed.booleans
     entries: list[Any] = []
     for raw in raws:
         try:
-            row = dict(zip(names, _astuple(decode_typed(raw)), strict=True))
+            row = to_row(decode_typed(raw))
             cells = row.copy()  # every column's stored form: for most types the value itself
             for name, store in post:
                 if (value := row[name]) is not None:
