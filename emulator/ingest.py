@@ -266,7 +266,11 @@ def process(dcr: Dcr, stream: str, records: list[dict[str, Any]]) -> IngestResul
     the transform passes through unchanged is rendered once; rows, Drop records and their
     order are what the per-value rules (check_input, encode_output) give.
     """
-    return _run(_plan(dcr, stream), records)
+    plan = _plan(dcr, stream)
+    out = _Outputs(plan, len(records))
+    for index, record in enumerate(records):
+        out.emit(index, *_check(plan, index, record, out.drops), False)
+    return out.finish()
 
 
 def ingest_body(dcr: Dcr, stream: str, data: bytes) -> IngestResult:
@@ -278,6 +282,9 @@ def ingest_body(dcr: Dcr, stream: str, data: bytes) -> IngestResult:
     5.0 for an int, a datetime string that is not one...) is decoded as a plain object and
     checked value by value, so it gets exactly the drops it would get there. A body msgspec
     cannot decode at all goes through parse_body, which gives the values or the 400.
+
+    When every data flow only filters rows and keeps columns (``source``, ``where``,
+    ``project`` of columns), a typed record's output rows are its stored forms, appended here.
     """
     plan = _plan(dcr, stream)
     typed = plan.typed
@@ -288,8 +295,9 @@ def ingest_body(dcr: Dcr, stream: str, data: bytes) -> IngestResult:
     except Exception:
         return process(dcr, stream, parse_body(data))
     decode_typed, to_row, post, booleans = typed.decode, typed.to_row, typed.post, typed.booleans
-    entries: list[Any] = []
-    for raw in raws:
+    out = _Outputs(plan, len(raws))
+    plain = out.plain
+    for index, raw in enumerate(raws):
         try:
             row = to_row(decode_typed(raw))
             cells = row.copy()  # every column's stored form: for most types the value itself
@@ -299,18 +307,35 @@ def ingest_body(dcr: Dcr, stream: str, data: bytes) -> IngestResult:
             for name in booleans:
                 if (value := row[name]) is not None:
                     cells[name] = 1 if value else 0
-            entries.append((row, cells, len(raw) <= _NO_TRUNCATION_BYTES))
+        except Exception:  # does not fit the typed path: checked per value
+            try:
+                record = _decode(raw)
+            except Exception:  # not valid JSON as the reference reads it: it decides and explains
+                return process(dcr, stream, parse_body(data))
+            if record.__class__ is not dict:
+                return process(dcr, stream, parse_body(data))
+            out.emit(index, *_check(plan, index, record, out.drops), False)
             continue
-        except Exception:  # noqa: S110 - does not fit the typed path: checked per value in _run
-            pass
-        try:
-            record = _decode(raw)
-        except Exception:  # not valid JSON as the reference reads it: it decides and explains
-            return process(dcr, stream, parse_body(data))
-        if record.__class__ is not dict:
-            return process(dcr, stream, parse_body(data))
-        entries.append(record)
-    return _run(plan, entries)
+        if plain is None or len(raw) > _NO_TRUNCATION_BYTES:
+            out.emit(index, row, cells, len(raw) <= _NO_TRUNCATION_BYTES)
+            continue
+        shared = False  # cells is some table's output row already
+        for flow, keep, table_rows in plain:
+            try:
+                kept = keep(row)
+            except Exception:  # apply() raises it again and the drop says so
+                out.emit_flow(flow, table_rows, index, row, cells, True)
+                continue
+            if kept is True:
+                if not table_rows:
+                    out.first_rows.append(flow.table)
+                if flow.all_columns and not shared:
+                    table_rows.append(cells)  # the output row is every column, in order
+                    shared = True
+                else:
+                    names = flow.passthrough
+                    table_rows.append(dict(zip(names, map(cells.__getitem__, names), strict=True)))
+    return out.finish()
 
 
 def _check(
@@ -340,65 +365,72 @@ def _check(
     return row, stored
 
 
-def _run(plan: _Plan, entries: list[Any]) -> IngestResult:
-    """Check the records and run every data flow over them, in order.
+class _Outputs:
+    """The output rows and drops of one request, appended record by record in order."""
 
-    An entry is a record (a dict, checked here value by value) or, from the typed path, a
-    tuple: the checked row, the stored forms of all its values, and whether all of them are
-    too short to reach the 64 KB limit. When a flow passes every output column through
-    unchanged (where, project of columns), its output row for such a tuple is those stored
-    forms; otherwise each output value is encoded (a datetime or dynamic value passed
-    through reuses its stored form).
-    """
-    result = IngestResult(rows=len(entries))
-    drops = result.drops
-    outputs_by_table: list[tuple[_Flow, list[dict[str, Any]]]] = [
-        (flow, result.rows_by_table.setdefault(flow.table, [])) for flow in plan.flows
-    ]
-    first_rows: list[str] = []
-    for index, entry in enumerate(entries):
-        if entry.__class__ is tuple:
-            row, stored, whole = entry
-        else:
-            row, stored = _check(plan, index, entry, drops)
-            whole = False
-        shared = False  # stored is some table's output row already
-        for flow, table_rows in outputs_by_table:
-            names = flow.passthrough
-            if whole and (keep := flow.keep) is not None:  # only where / project of columns
+    def __init__(self, plan: _Plan, count: int) -> None:
+        self.result = result = IngestResult(rows=count)
+        self.drops = result.drops
+        self.tables: list[tuple[_Flow, list[dict[str, Any]]]] = [
+            (flow, result.rows_by_table.setdefault(flow.table, [])) for flow in plan.flows
+        ]
+        self.first_rows: list[str] = []  # tables in the order they got their first row
+        # when every flow only filters rows and keeps columns: (flow, keep, rows) for each
+        self.plain: list[tuple[_Flow, Callable[[dict[str, Any]], Any], list[dict[str, Any]]]] | None = None
+        if all(flow.keep is not None for flow in plan.flows):
+            self.plain = [(flow, flow.keep, rows) for flow, rows in self.tables if flow.keep is not None]
+
+    def finish(self) -> IngestResult:
+        result = self.result
+        result.rows_written = sum(len(rows) for rows in result.rows_by_table.values())  # one list per table
+        result.rows_by_table = {table: result.rows_by_table[table] for table in self.first_rows}
+        return result
+
+    def emit(self, index: int, row: dict[str, Any], stored: dict[str, Any], whole: bool) -> None:
+        """Run every data flow over one checked row.
+
+        ``stored`` holds the stored forms of the row's values: all of them when ``whole``
+        (which also means none can reach the 64 KB limit), else the datetime and dynamic ones.
+        """
+        shared = False
+        for flow, table_rows in self.tables:
+            if whole and flow.keep is not None and not shared and flow.all_columns:
                 try:
-                    kept = keep(row)
-                except Exception:  # noqa: S110 - apply() below raises it again and reports it
+                    kept = flow.keep(row)
+                except Exception:  # noqa: S110 - emit_flow's apply() raises it again and reports it
                     pass
                 else:
                     if kept is True:
                         if not table_rows:
-                            first_rows.append(flow.table)
-                        if flow.all_columns and not shared:
-                            table_rows.append(stored)  # the output row is every column, in order
-                            shared = True
-                        else:
-                            table_rows.append(dict(zip(names, map(stored.__getitem__, names), strict=True)))
-                        result.rows_written += 1
+                            self.first_rows.append(flow.table)
+                        table_rows.append(stored)  # the output row is every column, in order
+                        shared = True
                     continue
-            try:
-                out = flow.transform.apply(row)
-            except Exception as exc:  # an emulator bug must not take the request down
-                drops.append(Drop(index, "", f"transform error: {exc!r}", None, flow.table))
-                continue
-            if out is None:
-                continue  # filtered by 'where': intended, not a drop
-            if (
-                whole
-                and names is not None
-                and all(map(operator.is_, map(out.get, names), map(row.__getitem__, names)))
-            ):
-                if not table_rows:
-                    first_rows.append(flow.table)
-                table_rows.append(dict(zip(names, map(stored.__getitem__, names), strict=True)))
-                result.rows_written += 1
-                continue
-            encoded: dict[str, Any] = {}
+            self.emit_flow(flow, table_rows, index, row, stored, whole)
+
+    def emit_flow(
+        self,
+        flow: _Flow,
+        table_rows: list[dict[str, Any]],
+        index: int,
+        row: dict[str, Any],
+        stored: dict[str, Any],
+        whole: bool,
+    ) -> None:
+        """Run one data flow over one checked row (see :meth:`emit`)."""
+        drops = self.drops
+        try:
+            out = flow.transform.apply(row)
+        except Exception as exc:  # an emulator bug must not take the request down
+            drops.append(Drop(index, "", f"transform error: {exc!r}", None, flow.table))
+            return
+        if out is None:
+            return  # filtered by 'where': intended, not a drop
+        names = flow.passthrough
+        if whole and names is not None and all(map(operator.is_, map(out.get, names), map(row.__getitem__, names))):
+            encoded = dict(zip(names, map(stored.__getitem__, names), strict=True))
+        else:
+            encoded = {}
             for name, encode, reuse, truncatable in flow.outputs:
                 value = out.get(name)
                 if value is None:
@@ -418,13 +450,9 @@ def _run(plan: _Plan, entries: list[Any]) -> IngestResult:
                         drops.append(Drop(index, name, _TRUNCATED, excerpt(cell), flow.table))
                         cell = cut
                 encoded[name] = cell
-            if not table_rows:
-                first_rows.append(flow.table)
-            table_rows.append(encoded)
-            result.rows_written += 1
-    # tables in the order they got their first row, none without rows
-    result.rows_by_table = {table: result.rows_by_table[table] for table in first_rows}
-    return result
+        if not table_rows:
+            self.first_rows.append(flow.table)
+        table_rows.append(encoded)
 
 
 def _keep(filters: tuple[Callable[[dict[str, Any]], Any], ...] | None) -> Callable[[dict[str, Any]], Any] | None:

@@ -14,7 +14,7 @@ import math
 
 import emu_reference as ref
 import pytest
-from emu_support import RELAY_DCR, TEST_DCR, write_dcr
+from emu_support import EVENT_COLUMNS, RELAY_DCR, TEST_DCR, write_dcr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -104,9 +104,33 @@ def test_column_checkers_equal_check_input_and_encode_output(col_type, value):
 # ------------------------------------------------------------------ records and bodies
 
 
+# plain flows only (ingest_body's inline path): two into one table, column subsets, all columns twice
+PLAIN_DCR = {
+    "properties": {
+        "streamDeclarations": {"Custom-Plain": {"columns": EVENT_COLUMNS}},
+        "dataFlows": [
+            {"streams": ["Custom-Plain"], "outputStream": "Custom-A_CL", "transformKql": "source"},
+            {"streams": ["Custom-Plain"], "outputStream": "Custom-A_CL", "transformKql": "source | where Code > 1"},
+            {"streams": ["Custom-Plain"], "outputStream": "Custom-B_CL", "transformKql": "source | project Level, Code"},
+            {
+                "streams": ["Custom-Plain"],
+                "outputStream": "Custom-C_CL",
+                "transformKql": "source | where Ok == true | project-away Props | where Level != 'debug'",
+            },
+            {"streams": ["Custom-Plain"], "outputStream": "Custom-D_CL", "transformKql": "source | where isnotempty(Message)"},
+        ],
+    }
+}
+
+
 @pytest.fixture(scope="module")
 def dcrs(tmp_path_factory):
-    return {"test": load_dcr(write_dcr(tmp_path_factory.mktemp("dcr"), "test", TEST_DCR)), "relay": load_dcr(RELAY_DCR)}
+    directory = tmp_path_factory.mktemp("dcr")
+    return {
+        "test": load_dcr(write_dcr(directory, "test", TEST_DCR)),
+        "plain": load_dcr(write_dcr(directory, "plain", PLAIN_DCR)),
+        "relay": load_dcr(RELAY_DCR),
+    }
 
 
 STREAMS = [
@@ -114,6 +138,7 @@ STREAMS = [
     ("test", "Custom-Events"),  # five flows: source, where, extend, project
     ("relay", "Custom-AppLogs"),  # where + project
     ("relay", "Custom-AzureResourceLogs"),
+    ("plain", "Custom-Plain"),
 ]
 
 
