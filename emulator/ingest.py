@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+from emulator import schema
 from emulator.dcr import Dcr
 from emulator.kql import Transform
 from emulator.schema import (
@@ -468,11 +469,28 @@ def _keep(filters: tuple[Callable[[dict[str, Any]], Any], ...] | None) -> Callab
 
 def _storer(col_type: str) -> Callable[[Any], tuple[Any, Any]]:
     if col_type == "dynamic":
+        fast_dumps, differs = schema.dynamic_fast_path()
 
         def store_dynamic(value: Any) -> tuple[Any, Any]:
             if value is None:
                 return None, None
             return value, check_dynamic(value, "mistyped")  # check_input's check, keeping the text
+
+        if fast_dumps is None:
+            return store_dynamic
+
+        def store_dynamic_fast(value: Any) -> tuple[Any, Any]:
+            # schema.dumps_dynamic's orjson step inline; whatever it would refuse or doubt goes
+            # through check_dynamic (the same text, or Mistyped with check_input's reason)
+            try:
+                data = fast_dumps(value)
+            except TypeError:
+                return store_dynamic(value)
+            if (b"null" in data or b"e-" in data or b"0.0000" in data) and differs(data):
+                return store_dynamic(value)
+            return value, data.decode("utf-8")
+
+        return store_dynamic_fast
 
         return store_dynamic
     check = input_checker(col_type)

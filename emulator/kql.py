@@ -224,10 +224,11 @@ class Expr:
 
     fn: Fn
     type: str
+    constant: bool = False  # fn ignores the row; fn(None) is the value
 
 
 def _const(value: Any, typ: str) -> Expr:
-    return Expr(lambda _row: value, typ)
+    return Expr(lambda _row: value, typ, constant=True)
 
 
 def to_string(value: Any) -> str:
@@ -834,6 +835,9 @@ class _Parser:
             return Expr(_safe(lambda row: sop(to_string(lf(row)), to_string(rf(row)))), "boolean")
         self._check_comparable(op, left, right, tok)
         cmp = _compare(op)
+        if right.constant:  # Level != "trace": one call fewer per row
+            value = rf(None)
+            return Expr(lambda row: cmp(lf(row), value), "boolean")
         return Expr(lambda row: cmp(lf(row), rf(row)), "boolean")
 
     def _check_comparable(self, op: str, left: Expr, right: Expr, tok: Token) -> None:

@@ -128,6 +128,19 @@ def dumps_dynamic(value: Any) -> str:
     return data.decode("utf-8")
 
 
+def dynamic_fast_path() -> tuple[Callable[[Any], bytes] | None, Callable[[bytes], Any]]:
+    """:func:`dumps_dynamic`'s orjson step and its guard, for callers that inline it.
+
+    ``dumps(value)`` may raise TypeError; when it does not, its bytes are the text unless
+    one of b"null", b"e-", b"0.0000" is in them and ``differs(bytes)`` is true.
+    """
+
+    def dumps(value: Any) -> bytes:
+        return orjson.dumps(value, default=_json_default, option=_ORJSON_OPTIONS)
+
+    return dumps, _ORJSON_DIFFERS.search
+
+
 def dumps_dynamic_json(value: Any) -> str:
     """The reference rendering of :func:`dumps_dynamic`, with the standard library."""
     text = json.dumps(

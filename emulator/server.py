@@ -421,12 +421,14 @@ def gunzip_bounded(data: bytes, limit: int) -> bytes:
         while True:
             inflater = zlib.decompressobj(wbits=31)
             chunk = inflater.decompress(rest, limit + 1 - len(out))
-            out += chunk
-            if len(out) > limit or inflater.unconsumed_tail:
+            if len(out) + len(chunk) > limit or inflater.unconsumed_tail:
                 raise _HttpError(413, "ContentLengthLimitExceeded", _TOO_LARGE)
             if not inflater.eof:
                 raise _HttpError(400, "InvalidContentEncoding", "The gzip body is truncated.")
             rest = inflater.unused_data
+            if not rest and not out:
+                return chunk  # one member, the usual body: no copy
+            out += chunk
             if not rest:
                 return bytes(out)
     except zlib.error as exc:

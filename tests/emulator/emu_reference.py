@@ -11,10 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import zlib
 from typing import Any
 
 from emulator.dcr import Dcr
 from emulator.ingest import IngestError, IngestResult
+from emulator.server import _TOO_LARGE, _HttpError
 from emulator.store import Drop
 
 COLUMN_TYPES = ("string", "int", "long", "real", "boolean", "datetime", "dynamic")
@@ -338,3 +340,26 @@ def process(dcr: Dcr, stream: str, records: list[dict[str, Any]]) -> IngestResul
             result.rows_by_table.setdefault(flow.table, []).append(encoded)
             result.rows_written += 1
     return result
+
+
+def gunzip_bounded(data: bytes, limit: int) -> bytes:
+    """Gunzip (possibly multi-member) without ever holding more than ``limit`` + 1 bytes.
+
+    Raises 413 when the decompressed body is over ``limit`` and 400 when it is not gzip.
+    """
+    out = bytearray()
+    rest = data
+    try:
+        while True:
+            inflater = zlib.decompressobj(wbits=31)
+            chunk = inflater.decompress(rest, limit + 1 - len(out))
+            out += chunk
+            if len(out) > limit or inflater.unconsumed_tail:
+                raise _HttpError(413, "ContentLengthLimitExceeded", _TOO_LARGE)
+            if not inflater.eof:
+                raise _HttpError(400, "InvalidContentEncoding", "The gzip body is truncated.")
+            rest = inflater.unused_data
+            if not rest:
+                return bytes(out)
+    except zlib.error as exc:
+        raise _HttpError(400, "InvalidContentEncoding", f"The body is not valid gzip: {exc}.") from None

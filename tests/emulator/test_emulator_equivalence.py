@@ -289,3 +289,25 @@ def test_transform_filters_only_for_transforms_that_pass_values_through():
                 "source | project-rename L = Level", "source | where Code > 1 | project C = Code"]
     assert all(compile_transform(q, EVENT_TYPES).filters is not None for q in plain)
     assert all(compile_transform(q, EVENT_TYPES).filters is None for q in computed)
+
+
+# ------------------------------------------------------------------ gunzip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=300), max_size=3), st.integers(0, 3), st.binary(max_size=4), st.integers(1, 400))
+def test_gunzip_bounded_equals_reference(members, cut, tail, limit):
+    import gzip
+
+    from emulator.server import _HttpError, gunzip_bounded
+
+    data = b"".join(gzip.compress(m) for m in members)
+    data = (data[: len(data) - cut] if cut else data) + (tail if cut == 3 else b"")
+
+    def run(fn):
+        try:
+            return "ok", fn(data, limit)
+        except _HttpError as err:
+            return "error", err.status, err.code, err.message
+
+    assert run(gunzip_bounded) == run(ref.gunzip_bounded)
