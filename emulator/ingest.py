@@ -154,25 +154,29 @@ class _Typed:
     names: tuple[str, ...]
     post: tuple[tuple[str, Callable[[Any], tuple[Any, Any]]], ...]  # datetime/dynamic storers
     booleans: tuple[str, ...]  # stored as 1/0
+    dynamics: tuple[str, ...]  # stored as JSON text, which may reach 64 KB
 
 
 def _typed(declared: dict[str, str]) -> _Typed | None:
     """A msgspec Struct per stream; each field takes exactly what input_checker passes unchanged.
 
-    string: str (msgspec strings are valid UTF-8, never lone surrogates); int/long: int within
-    bounds (5.0 goes the per-value way); real: float, ints converted exactly as float() does
-    (1e999 and NaN do not decode); boolean: bool; datetime: str, parsed by the storer;
-    dynamic: any value, serialized by the storer. Missing keys and nulls are None.
+    string: str (msgspec strings are valid UTF-8, never lone surrogates) of at most
+    SAFE_FIELD_CHARS characters, so never truncated (longer ones go the per-value way, which
+    truncates and reports); int/long: int within bounds (5.0 goes the per-value way); real:
+    float, ints converted exactly as float() does (1e999 and NaN do not decode); boolean:
+    bool; datetime: str, parsed by the storer; dynamic: any value, serialized by the storer.
+    Missing keys and nulls are None.
     """
     if msgspec is None:
         return None
+    short = Annotated[str, msgspec.Meta(max_length=SAFE_FIELD_CHARS)]  # can never reach 64 KB
     kinds: dict[str, Any] = {
-        "string": str,
+        "string": short,
         "int": Annotated[int, msgspec.Meta(ge=INT32[0], le=INT32[1])],
         "long": Annotated[int, msgspec.Meta(ge=INT64[0], le=INT64[1])],
         "real": float,
         "boolean": bool,
-        "datetime": str,
+        "datetime": short,
     }
     types = [Any if (kind := kinds.get(typ)) is None else kind | None for typ in declared.values()]
     names = tuple(declared)
@@ -198,6 +202,7 @@ def _typed(declared: dict[str, str]) -> _Typed | None:
         names=names,
         post=tuple((n, _storer(t)) for n, t in declared.items() if t in ("datetime", "dynamic")),
         booleans=tuple(n for n, t in declared.items() if t == "boolean"),
+        dynamics=tuple(n for n, t in declared.items() if t == "dynamic"),
     )
 
 
@@ -295,7 +300,8 @@ def ingest_body(dcr: Dcr, stream: str, data: bytes) -> IngestResult:
         raws = _decode_raw_list(data)
     except Exception:
         return process(dcr, stream, parse_body(data))
-    decode_typed, to_row, post, booleans = typed.decode, typed.to_row, typed.post, typed.booleans
+    decode_typed, to_row, post = typed.decode, typed.to_row, typed.post
+    booleans, dynamics = typed.booleans, typed.dynamics
     out = _Outputs(plan, len(raws))
     plain = out.plain
     for index, raw in enumerate(raws):
@@ -308,6 +314,11 @@ def ingest_body(dcr: Dcr, stream: str, data: bytes) -> IngestResult:
             for name in booleans:
                 if (value := row[name]) is not None:
                     cells[name] = 1 if value else 0
+            # strings are at most SAFE_FIELD_CHARS long (the Struct says so); dynamic texts?
+            whole = True
+            for name in dynamics:
+                if (text := cells[name]) is not None and len(text) > SAFE_FIELD_CHARS:
+                    whole = False
         except Exception:  # does not fit the typed path: checked per value
             try:
                 record = _decode(raw)
@@ -317,8 +328,8 @@ def ingest_body(dcr: Dcr, stream: str, data: bytes) -> IngestResult:
                 return process(dcr, stream, parse_body(data))
             out.emit(index, *_check(plan, index, record, out.drops), False)
             continue
-        if plain is None or len(raw) > _NO_TRUNCATION_BYTES:
-            out.emit(index, row, cells, len(raw) <= _NO_TRUNCATION_BYTES)
+        if plain is None or not whole:
+            out.emit(index, row, cells, whole)
             continue
         shared = False  # cells is some table's output row already
         for flow, keep, table_rows in plain:
@@ -520,10 +531,6 @@ def _storer(col_type: str) -> Callable[[Any], tuple[Any, Any]]:
 
 
 _fromisoformat = dt.datetime.fromisoformat
-# No string in a record of this many bytes can decode to over SAFE_FIELD_CHARS characters,
-# nor can a dynamic value's JSON text get that long (a number token of k >= 1 bytes renders
-# in at most 4.5 k characters: 1e15 is 1000000000000000.0; everything else in at most k).
-_NO_TRUNCATION_BYTES = SAFE_FIELD_CHARS // 8
 # ISO 8601 already in UTC with at most 6 fraction digits: format_datetime of its parse is the
 # date and time as written, the fraction without trailing zeros, then "Z"
 _PLAIN_UTC = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]{1,6}))?(?:Z|[+-]00:00)?")

@@ -221,6 +221,10 @@ def test_ingest_body_equals_reference_parse_and_process(dcrs, data):
         b'[{"D": ' + b"[" * 3000 + b"]" * 3000 + b"}]",
         b'[{"S": "' + b"x" * 70000 + b'"}]',
         b'[{"D": "' + "é".encode() * 40000 + b'"}]',
+        # around the typed path's 16384-character bound and the 64 KB limit
+        b'[{"S": "' + "\U0001d11e".encode() * 16384 + b'"}, {"S": "' + "\U0001d11e".encode() * 16385 + b'"}]',
+        b'[{"S": "' + b"x" * 16385 + b'", "D": ["' + "\U0001d11e".encode() * 16383 + b'"]}]',
+        b'[{"D": {"a": "' + b"y" * 16380 + b'"}, "TimeGenerated": "2024-01-01T00:00:00Z"}]',
     ],
 )
 def test_ingest_body_equals_reference_on_edge_bodies(dcrs, body):
