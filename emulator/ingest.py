@@ -6,14 +6,11 @@ real service would drop silently is returned as a :class:`~emulator.store.Drop`.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import gc
 import json
 import operator
 import re
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -534,32 +531,3 @@ _fromisoformat = dt.datetime.fromisoformat
 # ISO 8601 already in UTC with at most 6 fraction digits: format_datetime of its parse is the
 # date and time as written, the fraction without trailing zeros, then "Z"
 _PLAIN_UTC = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]{1,6}))?(?:Z|[+-]00:00)?")
-
-
-_gc_lock = threading.Lock()
-_gc_holders = 0
-_gc_was_enabled = False
-
-
-@contextlib.contextmanager
-def paused_gc() -> Iterator[None]:
-    """Hold the cyclic garbage collector off while a request is decoded, checked and stored.
-
-    A 1 MB body becomes tens of thousands of containers that all live until the request
-    ends, so collections during it find nothing to free and cost a third of the time.
-    Bodies are bounded (1 MB), so the memory held meanwhile is too; concurrent requests
-    share one pause and the collector comes back (if it was on) when the last one ends.
-    """
-    global _gc_holders, _gc_was_enabled
-    with _gc_lock:
-        if _gc_holders == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_holders += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_holders -= 1
-            if _gc_holders == 0 and _gc_was_enabled:
-                gc.enable()

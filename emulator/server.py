@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from emulator.ca import CertPaths, ensure_certs
 from emulator.dcr import Dcr, load_dcrs
 from emulator.faults import FaultError, FaultInjector, FaultRule
-from emulator.ingest import IngestError, ingest_body, paused_gc
+from emulator.ingest import IngestError, ingest_body
 from emulator.store import DB_NAME, RequestRecord, Store, StoreError
 
 log = logging.getLogger("emulator")
@@ -276,16 +276,14 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _HttpError(413, "ContentLengthLimitExceeded", _TOO_LARGE)
             data = self._decode(body.data)
             record.bytes_decoded = len(data)
-            with paused_gc():
-                result = ingest_body(dcr, stream, data)
-                record.status = 204
-                record.rows, record.rows_written = result.rows, result.rows_written
-                record.dropped = len(result.drops)
-                state.store.write_request(record, result.drops, result.rows_by_table)
+            result = ingest_body(dcr, stream, data)
         except (_HttpError, IngestError) as err:
             record.status, record.error_code = err.status, err.code
             state.store.write_request(record)
             raise _HttpError(err.status, err.code, err.message) from None
+        record.status = 204
+        record.rows, record.rows_written, record.dropped = result.rows, result.rows_written, len(result.drops)
+        state.store.write_request(record, result.drops, result.rows_by_table)
         self._send(204)
 
     def _check_request(self, dcr_id: str, stream: str, query: dict[str, list[str]]) -> Dcr:
