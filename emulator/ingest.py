@@ -2,6 +2,12 @@
 
 Kept apart from HTTP so the rules can be read (and tested) in one place. Everything the
 real service would drop silently is returned as a :class:`~emulator.store.Drop`.
+
+The rules are schema.check_input / encode_output applied value by value (:func:`process`).
+:func:`ingest_body`, what the server calls, gives the same result faster: per stream, a
+plan built once (:func:`_plan`) holds column checkers, a msgspec Struct that decodes a
+record straight into its typed columns, and per data flow whether it only filters rows
+and keeps columns; records that do not fit take the value-by-value path.
 """
 
 from __future__ import annotations

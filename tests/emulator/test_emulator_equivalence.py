@@ -315,3 +315,31 @@ def test_gunzip_bounded_equals_reference(members, cut, tail, limit):
             return "error", err.status, err.code, err.message
 
     assert run(gunzip_bounded) == run(ref.gunzip_bounded)
+
+
+def test_typed_path_with_renamed_fields_equals_reference(dcrs, monkeypatch):
+    """Column names msgspec refuses as Struct fields: renamed fields, rows by zip."""
+    import msgspec
+
+    from emulator import ingest
+
+    real = msgspec.defstruct
+
+    def picky(name, fields, **options):
+        if "rename" not in options:
+            raise TypeError("field name refused")
+        return real(name, fields, **options)
+
+    monkeypatch.setattr(msgspec, "defstruct", picky)
+    monkeypatch.setattr(ingest, "_plans", {})
+    dcr = dcrs["relay"]
+    records = [
+        {"TimeGenerated": "2024-01-01T00:00:00.5+00:00", "Level": "info", "StatusCode": 200, "Success": True,
+         "DurationMs": 1, "Properties": {"a": [1, 2.5]}},
+        {"Level": "trace"},
+        {"Level": "warn", "StatusCode": "200", "Other": 1},
+    ]
+    body = json.dumps(records).encode()
+    assert ingest._plan(dcr, "Custom-AppLogs").typed.to_row is not msgspec.structs.asdict
+    expected = ref.process(dcr, "Custom-AppLogs", ref.parse_body(body))
+    assert repr(ingest_body(dcr, "Custom-AppLogs", body)) == repr(expected)
