@@ -8,6 +8,7 @@ normalizer can be tested against them.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import math
 import re
@@ -135,10 +136,7 @@ def dynamic_fast_path() -> tuple[Callable[[Any], bytes] | None, Callable[[bytes]
     one of b"null", b"e-", b"0.0000" is in them and ``differs(bytes)`` is true.
     """
 
-    def dumps(value: Any) -> bytes:
-        return orjson.dumps(value, default=_json_default, option=_ORJSON_OPTIONS)
-
-    return dumps, _ORJSON_DIFFERS.search
+    return functools.partial(orjson.dumps, default=_json_default, option=_ORJSON_OPTIONS), _ORJSON_DIFFERS.search
 
 
 def dumps_dynamic_json(value: Any) -> str:
