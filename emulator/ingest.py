@@ -490,9 +490,6 @@ def _storer(col_type: str) -> Callable[[Any], tuple[Any, Any]]:
                 return None, None
             return value, check_dynamic(value, "mistyped")  # check_input's check, keeping the text
 
-        if fast_dumps is None:
-            return store_dynamic
-
         def store_dynamic_fast(value: Any) -> tuple[Any, Any]:
             # schema.dumps_dynamic's orjson step inline; whatever it would refuse or doubt goes
             # through check_dynamic (the same text, or Mistyped with check_input's reason)

@@ -129,13 +129,12 @@ def dumps_dynamic(value: Any) -> str:
     return data.decode("utf-8")
 
 
-def dynamic_fast_path() -> tuple[Callable[[Any], bytes] | None, Callable[[bytes], Any]]:
+def dynamic_fast_path() -> tuple[Callable[[Any], bytes], Callable[[bytes], Any]]:
     """:func:`dumps_dynamic`'s orjson step and its guard, for callers that inline it.
 
     ``dumps(value)`` may raise TypeError; when it does not, its bytes are the text unless
     one of b"null", b"e-", b"0.0000" is in them and ``differs(bytes)`` is true.
     """
-
     return functools.partial(orjson.dumps, default=_json_default, option=_ORJSON_OPTIONS), _ORJSON_DIFFERS.search
 
 
