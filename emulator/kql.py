@@ -224,10 +224,11 @@ class Expr:
 
     fn: Fn
     type: str
+    constant: bool = False  # fn ignores the row; fn(None) is the value
 
 
 def _const(value: Any, typ: str) -> Expr:
-    return Expr(lambda _row: value, typ)
+    return Expr(lambda _row: value, typ, constant=True)
 
 
 def to_string(value: Any) -> str:
@@ -591,6 +592,9 @@ class _Parser:
         self.tokens = tokenize(query)
         self.i = 0
         self.schema: dict[str, str] = dict(columns)
+        # the 'where' predicates while every stage only filters rows or keeps/drops columns
+        # by name (values pass through unchanged); None once a stage computes or renames
+        self.filters: list[Fn] | None = []
 
     # token helpers
     @property
@@ -667,6 +671,8 @@ class _Parser:
         if pred.type not in ("boolean", "dynamic"):
             self._fail(f"'where' needs a boolean predicate, got {pred.type}", start)
         fn = pred.fn
+        if self.filters is not None:
+            self.filters.append(fn)
         return lambda row: row if fn(row) is True else None
 
     def _assignments(self, operator: str) -> list[tuple[str, Expr]]:
@@ -685,6 +691,7 @@ class _Parser:
             self._advance()
 
     def _extend(self) -> Stage:
+        self.filters = None
         items = self._assignments("extend")
         compiled = [(name, expr.fn) for name, expr in items]
 
@@ -722,6 +729,16 @@ class _Parser:
             self._advance()
         self.schema = new
 
+        if any(fn is not None for _name, _src, fn in plan):
+            self.filters = None
+        else:  # only column names: no expression to run
+            names = tuple(name for name, _src, _fn in plan)
+
+            def columns_only(row: Row) -> Row:
+                return dict(zip(names, map(row.get, names), strict=True))
+
+            return columns_only
+
         def stage(row: Row) -> Row:
             return {name: (row.get(src) if fn is None else fn(row)) for name, src, fn in plan}
 
@@ -743,6 +760,7 @@ class _Parser:
         return lambda row: {name: row.get(name) for name in keep}
 
     def _project_rename(self) -> Stage:
+        self.filters = None
         renames: dict[str, str] = {}
         while True:
             new_tok = self._expect_name("a new column name in 'project-rename'")
@@ -817,6 +835,9 @@ class _Parser:
             return Expr(_safe(lambda row: sop(to_string(lf(row)), to_string(rf(row)))), "boolean")
         self._check_comparable(op, left, right, tok)
         cmp = _compare(op)
+        if right.constant:  # Level != "trace": one call fewer per row
+            value = rf(None)
+            return Expr(lambda row: cmp(lf(row), value), "boolean")
         return Expr(lambda row: cmp(lf(row), rf(row)), "boolean")
 
     def _check_comparable(self, op: str, left: Expr, right: Expr, tok: Token) -> None:
@@ -995,6 +1016,10 @@ class Transform:
     input_columns: tuple[tuple[str, str], ...]
     output_columns: tuple[tuple[str, str], ...]
     stages: tuple[Stage, ...]
+    # When no stage computes a value or renames a column: the 'where' predicates, in order.
+    # Then apply(row) is None unless each predicate(row) is True, else it holds row's values
+    # of the output columns, the same objects (predicates only read columns still present).
+    filters: tuple[Fn, ...] | None = None
 
     def apply(self, row: Row) -> Row | None:
         out: Row | None = row
@@ -1009,4 +1034,5 @@ def compile_transform(query: str, columns: Sequence[tuple[str, str]]) -> Transfo
     """Compile ``query`` for an input stream with ``columns`` ((name, type) pairs)."""
     parser = _Parser(query, columns)
     stages = parser.parse()
-    return Transform(query, tuple(columns), tuple(parser.schema.items()), tuple(stages))
+    filters = None if parser.filters is None else tuple(parser.filters)
+    return Transform(query, tuple(columns), tuple(parser.schema.items()), tuple(stages), filters)

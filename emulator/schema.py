@@ -8,9 +8,14 @@ normalizer can be tested against them.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import math
+import re
+from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 COLUMN_TYPES = ("string", "int", "long", "real", "boolean", "datetime", "dynamic")
 INT32 = (-(2**31), 2**31 - 1)
@@ -61,8 +66,11 @@ def parse_datetime(text: str) -> dt.datetime | None:
         value = dt.datetime.fromisoformat(text)
     except ValueError:
         return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
+    tz = value.tzinfo
+    if tz is None:
+        return value.replace(tzinfo=dt.UTC)
+    if tz is dt.UTC:  # "Z" and "+00:00" parse to this very object: already UTC
+        return value
     try:
         return value.astimezone(dt.UTC)
     except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00 is past the last representable instant
@@ -71,14 +79,14 @@ def parse_datetime(text: str) -> dt.datetime | None:
 
 def format_datetime(value: dt.datetime) -> str:
     """Render a datetime as UTC ISO 8601 with ``Z``, as Log Analytics shows it."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    value = value.astimezone(dt.UTC)
-    # not strftime: %Y does not zero-pad years before 1000 on every platform
-    date = f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
-    text = f"{date}T{value.hour:02d}:{value.minute:02d}:{value.second:02d}"
+    tz = value.tzinfo
+    if tz is not None and tz is not dt.UTC:
+        value = value.astimezone(dt.UTC)
+    # isoformat (C), not strftime: %Y does not zero-pad years before 1000 on every platform;
+    # naive isoformat is YYYY-MM-DDTHH:MM:SS plus .ffffff only when there are microseconds
+    text = value.replace(tzinfo=None).isoformat()
     if value.microsecond:
-        text += f".{value.microsecond:06d}".rstrip("0")
+        text = text.rstrip("0")
     return text + "Z"
 
 
@@ -97,8 +105,41 @@ def format_timespan(value: dt.timedelta) -> str:
     return text
 
 
+# orjson agrees with json.dumps(ensure_ascii=False, separators=(",", ":")) on everything JSON
+# can hold except: NaN/Infinity (orjson writes null, json raises), floats between about 1e-10
+# and 1e-4 (orjson writes 1e-7 or 0.00001, repr 1e-07 and 1e-05), integers beyond 64 bits,
+# lone surrogates, non-str keys, depth over 254 and other types (orjson raises). A match of
+# this pattern (it may also hit inside strings: then only slower) sends the value to json.
+_ORJSON_DIFFERS = re.compile(rb"null|0\.0000|e-\d(?!\d)")
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 def dumps_dynamic(value: Any) -> str:
-    """Compact JSON for dynamic values (what KQL's ``tostring(dynamic)`` shows)."""
+    """Compact JSON for dynamic values (what KQL's ``tostring(dynamic)`` shows).
+
+    The text is exactly :func:`dumps_dynamic_json`'s (same bytes, same exceptions); orjson
+    makes it ~10x faster, and any value where orjson might write something else goes to json.
+    """
+    try:
+        data = orjson.dumps(value, default=_json_default, option=_ORJSON_OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return dumps_dynamic_json(value)
+    if (b"null" in data or b"e-" in data or b"0.0000" in data) and _ORJSON_DIFFERS.search(data):
+        return dumps_dynamic_json(value)
+    return data.decode("utf-8")
+
+
+def dynamic_fast_path() -> tuple[Callable[[Any], bytes], Callable[[bytes], Any]]:
+    """:func:`dumps_dynamic`'s orjson step and its guard, for callers that inline it.
+
+    ``dumps(value)`` may raise TypeError; when it does not, its bytes are the text unless
+    one of b"null", b"e-", b"0.0000" is in them and ``differs(bytes)`` is true.
+    """
+    return functools.partial(orjson.dumps, default=_json_default, option=_ORJSON_OPTIONS), _ORJSON_DIFFERS.search
+
+
+def dumps_dynamic_json(value: Any) -> str:
+    """The reference rendering of :func:`dumps_dynamic`, with the standard library."""
     text = json.dumps(
         value, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_json_default
     )
@@ -128,7 +169,7 @@ def check_input(col_type: str, value: Any) -> Any:
     if value is None:
         return value
     if col_type == "dynamic":
-        _check_dynamic(value, "mistyped")
+        check_dynamic(value, "mistyped")
         return value
     if col_type == "string":
         if isinstance(value, str):
@@ -167,7 +208,8 @@ def check_input(col_type: str, value: Any) -> Any:
     raise Mistyped(f"mistyped: expected {_EXPECTED[col_type]} for {col_type}, got {json_type_name(value)}")
 
 
-def _check_dynamic(value: Any, label: str) -> str:
+def check_dynamic(value: Any, label: str) -> str:
+    """The stored text of a dynamic value, or :class:`Mistyped` (``label: …``) if it has none."""
     try:
         return dumps_dynamic(value)
     except ValueError:  # 1e999 parses to infinity, which JSON (and the table) cannot hold
@@ -195,7 +237,7 @@ def encode_output(col_type: str, value: Any) -> Any:
     if value is None:
         return None
     if col_type == "dynamic":
-        return _check_dynamic(value, "mistyped output")
+        return check_dynamic(value, "mistyped output")
     if col_type == "string":
         if isinstance(value, str):
             try:
@@ -262,3 +304,105 @@ def excerpt(value: Any, limit: int = 200) -> str:
             text = repr(value)
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# Per-column checkers, chosen once per stream (ingest.py's plans): each handles the common
+# exact-type case inline and hands everything else (null, subclasses, out-of-range numbers,
+# wrong types) to check_input / encode_output, so results and drop reasons are theirs.
+Checker = Callable[[Any], Any]
+# a str of at most this many code points is at most MAX_FIELD_BYTES in UTF-8 (4 bytes each)
+SAFE_FIELD_CHARS = MAX_FIELD_BYTES // 4
+
+
+def input_checker(col_type: str) -> Checker:
+    """A function equal to ``lambda value: check_input(col_type, value)``, faster on good values."""
+    if col_type == "string":
+
+        def check_string(value: Any) -> Any:
+            if value.__class__ is str and value.isascii():
+                return value
+            return check_input("string", value)
+
+        return check_string
+    if col_type in ("int", "long"):
+        lo, hi = INT32 if col_type == "int" else INT64
+
+        def check_integer(value: Any) -> Any:
+            if value.__class__ is int and lo <= value <= hi:
+                return value
+            return check_input(col_type, value)
+
+        return check_integer
+    if col_type == "real":
+
+        def check_real(value: Any) -> Any:
+            if value.__class__ is float and value - value == 0.0:  # finite: inf - inf and nan are nan
+                return value
+            return check_input("real", value)
+
+        return check_real
+    if col_type == "boolean":
+
+        def check_boolean(value: Any) -> Any:
+            if value is True or value is False:
+                return value
+            return check_input("boolean", value)
+
+        return check_boolean
+    if col_type == "datetime":
+
+        def check_datetime(value: Any) -> Any:
+            if value.__class__ is str and (parsed := parse_datetime(value)) is not None:
+                return parsed
+            return check_input("datetime", value)
+
+        return check_datetime
+    return lambda value: check_input(col_type, value)
+
+
+def output_encoder(col_type: str) -> Checker:
+    """A function equal to ``lambda value: encode_output(col_type, value)``, faster on good values."""
+    if col_type == "string":
+
+        def encode_string(value: Any) -> Any:
+            if value.__class__ is str and value.isascii():
+                return value
+            return encode_output("string", value)
+
+        return encode_string
+    if col_type in ("int", "long"):
+        lo, hi = INT32 if col_type == "int" else INT64
+
+        def encode_integer(value: Any) -> Any:
+            if value.__class__ is int and lo <= value <= hi:
+                return value
+            return encode_output(col_type, value)
+
+        return encode_integer
+    if col_type == "real":
+
+        def encode_real(value: Any) -> Any:
+            if value.__class__ is float and value - value == 0.0:
+                return value
+            return encode_output("real", value)
+
+        return encode_real
+    if col_type == "boolean":
+
+        def encode_boolean(value: Any) -> Any:
+            if value is True:
+                return 1
+            if value is False:
+                return 0
+            return encode_output("boolean", value)
+
+        return encode_boolean
+    if col_type == "datetime":
+
+        def encode_datetime(value: Any) -> Any:
+            if value.__class__ is dt.datetime:
+                return format_datetime(value)
+            return encode_output("datetime", value)
+
+        return encode_datetime
+    return lambda value: encode_output(col_type, value)

@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from emulator.ca import CertPaths, ensure_certs
 from emulator.dcr import Dcr, load_dcrs
 from emulator.faults import FaultError, FaultInjector, FaultRule
-from emulator.ingest import IngestError, parse_body, process
+from emulator.ingest import IngestError, ingest_body
 from emulator.store import DB_NAME, RequestRecord, Store, StoreError
 
 log = logging.getLogger("emulator")
@@ -276,8 +276,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _HttpError(413, "ContentLengthLimitExceeded", _TOO_LARGE)
             data = self._decode(body.data)
             record.bytes_decoded = len(data)
-            records = parse_body(data)
-            result = process(dcr, stream, records)
+            result = ingest_body(dcr, stream, data)
         except (_HttpError, IngestError) as err:
             record.status, record.error_code = err.status, err.code
             state.store.write_request(record)
@@ -420,12 +419,14 @@ def gunzip_bounded(data: bytes, limit: int) -> bytes:
         while True:
             inflater = zlib.decompressobj(wbits=31)
             chunk = inflater.decompress(rest, limit + 1 - len(out))
-            out += chunk
-            if len(out) > limit or inflater.unconsumed_tail:
+            if len(out) + len(chunk) > limit or inflater.unconsumed_tail:
                 raise _HttpError(413, "ContentLengthLimitExceeded", _TOO_LARGE)
             if not inflater.eof:
                 raise _HttpError(400, "InvalidContentEncoding", "The gzip body is truncated.")
             rest = inflater.unused_data
+            if not rest and not out:
+                return chunk  # one member, the usual body: no copy
+            out += chunk
             if not rest:
                 return bytes(out)
     except zlib.error as exc:

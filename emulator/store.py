@@ -7,6 +7,7 @@ server writes.
 
 from __future__ import annotations
 
+import operator
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
@@ -204,16 +205,27 @@ class Store:
             )
 
     def _insert_rows(self, table: str, rows: list[dict], record: RequestRecord) -> None:
+        head = (record.time, record.request_id)
         groups: dict[tuple[str, ...], list[dict]] = {}
+        if rows:  # the rows of one data flow all have its output columns: one group, found in C
+            names = tuple(rows[0])
+            if len(names) > 1 and all(map(len(names).__eq__, map(len, rows))):
+                try:  # the same count and every name present: the same keys
+                    params = [head + values for values in map(operator.itemgetter(*names), rows)]
+                except KeyError:
+                    pass
+                else:
+                    self._executemany_rows(table, names, params)
+                    return
         for row in rows:
             groups.setdefault(tuple(row), []).append(row)
         for names, group in groups.items():
-            cols = ", ".join(_q(n) for n in (_INGESTED_AT, _REQUEST_ID, *names))
-            marks = ", ".join("?" for _ in range(len(names) + 2))
-            self._conn.executemany(
-                f"INSERT INTO {_q(table)} ({cols}) VALUES ({marks})",  # noqa: S608
-                [(record.time, record.request_id, *(row[n] for n in names)) for row in group],
-            )
+            self._executemany_rows(table, names, [head + tuple(row.values()) for row in group])
+
+    def _executemany_rows(self, table: str, names: tuple[str, ...], params: list[tuple]) -> None:
+        cols = ", ".join(_q(n) for n in (_INGESTED_AT, _REQUEST_ID, *names))
+        marks = ", ".join("?" for _ in range(len(names) + 2))
+        self._conn.executemany(f"INSERT INTO {_q(table)} ({cols}) VALUES ({marks})", params)  # noqa: S608
 
     def reset(self) -> None:
         """Delete all rows, requests and drops; keep the table definitions."""
