@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from itertools import repeat
-from operator import is_
+from operator import attrgetter, is_
 from typing import Any, TypeVar
 
 from .config import Route
@@ -58,6 +58,7 @@ class Chunking:
 
 
 DEFAULT_CHUNKING = Chunking()
+_size = attrgetter("size")
 
 
 @dataclass
@@ -279,7 +280,7 @@ class Engine:
     def run(
         self,
         route: Route | Router,
-        items: Iterable[Record | Rejection],
+        items: Iterable[Record | Rejection | list[Record | Rejection]],
         *,
         batch_id: str | None = None,
         hold: bool = False,
@@ -372,12 +373,26 @@ def _out_of_window(times: list[float], now: float) -> int:
     return sum(1 for moment in times if moment < earliest or moment > latest)
 
 
-def _chunks(items: Iterable[Record | Rejection], chunking: Chunking) -> Iterator[list[Record | Rejection]]:
-    """Group items by the chunking policy (records without a known size count by number only)."""
+def _chunks(items: Iterable[Record | Rejection | list[Record | Rejection]],
+            chunking: Chunking) -> Iterator[list[Record | Rejection]]:
+    """Group items by the chunking policy (records without a known size count by number only). A list
+    among the items is a batch a source made at once (a decoded slice): taken in slices, not one by one."""
     chunk: list[Record | Rejection] = []
     size = 0
     rows, limit = chunking.rows, chunking.size
     for item in items:
+        if type(item) is list:
+            start = 0
+            while start < len(item):
+                piece = item[start:start + rows - len(chunk)]
+                start += len(piece)
+                chunk += piece
+                size += sum(map(_size, piece))
+                if len(chunk) >= rows or size >= limit:
+                    yield chunk
+                    chunk, size = [], 0
+                    rows, limit = chunking.rows, chunking.size
+            continue
         chunk.append(item)
         if type(item) is Record:
             size += item.size

@@ -65,9 +65,15 @@ class FastPath:
 
     def __init__(self, plan: RoutePlan):
         self.plan = plan
+        #: per column, what the walk needs for every event; the rest (a path's steps, the coercer, the
+        #: reason's prefix, whether it drives TimeGenerated) only for a value that does not fit, by position
         self.columns = tuple(
-            (column.name, column.path.key, column.path.steps, column.path.from_context, *_SHORTCUTS[column.type],
-             COERCERS[column.type], f"column {column.name!r} ({column.type}): ", column.drives_time)
+            (position, column.name, column.path.key, *_SHORTCUTS[column.type])
+            for position, column in enumerate(plan.columns)
+        )
+        self.slow = tuple(
+            (column.path.steps, column.path.from_context, COERCERS[column.type],
+             f"column {column.name!r} ({column.type}): ", column.drives_time)
             for column in plan.columns
         )
         self.time_key = plan.time.key if plan.time is not None else None  # (a path: FieldPath.read)
@@ -80,7 +86,7 @@ class FastPath:
     def normalize(self, events: Iterable[Any], ingest_time: float, start_index: int,  # noqa: C901
                   context: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None) -> NormalizedBatch:
         # one loop on purpose: a call per event or per column is what this path exists to save
-        plan, columns, time_path, time_key = self.plan, self.columns, self.plan.time, self.time_key
+        plan, columns, slow, time_path, time_key = self.plan, self.columns, self.slow, self.plan.time, self.time_key
         extra_column, extra_as_text, id_column = plan.extra, plan.extra_as_text, plan.id_column
         move, stamp, consumed, pop_consumed = plan.move_bad_values, plan.stamp_time, plan.consumed, self.pop_consumed
         all_consumed, is_consumed = consumed.issuperset, consumed.__contains__
@@ -118,18 +124,19 @@ class FastPath:
                             raise CoercionError(self.time_label + str(error)) from None
                         row["TimeGenerated"] = time_value
                         moment = time_value.timestamp()
-                for name, key, steps, from_context, mode, kind, low, high, coerce, label, drives_time in columns:
+                for position, name, key, mode, kind, low, high in columns:
                     if key is not None:
                         value = get(key)
                     else:  # FieldPath.read, inline
+                        steps, from_context = slow[position][:2]
                         value = event_context if from_context else event
-                        for step, position in steps:
+                        for step, item in steps:
                             if isinstance(value, dict):
                                 value = value.get(step, MISSING)
                                 if value is MISSING:
                                     break
-                            elif position is not None and isinstance(value, list) and position < len(value):
-                                value = value[position]
+                            elif item is not None and isinstance(value, list) and item < len(value):
+                                value = value[item]
                             else:
                                 value = MISSING
                                 break
@@ -138,6 +145,7 @@ class FastPath:
                     if mode == AS_IS or (value.__class__ is kind and (mode == OF_CLASS or low <= value <= high)):
                         row[name] = value
                         continue
+                    _, _, coerce, label, drives_time = slow[position]
                     try:
                         if drives_time:
                             row[name] = time_value = _moment(value)

@@ -85,11 +85,12 @@ def items(events: Iterable[Any], context: Any = None, first: int = 0) -> Iterato
     return map(Record, map(Item, count(first)), events, repeat(context))
 
 
-def item_slices(slices: Iterable[Sequence[Any]], context: Any = None) -> Iterator[Record]:
-    """Records of events that arrive a slice at a time (a body decoded as it is read)."""
+def item_slices(slices: Iterable[Sequence[Any]], context: Any = None) -> Iterator[list[Record]]:
+    """Records of events that arrive a slice at a time (a body decoded as it is read), a list per
+    slice: the engine takes a list whole instead of one record at a time."""
     first = 0
     for events in slices:
-        yield from items(events, context, first)
+        yield list(items(events, context, first))
         first += len(events)
 
 
@@ -110,6 +111,7 @@ class Rejection:
     ref: Any
     reason: str
     event: Any = field(default=None, repr=False, compare=False)
+    size: ClassVar[int] = 0  # what the chunking policy counts of it
 
     def summary(self) -> dict[str, Any]:
         return {**self.ref.fields(), "reason": self.described() if self.ref.named else self.reason}

@@ -87,19 +87,17 @@ class BodyLine:
         return {"index": self.index, "line": self.line}
 
 
-def body_records(slices: Iterable[list[Any]], context: Any = None) -> Iterator[Record | Rejection]:
-    """Records of decoded slices; a slice with Unreadable entries gives rejections in their places."""
+def body_records(slices: Iterable[list[Any]], context: Any = None) -> Iterator[list[Record | Rejection]]:
+    """Records of decoded slices, a list per slice (the engine takes a list whole); a slice with
+    Unreadable entries gives rejections in their places."""
     first = 0
     for events in slices:
         if type(events) is list:
-            yield from items(events, context, first)
+            yield list(items(events, context, first))
         else:
-            for index, event in enumerate(events, start=first):
-                if type(event) is Unreadable:
-                    ref = Item(index) if event.line is None else BodyLine(index, event.line)
-                    yield Rejection(ref, event.reason)
-                else:
-                    yield Record(Item(index), event, context)
+            yield [Rejection(Item(index) if event.line is None else BodyLine(index, event.line), event.reason)
+                   if type(event) is Unreadable else Record(Item(index), event, context)
+                   for index, event in enumerate(events, start=first)]
         first += len(events)
 
 

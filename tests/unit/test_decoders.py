@@ -124,14 +124,19 @@ def test_malformed_json_offset_is_in_bytes_after_multibyte_characters():
     )
 
 
+def flat(decoded) -> list:
+    """The records and rejections of a decoded body, in order (it yields them a slice at a time)."""
+    return [item for batch in decoded.records() for item in batch]
+
+
 def rejections(decoded) -> list[tuple[dict, str]]:
     """(ref fields, reason) of each rejection a decoded body gives, in body order (slices are used up)."""
-    return [(item.ref.fields(), item.reason) for item in decoded.records() if isinstance(item, Rejection)]
+    return [(item.ref.fields(), item.reason) for item in flat(decoded) if isinstance(item, Rejection)]
 
 
 def events_and_rejections(decoded) -> tuple[list, list[tuple[dict, str]]]:
     """The good events and the rejections of a decoded body, reading its records once."""
-    records = list(decoded.records())
+    records = flat(decoded)
     return ([r.event for r in records if isinstance(r, Record)],
             [(r.ref.fields(), r.reason) for r in records if isinstance(r, Rejection)])
 
