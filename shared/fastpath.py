@@ -21,8 +21,7 @@ from typing import Any
 
 import orjson
 
-from . import normalize
-from .normalize import (
+from .coercion import (
     COERCERS,
     INT32,
     INT64,
@@ -30,10 +29,10 @@ from .normalize import (
     CoercionError,
     EventRejection,
     NormalizedBatch,
-    Normalizer,
+    flag_oversized,
 )
 from .plan import MISSING, RoutePlan
-from .timeparse import TimeFormatError, parse_utc
+from .timeparse import TimeFormatError, format_epoch, parse_utc
 
 #: rows hold TimeGenerated as a UTC datetime, which orjson writes as ``normalize_time`` does
 UTC_Z = orjson.OPT_UTC_Z
@@ -84,19 +83,21 @@ class FastPath:
         self.pop_consumed = tuple(sorted(plan.consumed)) if len(plan.consumed) <= MAX_POPS else None
 
     def normalize(self, events: Iterable[Any], ingest_time: float, start_index: int,  # noqa: C901
-                  context: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None) -> NormalizedBatch:
+                  context: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None,
+                  json: Any = orjson) -> NormalizedBatch:
+        """``json``: the JSON module the general path uses (the caller's, so both serialize alike)."""
         # one loop on purpose: a call per event or per column is what this path exists to save
         plan, columns, slow, time_path, time_key = self.plan, self.columns, self.slow, self.plan.time, self.time_key
         extra_column, extra_as_text, id_column = plan.extra, plan.extra_as_text, plan.id_column
         move, stamp, consumed, pop_consumed = plan.move_bad_values, plan.stamp_time, plan.consumed, self.pop_consumed
         all_consumed, is_consumed = consumed.issuperset, consumed.__contains__
         batch = NormalizedBatch()
-        dumps = normalize.orjson.dumps  # looked up per batch, as the general path does
-        encode_error = normalize.orjson.JSONEncodeError
+        dumps = json.dumps
+        encode_error = json.JSONEncodeError
         rows_append, indexes_append = batch.rows.append, batch.indexes.append
         times_append, rejections_append = batch.times.append, batch.rejections.append
         moved_to_extra, dropped_fields = batch.moved_to_extra, batch.dropped_fields
-        ingest_text = normalize.format_epoch(ingest_time)
+        ingest_text = format_epoch(ingest_time)
         per_event = not (context is None or isinstance(context, Mapping))
         event_context: Any = (context or {}) if not per_event else None
         time_defaulted = 0
@@ -196,7 +197,7 @@ class FastPath:
                 rejections_append(EventRejection(index, f"cannot be encoded as JSON: {error}", event))
                 continue
             if len(encoded) > MAX_FIELD_BYTES:
-                Normalizer._flag_oversized(row, batch)
+                flag_oversized(row, batch, dumps)
             rows_append(encoded)
             indexes_append(index)
             times_append(moment)

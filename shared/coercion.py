@@ -1,0 +1,168 @@
+"""Coercion of values to the declared column types, and what a normalization returns.
+
+Shared by the general path (``shared/normalize.py``) and the fast path (``shared/fastpath.py``):
+both derive from the route's plan and coerce with the very same functions, so their rows,
+reasons and counters are equal by construction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from .timeparse import TimeFormatError, normalize_time
+
+MAX_FIELD_BYTES = 64 * 1024  # the service truncates longer field values
+INT32 = (-(2**31), 2**31 - 1)
+INT64 = (-(2**63), 2**63 - 1)
+MAX_EXACT_FLOAT_INT = 2**53
+_INTEGER_TEXT = re.compile(r"[+-]?\d{1,20}")
+
+
+class CoercionError(ValueError):
+    pass
+
+
+def _describe(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _to_string(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):  # exact at any size (orjson stops at 64 bits)
+        try:
+            return str(value)
+        except ValueError:  # over sys.get_int_max_str_digits() digits
+            raise CoercionError(f"an integer of {value.bit_length()} bits is too long to write as text") from None
+    return orjson.dumps(value).decode()
+
+
+def _integer(bounds: tuple[int, int], label: str) -> Callable[[Any], int]:
+    low, high = bounds
+
+    def coerce(value: Any) -> int:
+        if isinstance(value, bool):
+            raise CoercionError(f"boolean {value!r} is not {label}")
+        if isinstance(value, int):
+            number = value
+        elif isinstance(value, float):
+            if not value.is_integer():
+                raise CoercionError(f"{_describe(value)} is not a whole number ({label})")
+            number = int(value)
+        elif isinstance(value, str) and _INTEGER_TEXT.fullmatch(value.strip()):
+            number = int(value.strip())
+        else:
+            raise CoercionError(f"{_describe(value)} is not {label}")
+        if not low <= number <= high:
+            raise CoercionError(f"{number} is out of range for {label}")
+        return number
+
+    return coerce
+
+
+def _to_real(value: Any) -> float | int:
+    if isinstance(value, bool):
+        raise CoercionError(f"boolean {value!r} is not a real number")
+    if isinstance(value, int):
+        if abs(value) > MAX_EXACT_FLOAT_INT:
+            raise CoercionError(f"{value} cannot be held exactly by a real column")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise CoercionError(f"{value!r} is not finite (JSON has no NaN or Infinity)")
+        return value
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise CoercionError(f"{_describe(value)} is not a real number") from None
+        if not math.isfinite(number):
+            raise CoercionError(f"{_describe(value)} is not a finite real number")
+        return number
+    raise CoercionError(f"{_describe(value)} is not a real number")
+
+
+def _to_boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise CoercionError(f"{_describe(value)} is not a boolean")
+
+
+def _to_datetime(value: Any) -> str:
+    try:
+        return normalize_time(value)[0]
+    except TimeFormatError as error:
+        raise CoercionError(str(error)) from None
+
+
+def _datetime_and_epoch(value: Any) -> tuple[str, float]:
+    try:
+        return normalize_time(value)
+    except TimeFormatError as error:
+        raise CoercionError(str(error)) from None
+
+
+COERCERS: dict[str, Callable[[Any], Any]] = {
+    "string": _to_string,
+    "int": _integer(INT32, "a 32-bit int"),
+    "long": _integer(INT64, "a 64-bit long"),
+    "real": _to_real,
+    "boolean": _to_boolean,
+    "datetime": _to_datetime,
+    "dynamic": lambda value: value,
+}
+
+
+@dataclass(frozen=True)
+class EventRejection:
+    """An event that was not sent, and why. ``index`` is its position in the input."""
+
+    index: int
+    reason: str
+    event: Any = field(default=None, repr=False, compare=False)
+
+    def summary(self) -> dict[str, Any]:
+        return {"index": self.index, "reason": self.reason}
+
+
+@dataclass
+class NormalizedBatch:
+    """Rows ready to pack (serialized once), with the input index each came from."""
+
+    rows: list[bytes] = field(default_factory=list)
+    indexes: list[int] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    rejections: list[EventRejection] = field(default_factory=list)
+    oversized_fields: Counter[str] = field(default_factory=Counter)
+    dropped_fields: Counter[str] = field(default_factory=Counter)
+    moved_to_extra: Counter[str] = field(default_factory=Counter)
+    time_defaulted: int = 0
+
+
+def event_id(route_name: str, event: Any) -> str:
+    """Deterministic id of an event on a route, so retried deliveries can be de-duplicated."""
+    canonical = orjson.dumps(event, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    return hashlib.sha256(route_name.encode() + b"\n" + canonical).hexdigest()[:32]
+
+
+def flag_oversized(row: dict, batch: NormalizedBatch, dumps: Callable[..., bytes] = orjson.dumps) -> None:
+    """Count the fields of a row over the size the service keeps (it truncates them)."""
+    for name, value in row.items():
+        size = len(value.encode()) if isinstance(value, str) else len(dumps(value))
+        if size > MAX_FIELD_BYTES:
+            batch.oversized_fields[name] += 1
