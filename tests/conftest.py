@@ -60,12 +60,13 @@ def relay_settings(emulator: Any, azurite: Any | None = None, **overrides: str) 
     return env
 
 
-def routes_file_without(folder: Path, *names: str) -> Path:
-    """The shipped routes file less the named routes, written in ``folder`` (its DCR path made absolute):
-    for tests of one trigger's mechanics that the shipped example's fan-out would only blur."""
+def routes_file_without(folder: Path, *names: str, first: tuple[dict[str, Any], ...] = ()) -> Path:
+    """The shipped routes file less the named routes (and with ``first`` routes before the others),
+    written in ``folder`` with its DCR path made absolute: for tests of one trigger's mechanics that
+    the shipped example's fan-out would only blur, or of routing on top of the shipped routes."""
     document = yaml.safe_load((ROOT / "relay.yaml").read_text(encoding="utf-8"))
     document["defaults"]["schema"] = str(ROOT / document["defaults"]["schema"])
-    document["routes"] = [route for route in document["routes"] if route["name"] not in names]
+    document["routes"] = [*first, *(route for route in document["routes"] if route["name"] not in names)]
     path = folder / "relay.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     return path

@@ -50,7 +50,7 @@ def test_the_core_has_no_import_cycle():
         state[node] = 1
         for target in sorted(edges[node]):
             if state.get(target) == 1:
-                cycles.append(stack[stack.index(target):] + [target] if target in stack else [node, target])
+                cycles.append([*stack[stack.index(target):], target] if target in stack else [node, target])
             elif state.get(target) is None:
                 visit(target, [*stack, target])
         state[node] = 2
