@@ -69,7 +69,8 @@ class DecodedBody:
     def records(self, context: Any = None) -> Iterator[Record | Rejection]:
         """Records of the good events, rejections of the unreadable ones, refs ``Item(index)`` in
         body order (a line that did not decode keeps its index and names its line too)."""
-        return body_records([self.events] if self.slices is None else self.slices, context)
+        records = body_records([self.events] if self.slices is None else self.slices, context)
+        return _some_object(records) if self.kind == "ndjson" else records
 
 
 @dataclass(slots=True)
@@ -99,6 +100,17 @@ def body_records(slices: Iterable[list[Any]], context: Any = None) -> Iterator[l
                    if type(event) is Unreadable else Record(Item(index), event, context)
                    for index, event in enumerate(events, start=first)]
         first += len(events)
+
+
+def _some_object(batches: Iterator[list[Record | Rejection]]) -> Iterator[list[Record | Rejection]]:
+    """NDJSON lines that parse but none an object hold no events, as a scalar body does not: after
+    the last slice (the engine holds what it packed until then), a 400 with nothing sent."""
+    objects = False
+    for batch in batches:
+        objects = objects or any(type(item) is Record and type(item.event) is dict for item in batch)
+        yield batch
+    if not objects:
+        raise DecodeError("the body holds no event objects: no line of it is a JSON object")
 
 
 def header(headers: Mapping[str, str], name: str) -> str:

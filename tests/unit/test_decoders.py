@@ -682,3 +682,19 @@ def test_header_lookup_is_case_insensitive(name):
 def test_header_missing_is_empty_string():
     """GIVEN no such header WHEN looked up THEN ''."""
     assert header({"A": "1"}, "B") == ""
+
+
+def test_ndjson_of_scalars_only_holds_no_event_objects():
+    """GIVEN NDJSON whose every line is a number, string, null or array WHEN its records are read
+    THEN DecodeError (400): the body holds no events, as a scalar body does not."""
+    decoded = decode(b'42\n"hello"\nnull\n[1, 2]\n', {"Content-Type": "application/x-ndjson"})
+
+    with pytest.raises(DecodeError, match=r"^the body holds no event objects: no line of it is a JSON object$"):
+        flat(decoded)
+
+
+def test_ndjson_with_one_object_among_scalars_keeps_it_and_rejects_the_rest():
+    decoded = decode(b'42\n{"a": 1}\n"x"\n', {"Content-Type": "application/x-ndjson"})
+
+    events = [item for item in flat(decoded) if isinstance(item, Record)]
+    assert [record.event for record in events] == [42, {"a": 1}, "x"]  # the engine rejects the scalars
