@@ -7,6 +7,7 @@ Each pytest worker starts its own Azurite (in memory, free ports) and emulator
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,18 @@ def relay_settings(emulator: Any, azurite: Any | None = None, **overrides: str) 
         env["AzureWebJobsStorage"] = azurite.connection_string
     env.update(overrides)
     return env
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05, what: str = "") -> Any:
+    """Poll ``check`` until it returns something truthy; fail with ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or check}")
+        time.sleep(interval)
 
 
 def routes_file_without(folder: Path, *names: str, first: tuple[dict[str, Any], ...] = ()) -> Path:

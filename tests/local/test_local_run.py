@@ -29,6 +29,7 @@ import pytest
 from devtools.run_local import WRITTEN_BY_KEY, pick_ports, write_local_settings
 from relay_cli.exit_codes import Exit
 from relay_cli.settings_file import load_settings_file
+from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -90,17 +91,6 @@ def pid_alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return False
-
-
-def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 class LocalRun:
@@ -190,7 +180,7 @@ def test_serve_works_with_no_flags_and_a_signal_stops_every_child(tmp_path, take
         run.process.send_signal(stop_signal)
         # THEN it exits cleanly, Azurite is gone and the emulator's runtime record with it
         assert run.process.wait(timeout=60) == 0
-        wait_for(lambda: not pid_alive(azurite_pid), 30, f"Azurite (pid {azurite_pid}) to exit")
+        wait_for(lambda: not pid_alive(azurite_pid), 30, what=f"Azurite (pid {azurite_pid}) to exit")
         assert not (tmp_path / ".emulator" / "emulator.json").exists()
     finally:
         if run.process.poll() is None:

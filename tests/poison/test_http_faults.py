@@ -16,7 +16,8 @@ from collections import Counter
 import orjson
 import pytest
 
-from tests.poison.conftest import APPLOGS_STREAM, app_log, ids_of, post, wait_for
+from tests.conftest import wait_for
+from tests.poison.conftest import APPLOGS_STREAM, app_log, ids_of, post
 
 pytestmark = pytest.mark.e2e
 
