@@ -95,10 +95,10 @@ class _Lane:
         self.held: list[Request] = []
         self.to_gzip: list[Request] = []
 
-    def take(self, records: list[Record], received: int, chunk: ChunkReport | None) -> None:
+    def take(self, records: list[Record], chunk: ChunkReport | None) -> None:
         """Normalize records for this route and send (or hold) the requests they fill."""
         for result in self.results:
-            result.received += received
+            result.received += len(records)
         rows = self.run.engine.normalize(self, records, chunk)
         full, _ = self.packer.add(rows)  # rows too large were rejected while normalizing
         if chunk is not None:
@@ -186,10 +186,10 @@ class _Run:
                 self.reject(item, chunk)
         if self.router is None:
             (lane,) = self.lanes.values()
-            lane.take(records, len(records), chunk)
+            lane.take(records, chunk)
         else:
             for route, taken in self.split(records, chunk):
-                self.lane(route).take(taken, len(taken), chunk)
+                self.lane(route).take(taken, chunk)
         if chunk is not None:
             chunk.waiting -= 1
             if chunk.waiting == 0:

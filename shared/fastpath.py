@@ -31,7 +31,8 @@ from .coercion import (
     NormalizedBatch,
     flag_oversized,
 )
-from .plan import MISSING, RoutePlan
+from .paths import MISSING
+from .plan import RoutePlan
 from .timeparse import TimeFormatError, format_epoch, parse_utc
 
 #: rows hold TimeGenerated as a UTC datetime, which orjson writes as ``normalize_time`` does

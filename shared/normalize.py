@@ -27,7 +27,8 @@ from .coercion import (
 )
 from .config import Route
 from .fastpath import FastPath
-from .plan import MISSING, RoutePlan
+from .paths import MISSING
+from .plan import RoutePlan
 from .timeparse import TimeFormatError, format_epoch, normalize_time
 
 __all__ = ["MAX_FIELD_BYTES", "CoercionError", "EventRejection", "NormalizedBatch", "Normalizer", "event_id"]

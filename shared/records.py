@@ -186,18 +186,6 @@ class Result:
         if len(self.failures) < MAX_REPORTED:
             self.failures.append(failure)
 
-    def add(self, other: Result) -> None:
-        """Add another run's counts (a trigger that made several runs, a CLI total)."""
-        for name in ("received", "landed", "parked", "deadlettered", "failed", "requests", "time_defaulted",
-                     "time_out_of_window"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.rejected += other.rejected
-        self.rejections.extend(other.rejections[: max(MAX_REPORTED - len(self.rejections), 0)])
-        self.failures.extend(other.failures[: max(MAX_REPORTED - len(self.failures), 0)])
-        self.oversized_fields.update(other.oversized_fields)
-        self.dropped_fields.update(other.dropped_fields)
-        self.moved_to_extra.update(other.moved_to_extra)
-
     def summary(self, max_reasons: int = MAX_REPORTED) -> dict[str, Any]:
         return {
             "route": self.route,

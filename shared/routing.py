@@ -22,7 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-MISSING: Any = object()
+from .paths import MISSING, FieldPath
+
 CONDITION_FORMS = ("prefix", "exists")
 REJECT = "reject"
 UNROUTED_REASON = "no route takes this record"
@@ -101,44 +102,22 @@ def _condition(path: str, wanted: Any, problem: Callable[[str], None]) -> Condit
     return Condition(path, equals=values)
 
 
-def path_reader(path: str, roots: frozenset[str]) -> Callable[[Any, Any], Any]:
-    """Read a dotted path from an event, or from its context when the first segment is a context root;
-    :data:`MISSING` when any step is absent."""
-    keys = path.split(".")
-    from_context = keys[0] in roots
-
-    def read(event: Any, context: Any) -> Any:
-        value = context if from_context else event
-        for key in keys:
-            if isinstance(value, dict):
-                value = value.get(key, MISSING)
-            elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
-                value = value[int(key)]
-            else:
-                return MISSING
-            if value is MISSING:
-                return MISSING
-        return value
-
-    return read
-
-
 @dataclass
 class Destination:
     """A candidate route with its conditions compiled."""
 
     route: Any
-    tests: list[tuple[Callable[[Any, Any], Any], Condition]] = field(default_factory=list)
+    tests: list[tuple[FieldPath, Condition]] = field(default_factory=list)
 
     def takes(self, event: Any, context: Any) -> bool:
-        return all(condition.holds(read(event, context)) for read, condition in self.tests)
+        return all(condition.holds(path.read(event, context)) for path, condition in self.tests)
 
 
 class Router:
     """Where each record of one input goes, among its candidate routes."""
 
     def __init__(self, candidates: Sequence[Any], catch_all: Any | None, roots: frozenset[str]):
-        self.candidates = [Destination(route, [(path_reader(c.path, roots), c) for c in route.where])
+        self.candidates = [Destination(route, [(FieldPath.parse(c.path, roots), c) for c in route.where])
                            for route in candidates]
         self.catch_all = catch_all
         #: one candidate taking everything: no per-record work at all

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from shared.normalize import Normalizer
-from shared.plan import MISSING, FieldPath, RoutePlan
+from shared.paths import MISSING, FieldPath
+from shared.plan import RoutePlan
 
 ROOTS = frozenset({"_http", "_blob"})
 
