@@ -1,8 +1,8 @@
 """The emulator's ingest rules as they were before issue 12's fast path: the reference it must equal.
 
-Frozen copies of emulator/schema.py's value rules and emulator/ingest.py's parse_body and
-process at commit 5934049 (per-value dispatch, json for decoding and dynamic values,
-f-string datetimes). test_emulator_equivalence.py checks the fast path against them on
+Frozen copies of what the fast path changed in emulator/schema.py's value rules and
+emulator/ingest.py's process, as at commit 5934049 (per-value dispatch, json for dynamic values,
+f-string datetimes); what it left as it was is imported from the emulator itself. test_emulator_equivalence.py checks the fast path against them on
 random input; nothing else may import this module.
 """
 
@@ -15,7 +15,7 @@ import zlib
 from typing import Any
 
 from emulator.dcr import Dcr
-from emulator.ingest import IngestError, IngestResult, _reject_constant
+from emulator.ingest import IngestResult, parse_body_json
 
 # What the fast path left as it was is the live code itself, not a copy: only what changed is frozen below.
 from emulator.schema import (
@@ -33,6 +33,9 @@ from emulator.schema import (
 )
 from emulator.server import _TOO_LARGE, _HttpError
 from emulator.store import Drop
+
+#: The old parse_body is the live emulator's stdlib reading, kept there for every error message.
+parse_body = parse_body_json
 
 
 def parse_datetime(text: str) -> dt.datetime | None:
@@ -177,36 +180,6 @@ def encode_output(col_type: str, value: Any) -> Any:
     elif col_type == "timespan" and isinstance(value, dt.timedelta):
         return format_timespan(value)
     raise Mistyped(f"mistyped output: {json_type_name(value)} value does not fit column type {col_type}")
-
-
-def parse_body(data: bytes) -> list[dict[str, Any]]:
-    """Decode a body as a UTF-8 JSON array of objects, as the service requires."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise IngestError(
-            400, "InvalidJson", f"The request body is not valid UTF-8 (byte {exc.start})."
-        ) from None
-    try:
-        document = json.loads(text, parse_constant=_reject_constant)
-    except RecursionError:
-        raise IngestError(400, "InvalidJson", "The request body is nested too deeply.") from None
-    except ValueError as exc:
-        raise IngestError(400, "InvalidJson", f"The request body is not valid JSON: {exc}") from None
-    if not isinstance(document, list):
-        raise IngestError(
-            400,
-            "InvalidPayload",
-            f"The request body must be a JSON array of objects, got {json_type_name(document)}.",
-        )
-    for index, element in enumerate(document):
-        if not isinstance(element, dict):
-            raise IngestError(
-                400,
-                "InvalidPayload",
-                f"Element {index} of the array is {json_type_name(element)}, not an object.",
-            )
-    return document
 
 
 def process(dcr: Dcr, stream: str, records: list[dict[str, Any]]) -> IngestResult:
