@@ -191,9 +191,7 @@ class _Run:
             for route, taken in self.split(records, chunk):
                 self.lane(route).take(taken, chunk)
         if chunk is not None:
-            chunk.waiting -= 1
-            if chunk.waiting == 0:
-                self.chunk_done(chunk)
+            self.release(chunk)
 
     def split(self, records: list[Record], chunk: ChunkReport | None) -> list[tuple[Route, list[Record]]]:
         """The records each destination takes, in order; a record nobody takes is rejected."""
@@ -250,12 +248,12 @@ class _Run:
             lane, chunk = self.in_flight.pop(future)
             lane.count(future.result(), chunk)
             if chunk is not None:
-                chunk.waiting -= 1
-                if chunk.waiting == 0:
-                    self.chunk_done(chunk)
+                self.release(chunk)
 
-    def chunk_done(self, chunk: ChunkReport) -> None:
-        if self.on_chunk is not None:
+    def release(self, chunk: ChunkReport) -> None:
+        """One thing the chunk waited for is done; when nothing is left, its report goes out."""
+        chunk.waiting -= 1
+        if chunk.waiting == 0 and self.on_chunk is not None:
             self.on_chunk(chunk)
 
 
