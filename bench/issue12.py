@@ -70,7 +70,6 @@ def run(count: int = EVENTS, repeat: int = 5) -> dict[str, Any]:
     from shared.dispatch import Dispatcher
     from shared.engine import Engine
     from shared.gctune import tune_for_batches
-    from shared.records import items
     from shared.settings import Settings
     from shared.sources.http import decode_http_body
 
@@ -91,7 +90,7 @@ def run(count: int = EVENTS, repeat: int = 5) -> dict[str, Any]:
         landed = rejected = 0
         for body in posted:
             decoded = decode_http_body(headers, body, limit)
-            result = engine.run(route, items(decoded.events, context), batch_id="bench")
+            result = engine.run(route, decoded.records(context), batch_id="bench")
             landed, rejected = landed + result.landed, rejected + result.rejected
         return landed, rejected, uploader.requests
 

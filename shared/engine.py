@@ -30,11 +30,12 @@ from itertools import repeat
 from operator import attrgetter, is_
 from typing import Any, TypeVar
 
+from .coercion import NormalizedBatch
 from .config import Route
 from .dispatch import Delivery, Dispatcher
 from .normalize import Normalizer
 from .packer import AUXILIARY_MAX_SPAN_SECONDS, Packer, Request
-from .records import Record, Rejection, Result, Row
+from .records import Encoded, Item, Record, Rejection, Result, Row
 from .routing import UNROUTED_REASON, Router
 
 log = logging.getLogger("relay.engine")
@@ -95,8 +96,9 @@ class _Lane:
         self.held: list[Request] = []
         self.to_gzip: list[Request] = []
 
-    def take(self, records: list[Record], chunk: ChunkReport | None) -> None:
-        """Normalize records for this route and send (or hold) the requests they fill."""
+    def take(self, records: list[Record] | Encoded, chunk: ChunkReport | None) -> None:
+        """Normalize records (or encoded events, on the route's typed path) for this route and send
+        (or hold) the requests they fill."""
         for result in self.results:
             result.received += len(records)
         rows = self.run.engine.normalize(self, records, chunk)
@@ -175,11 +177,19 @@ class _Run:
 
     # ------------------------------------------------------------------ taking records
 
-    def take(self, items: list[Record | Rejection], chunk: ChunkReport | None) -> None:
+    def take(self, items: list[Record | Rejection] | Encoded, chunk: ChunkReport | None) -> None:
         """Route, normalize and send one chunk of items."""
         if chunk is not None:
-            chunk.records, chunk.first, chunk.last = len(items), items[0].ref, items[-1].ref
+            chunk.records, chunk.first, chunk.last = len(items), _first_ref(items), _last_ref(items)
             chunk.waiting += 1  # a guard: answers counted while this chunk is still being sent
+        if type(items) is Encoded:
+            lane = self.typed_lane()
+            if lane is not None:
+                lane.take(items, chunk)
+                if chunk is not None:
+                    self.release(chunk)
+                return
+            items = items.records()
         records = [item for item in items if type(item) is Record]
         for item in items if len(records) < len(items) else ():
             if type(item) is Rejection:
@@ -192,6 +202,13 @@ class _Run:
                 self.lane(route).take(taken, chunk)
         if chunk is not None:
             self.release(chunk)
+
+    def typed_lane(self) -> _Lane | None:
+        """The one lane of a run without a router, when its route decodes encoded events itself."""
+        if self.router is not None:
+            return None
+        (lane,) = self.lanes.values()
+        return lane if self.engine.normalizer(lane.route).typed is not None else None
 
     def split(self, records: list[Record], chunk: ChunkReport | None) -> list[tuple[Route, list[Record]]]:
         """The records each destination takes, in order; a record nobody takes is rejected."""
@@ -278,7 +295,7 @@ class Engine:
     def run(
         self,
         route: Route | Router,
-        items: Iterable[Record | Rejection | list[Record | Rejection]],
+        items: Iterable[Record | Rejection | list[Record | Rejection] | Encoded],
         *,
         batch_id: str | None = None,
         hold: bool = False,
@@ -313,17 +330,43 @@ class Engine:
                 log.exception("recording batch metrics failed")
         return run.total
 
-    def normalize(self, lane: _Lane, records: list[Record], chunk: ChunkReport | None) -> list[Row]:
+    def normalize(self, lane: _Lane, records: list[Record] | Encoded, chunk: ChunkReport | None) -> list[Row]:
         """Rows of ``records`` for the lane's route (too large rows and bad events rejected with their refs)."""
-        if not records:
+        if not len(records):
             return []
-        context = records[0].context
-        contexts = [record.context for record in records]
-        shared = all(map(is_, contexts, repeat(context)))
-        part = self.normalizer(lane.route).normalize(
-            [record.event for record in records], now=lane.run.now,
-            context=context if shared else contexts,
-        )
+        normalizer = self.normalizer(lane.route)
+        if type(records) is Encoded:
+            part = normalizer.normalize_encoded(records.raws, now=lane.run.now, context=records.context)
+            first = records.first
+            refs = [Item(first + index) for index in part.indexes]
+            ref_of: Callable[[int], Any] = lambda index: Item(first + index)  # noqa: E731
+            event_of: Callable[[int], Any] = lambda index: records.event_at(index)  # noqa: E731
+        else:
+            context = records[0].context
+            contexts = [record.context for record in records]
+            shared = all(map(is_, contexts, repeat(context)))
+            part = normalizer.normalize([record.event for record in records], now=lane.run.now,
+                                        context=context if shared else contexts)
+            refs = [records[index].ref for index in part.indexes]
+            ref_of = lambda index: records[index].ref  # noqa: E731
+            event_of = lambda index: records[index].event  # noqa: E731
+        self._count(lane, part)
+        for rejection in part.rejections:
+            lane.reject(Rejection(ref_of(rejection.index), rejection.reason, rejection.event), chunk)
+        rows = list(map(Row, refs, part.rows, part.times))
+        limit = self.max_request_bytes - 2
+        if part.rows and max(map(len, part.rows)) > limit:
+            for row, index in zip(rows, part.indexes, strict=True):
+                if len(row.body) > limit:
+                    lane.reject(Rejection(row.ref, f"RecordTooLarge: row is {len(row.body)} bytes, over the request "
+                                                   f"limit of {self.max_request_bytes} bytes", event_of(index)),
+                                chunk)
+            rows = [row for row in rows if len(row.body) <= limit]
+        return rows
+
+    @staticmethod
+    def _count(lane: _Lane, part: NormalizedBatch) -> None:
+        """The counters of a normalized part, into every result of the lane."""
         out_of_window = _out_of_window(part.times, lane.run.now) if lane.route.time_field else 0
         for result in lane.results:
             result.time_defaulted += part.time_defaulted
@@ -333,19 +376,6 @@ class Engine:
                                   (result.moved_to_extra, part.moved_to_extra)):
                 if more:
                     counted.update(more)
-        for rejection in part.rejections:
-            record = records[rejection.index]
-            lane.reject(Rejection(record.ref, rejection.reason, record.event), chunk)
-        limit = self.max_request_bytes - 2
-        rows = list(map(Row, [records[i].ref for i in part.indexes], part.rows, part.times))
-        if part.rows and max(map(len, part.rows)) > limit:
-            for row, index in zip(rows, part.indexes, strict=True):
-                if len(row.body) > limit:
-                    lane.reject(Rejection(row.ref, f"RecordTooLarge: row is {len(row.body)} bytes, over the request "
-                                                   f"limit of {self.max_request_bytes} bytes", records[index].event),
-                                chunk)
-            rows = [row for row in rows if len(row.body) <= limit]
-        return rows
 
     @staticmethod
     def _log(result: Result) -> None:
@@ -371,14 +401,31 @@ def _out_of_window(times: list[float], now: float) -> int:
     return sum(1 for moment in times if moment < earliest or moment > latest)
 
 
-def _chunks(items: Iterable[Record | Rejection | list[Record | Rejection]],
-            chunking: Chunking) -> Iterator[list[Record | Rejection]]:
+def _first_ref(items: list[Record | Rejection] | Encoded) -> Any:
+    return Item(items.first) if type(items) is Encoded else items[0].ref
+
+
+def _last_ref(items: list[Record | Rejection] | Encoded) -> Any:
+    return Item(items.first + len(items) - 1) if type(items) is Encoded else items[-1].ref
+
+
+def _chunks(items: Iterable[Record | Rejection | list[Record | Rejection] | Encoded],
+            chunking: Chunking) -> Iterator[list[Record | Rejection] | Encoded]:
     """Group items by the chunking policy (records without a known size count by number only). A list
-    among the items is a batch a source made at once (a decoded slice): taken in slices, not one by one."""
+    among the items is a batch a source made at once (a decoded slice): taken in slices, not one by one.
+    Encoded events are chunks of their own, at most ``rows`` long."""
     chunk: list[Record | Rejection] = []
     size = 0
     rows, limit = chunking.rows, chunking.size
     for item in items:
+        if type(item) is Encoded:
+            if chunk:
+                yield chunk
+                chunk, size = [], 0
+            for start in range(0, len(item), chunking.rows):
+                yield item.part(start, start + chunking.rows)
+            rows, limit = chunking.rows, chunking.size
+            continue
         if type(item) is list:
             start = 0
             while start < len(item):

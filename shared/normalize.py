@@ -30,6 +30,7 @@ from .fastpath import FastPath
 from .paths import MISSING
 from .plan import RoutePlan
 from .timeparse import TimeFormatError, format_epoch, normalize_time
+from .typed import TypedPath
 
 __all__ = ["MAX_FIELD_BYTES", "CoercionError", "EventRejection", "NormalizedBatch", "Normalizer", "event_id"]
 
@@ -43,8 +44,10 @@ class Normalizer:
         self.plan = RoutePlan.of(route)
         self._coercers = tuple(COERCERS[column.type] for column in self.plan.columns)
         self._fast: Callable[..., NormalizedBatch] | None = None
+        #: events still encoded go straight into typed columns on this path (None: the plan has a shape it
+        #: does not cover, or ``fast=False``)
+        self.typed = TypedPath.of(self.plan) if fast else None
         if fast:
-
             self._fast = FastPath(self.plan).normalize
 
     def normalize(
@@ -80,6 +83,20 @@ class Normalizer:
             batch.indexes.append(index)
             batch.times.append(moment)
         return batch
+
+    def normalize_encoded(self, raws: Sequence[Any], now: float | None = None, start_index: int = 0,
+                          context: Mapping[str, Any] | None = None) -> NormalizedBatch:
+        """``normalize`` of events still encoded (each the bytes of one JSON value): on the typed path, each
+        record it cannot take through ``normalize``; without one, decoded as a source decodes them."""
+        ingest_time = now if now is not None else time.time()
+        if self.typed is not None:
+            return self.typed.normalize(raws, ingest_time, start_index, context, self._fall_back)
+        batch = NormalizedBatch()
+        TypedPath.fall_back(raws, start_index, ingest_time, context, self._fall_back, batch)
+        return batch
+
+    def _fall_back(self, events: list[Any], ingest_time: float, start_index: int, context: Any) -> NormalizedBatch:
+        return self.normalize(events, ingest_time, start_index, context)
 
     def _row(self, event: Any, context: Mapping[str, Any], batch: NormalizedBatch, ingest_text: str,
              ingest_time: float) -> tuple[dict, float]:

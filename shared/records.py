@@ -20,6 +20,8 @@ from enum import StrEnum
 from itertools import count, repeat
 from typing import Any, ClassVar, Protocol
 
+import orjson
+
 #: Rejections and upload failures listed in a result (all of them are counted).
 MAX_REPORTED = 100
 
@@ -92,6 +94,39 @@ def item_slices(slices: Iterable[Sequence[Any]], context: Any = None) -> Iterato
     for events in slices:
         yield list(items(events, context, first))
         first += len(events)
+
+
+@dataclass(slots=True)
+class Encoded:
+    """Events of one body not decoded yet: each the bytes of one JSON value (a ``msgspec.Raw`` view
+    into the body, or bytes), refs ``Item(first + i)``. Decoding waits for the destination: a
+    route with a typed path (``shared/typed.py``) decodes them straight into its columns; for any
+    other the engine makes them :class:`Record` s first (:meth:`records`), decoded as a source
+    decodes a body."""
+
+    raws: Sequence[Any]
+    context: Any = None
+    first: int = 0
+
+    def __len__(self) -> int:
+        return len(self.raws)
+
+    def part(self, start: int, stop: int) -> Encoded:
+        return Encoded(self.raws[start:stop], self.context, self.first + start)
+
+    def event_at(self, index: int) -> Any:
+        """The event at ``index`` (of this part), decoded."""
+        return orjson.loads(memoryview(self.raws[index]))
+
+    def records(self) -> list[Record | Rejection]:
+        from .sources.jsontext import Unreadable, read_element
+
+        out: list[Record | Rejection] = []
+        for index, raw in enumerate(self.raws, start=self.first):
+            event = read_element(memoryview(raw))
+            out.append(Rejection(Item(index), event.reason) if type(event) is Unreadable
+                       else Record(Item(index), event, self.context))
+        return out
 
 
 @dataclass(slots=True)

@@ -16,9 +16,10 @@ from itertools import chain
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
+import msgspec
 import orjson
 
-from ..records import Item, Record, Rejection, items
+from ..records import Encoded, Item, Record, Rejection, items
 from .compression import gunzip_bounded
 from .errors import DecodeError, TooLargeError
 from .jsontext import (
@@ -55,9 +56,13 @@ class DecodedBody:
     kind: str = "json"
     handshake: dict[str, Any] | None = None
     slices: Iterator[list[Any]] | None = None
+    #: a plain JSON array or object: its events still encoded, one JSON value each (``events`` stays empty)
+    raws: list[Any] | None = None
 
     def all_events(self) -> list[Any]:
         """Every good event, decoding what is left of ``slices`` (then they are used up)."""
+        if self.raws is not None:
+            return [orjson.loads(memoryview(raw)) for raw in self.raws]
         if self.slices is None:
             return good_events(self.events)
         return [event for part in self.slices for event in good_events(part)]
@@ -68,7 +73,10 @@ class DecodedBody:
 
     def records(self, context: Any = None) -> Iterator[Record | Rejection]:
         """Records of the good events, rejections of the unreadable ones, refs ``Item(index)`` in
-        body order (a line that did not decode keeps its index and names its line too)."""
+        body order (a line that did not decode keeps its index and names its line too); events still
+        encoded go to the engine as they are (the route decodes them)."""
+        if self.raws is not None:
+            return iter([Encoded(self.raws, context)])
         records = body_records([self.events] if self.slices is None else self.slices, context)
         return _some_object(records) if self.kind == "ndjson" else records
 
@@ -257,6 +265,34 @@ def _event_grid(events: list[Any]) -> DecodedBody:
     return DecodedBody(events, "eventgrid")
 
 
+def encoded_events(body: bytes) -> list[Any] | None:
+    """The events of a plain JSON array or object as the bytes of each (views into the body, split in C),
+    or None when the body is anything else (NDJSON, a scalar, what strict JSON refuses: NaN, a lone
+    surrogate) or Event Grid: the decoders that read those whole give their answers and reasons."""
+    start = body[:64].lstrip()[:1]
+    try:
+        if start == b"[":
+            raws = _split_array(body)
+        elif start == b"{":
+            raws = [_one_value(body)]
+        else:
+            return None
+    except msgspec.DecodeError:
+        return None
+    if raws:
+        try:
+            first = orjson.loads(memoryview(raws[0]))
+        except orjson.JSONDecodeError:
+            return None
+        if _is_event_grid([first]):
+            return None
+    return raws
+
+
+_split_array = msgspec.json.Decoder(list[msgspec.Raw]).decode
+_one_value = msgspec.json.Decoder(msgspec.Raw).decode
+
+
 def decode_http_body(headers: Mapping[str, str], body: bytes, limit: int) -> DecodedBody:
     """Decode a POSTed body into events. Raises DecodeError (400) or TooLargeError (413)."""
     if len(body) > limit:
@@ -283,6 +319,14 @@ def decode_http_body(headers: Mapping[str, str], body: bytes, limit: int) -> Dec
         if not body.strip():
             raise DecodeError("body is empty")
         return DecodedBody(kind="ndjson", slices=ndjson_slices(body, SLICE_LINES))
+    return _json_body(headers, body)
+
+
+def _json_body(headers: Mapping[str, str], body: bytes) -> DecodedBody:
+    """A body that is JSON (one value or an array), NDJSON sent as JSON, or Event Grid."""
+    raws = None if header(headers, "aeg-event-type") else encoded_events(body)
+    if raws is not None:
+        return DecodedBody(kind="json", raws=raws)
     decoded = json_events_or_slices(body, SLICE_LINES, SLICE_BYTES)
     if isinstance(decoded, list):
         events = decoded

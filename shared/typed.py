@@ -1,0 +1,392 @@
+"""The typed path of a route plan: events decoded from their JSON bytes straight into typed columns.
+
+Where the fast path (``shared/fastpath.py``) walks dicts that a source decoded, the typed path
+never builds them: a per-route msgspec ``Struct`` declares the top-level keys the plan reads,
+each with the types its column takes unchanged (an ``int`` column: integers within 32 bits; a
+``real`` one: finite floats and integers within 2**53; a ``dynamic`` one: the raw JSON bytes),
+and msgspec decodes every event of a chunk into it in C. The row is a second ``Struct`` named
+by the columns, encoded in C (``None`` left out). Python touches only what the plan says needs
+it: times (``parse_utc``), the nested values of dotted paths, ``extra`` and ``id_column``.
+
+What the Struct refuses — a value of another type the coercers would convert, a number out of
+range, an event that is not an object, a row over the field size limit, a bad time — is not
+decided here: that **record** goes to the general path (``fallback``), which gives its row,
+rejection and counters. So the rows, reasons and counters are the general path's
+(``tests/unit/test_typed_equivalence.py`` proves it on random routes and events), with two
+differences that are the point of it: ``dynamic`` and ``extra`` values keep the sender's
+bytes (integers beyond 64 bits stay exact instead of turning into floats; whitespace and
+number spelling may differ, the JSON value does not), and a stamped TimeGenerated sits in its
+column's place in the row rather than after the other columns.
+
+Unknown keys: a chunk is first decoded by the *strict* Struct, which refuses keys the plan
+does not read, so a chunk without any needs no look at its keys. When some event has one,
+the chunk is decoded by the *lax* Struct and each event's keys read as a map of raw values,
+which is where ``extra`` comes from (in the event's own key order) and what the dropped-field
+counts count. The path remembers which kind the last chunk was.
+
+:meth:`TypedPath.of` returns None for plans it does not cover (context paths, array indexes in
+paths, a key read as two different types, text ``extra``, keys JSON names cannot be); those
+routes keep the fast path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import Annotated, Any
+
+import msgspec
+import orjson
+from msgspec import Meta, Raw
+
+from .coercion import INT32, INT64, MAX_EXACT_FLOAT_INT, MAX_FIELD_BYTES, EventRejection, NormalizedBatch, event_id
+from .paths import FieldPath
+from .plan import RoutePlan
+from .sources.jsontext import Unreadable, maybe_out_of_range, read_element
+from .timeparse import TimeFormatError, format_epoch, parse_utc
+
+#: the general path for the records the typed path leaves: (events, ingest_time, start_index, context)
+Fallback = Callable[[list[Any], float, int, Any], NormalizedBatch]
+
+ABSENT = Raw(b"")  # a raw field's default: the key is not in the event
+NULL = Raw(b"null")
+#: the key of a field that is always None (slots not read from a top-level key); an event holding
+#: it with a value fails the Struct and takes the general path, so no key is ever misread
+NONE_KEY = "\ufffe"
+_DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError)
+#: records of a chunk that did not decode at once which may fall back before the rest go to the general path
+GIVE_UP_AFTER = 32
+
+_Int32 = Annotated[int, Meta(ge=INT32[0], le=INT32[1])]
+_Int64 = Annotated[int, Meta(ge=INT64[0], le=INT64[1])]
+_ExactInt = Annotated[int, Meta(ge=-MAX_EXACT_FLOAT_INT, le=MAX_EXACT_FLOAT_INT)]
+_EpochInt = _Int64  # larger ones fall back: orjson keeps ints to 2**64 - 1, msgspec bounds stop at 64 bits signed
+#: per declared type: what the coercer returns unchanged (msgspec refuses NaN, Infinity and 1e400 itself)
+FIELD_TYPES: dict[str, Any] = {
+    "string": str | None,
+    "boolean": bool | None,
+    "int": _Int32 | None,
+    "long": _Int64 | None,
+    "real": _ExactInt | float | None,
+    "datetime": str | _EpochInt | float | None,
+    "dynamic": Raw,
+}
+
+
+class _Node:
+    """A key read by the plan: its type when a column reads it whole, its children when dotted paths
+    go through it."""
+
+    def __init__(self) -> None:
+        self.types: set[str] = set()
+        self.children: dict[str, _Node] = {}
+
+
+def _usable_key(key: str) -> bool:
+    return key != NONE_KEY and not any(c in key for c in '\\"') and all(ord(c) > 0x1F for c in key)
+
+
+def _why_not(plan: RoutePlan) -> str | None:
+    if plan.uses_context:
+        return "a path reads the trigger's context"
+    if plan.extra is not None and plan.extra_as_text:
+        return "extra is a string column"
+    paths = [column.path for column in plan.columns] + ([plan.time] if plan.time is not None else [])
+    for path in paths:
+        if any(position is not None for _, position in path.steps[1:]):
+            return f"path {path.text!r} may index an array"
+        if not all(_usable_key(step) for step, _ in path.steps):
+            return f"path {path.text!r} has a key a Struct field cannot be named"
+    return None
+
+
+def _tree(plan: RoutePlan) -> dict[str, _Node] | None:
+    """The keys the plan reads, top level first; None when one is read as two things."""
+    roots: dict[str, _Node] = {}
+    reads = [(column.path, column.type) for column in plan.columns]
+    if plan.time is not None:
+        reads.append((plan.time, "datetime"))
+    for path, kind in reads:
+        nodes = roots
+        for depth, (step, _) in enumerate(path.steps):
+            node = nodes.setdefault(step, _Node())
+            if depth == len(path.steps) - 1:
+                node.types.add(kind)
+            nodes = node.children
+    for node in _walk(roots):
+        kinds = node.types - ({"dynamic"} if node.children else set())
+        if len(node.types) > 1 or (node.children and kinds):
+            return None  # a key read as two types, or read whole (not dynamic) and through
+    return roots
+
+
+def _walk(nodes: dict[str, _Node]) -> list[_Node]:
+    out = list(nodes.values())
+    for node in list(out):
+        out += _walk(node.children)
+    return out
+
+
+def _struct(name: str, nodes: dict[str, _Node], strict: bool, top: bool) -> type:
+    """A Struct of ``nodes``: fields f0, f1... renamed to the keys (any key JSON can hold works)."""
+    fields: list[tuple[str, Any, Any]] = []
+    rename: dict[str, str] = {}
+    for number, (key, node) in enumerate(nodes.items()):
+        attribute = f"f{number}"
+        rename[attribute] = key
+        if top and node.children:  # a root of dotted paths: kept raw, its children read on demand
+            fields.append((attribute, Raw, ABSENT))
+        elif node.children:
+            fields.append((attribute, _struct(name, node.children, False, False) | None, None))
+        else:
+            (kind,) = node.types
+            fields.append((attribute, FIELD_TYPES[kind], ABSENT if kind == "dynamic" else None))
+    if top:
+        rename["none"] = NONE_KEY
+        fields.append(("none", None, None))
+    return msgspec.defstruct(name, fields, rename=rename, forbid_unknown_fields=strict)
+
+
+def _attribute(nodes: dict[str, _Node], steps: Sequence[tuple[str, Any]]) -> str:
+    """The dotted attribute name (``f2.f0``) of a path in the Structs made by :func:`_struct`."""
+    names = []
+    for step, _ in steps:
+        names.append(f"f{list(nodes).index(step)}")
+        nodes = nodes[step].children
+    return ".".join(names)
+
+
+@dataclass
+class _Layout:
+    """Per slot of the row (its fields in order), what fills it."""
+
+    names: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)  # the event Struct's attribute read for the slot
+    times: list[tuple[int, bool]] = field(default_factory=list)  # datetime slots: (slot, sets the row's time)
+    raws: list[int] = field(default_factory=list)  # dynamic slots: raw bytes, null and absent left out
+    #: per root of dotted paths: its attribute, the decoder of its value, (slot, attribute inside) per path
+    nested: list[tuple[str, Callable[[Any], Any], list[tuple[int, Callable[[Any], Any]]]]] = field(
+        default_factory=list)
+
+
+class TypedPath:
+    """``normalize(raws, ingest_time, start_index, context, fallback)`` of one route, from its plan."""
+
+    def __init__(self, plan: RoutePlan, roots: dict[str, _Node]):
+        self.plan = plan
+        self.strict = msgspec.json.Decoder(_struct("Event", roots, True, True))
+        self.lax = msgspec.json.Decoder(_struct("Event", roots, False, True))
+        self.strict_list = msgspec.json.Decoder(list[self.strict.type])  # type: ignore[name-defined]
+        self.lax_list = msgspec.json.Decoder(list[self.lax.type])  # type: ignore[name-defined]
+        self.keys = msgspec.json.Decoder(dict[str, Raw]).decode
+        self.layout = self._layout(plan, roots)
+        layout = self.layout
+        self.row_type = msgspec.defstruct(
+            "Row", [(f"c{n}", Any, None) for n in range(len(layout.names))],
+            rename={f"c{n}": name for n, name in enumerate(layout.names)}, omit_defaults=True)
+        self.slots = attrgetter(*layout.sources) if len(layout.sources) > 1 else (
+            lambda event, get=attrgetter(*layout.sources): (get(event),))
+        self.encode = msgspec.json.Encoder().encode
+        #: the roots of dotted paths no column consumes whole: leftovers of an event the strict Struct took
+        self.loose_roots = tuple((key, f"f{number}") for number, (key, node) in enumerate(roots.items())
+                                 if node.children and key not in plan.consumed)
+        self.consumed = tuple(sorted(plan.consumed))
+        self.extra_slot = layout.names.index(plan.extra) if plan.extra is not None else None
+        self.id_slot = layout.names.index(plan.id_column) if plan.id_column is not None else None
+        self.time_slot = layout.names.index("TimeGenerated") if "TimeGenerated" in layout.names else None
+        self.prefer_strict = True
+
+    @classmethod
+    def of(cls, plan: RoutePlan) -> TypedPath | None:
+        if _why_not(plan) is not None:
+            return None
+        roots = _tree(plan)
+        if roots is None or len(roots) > 200:
+            return None
+        if plan.stamp_time and not any(
+                column.name == "TimeGenerated" for column in plan.columns) and plan.time is None:
+            return None  # a stamped TimeGenerated needs a slot
+        return cls(plan, roots)
+
+    @staticmethod
+    def _layout(plan: RoutePlan, roots: dict[str, _Node]) -> _Layout:
+        layout = _Layout()
+        nested: dict[str, list[tuple[int, Callable[[Any], Any]]]] = {}
+
+        def add(name: str, path: FieldPath, kind: str, sets_time: bool) -> None:
+            slot = len(layout.names)
+            layout.names.append(name)
+            top = f"f{list(roots).index(path.steps[0][0])}"
+            if len(path.steps) == 1:
+                layout.sources.append(top)
+            else:
+                layout.sources.append("none")
+                inner = _attribute(roots[path.steps[0][0]].children, path.steps[1:])
+                nested.setdefault(path.steps[0][0], []).append((slot, attrgetter(inner)))
+            if kind == "datetime":
+                layout.times.append((slot, sets_time))
+            elif kind == "dynamic":
+                layout.raws.append(slot)
+
+        if plan.time is not None:
+            add("TimeGenerated", plan.time, "datetime", True)
+        for column in plan.columns:
+            add(column.name, column.path, column.type, column.drives_time)
+        for name in (plan.extra, plan.id_column):
+            if name is not None:
+                layout.names.append(name)
+                layout.sources.append("none")
+        for key, reads in nested.items():
+            decoder = msgspec.json.Decoder(_struct("Nested", roots[key].children, False, False)).decode
+            layout.nested.append((f"f{list(roots).index(key)}", decoder, reads))
+        return layout
+
+    # ------------------------------------------------------------------ normalizing
+
+    def normalize(self, raws: Sequence[Raw | bytes], ingest_time: float, start_index: int, context: Any,
+                  fallback: Fallback) -> NormalizedBatch:
+        batch = NormalizedBatch()
+        text = b"[" + b",".join(raws) + b"]"  # type: ignore[arg-type]
+        if maybe_out_of_range(text) and not _parses(text):
+            # raw values (dynamic, extra, dropped keys) are not read: the one holding a number beyond double
+            # range is found, and rejected naming its field, as in a body read whole
+            self.fall_back(raws, start_index, ingest_time, context, fallback, batch)
+            return batch
+        events, lax = self._decode_all(text)
+        ingest_text = format_epoch(ingest_time)
+        plan, layout, time_slot = self.plan, self.layout, self.time_slot
+        time_field = plan.time is not None
+        slots, row_type, encode = self.slots, self.row_type, self.encode
+        fills = bool(layout.nested or layout.times or layout.raws)
+        rows_append, indexes_append, times_append = batch.rows.append, batch.indexes.append, batch.times.append
+        left = fell = 0
+        for offset, raw in enumerate(raws):
+            index = start_index + offset
+            if events is None and fell > GIVE_UP_AFTER and 2 * fell > offset:  # mostly not typed: no more tries
+                self.fall_back(raws[offset:], index, ingest_time, context, fallback, batch)
+                break
+            try:
+                if events is not None:
+                    event = events[offset]
+                else:  # the chunk did not decode at once: this record on its own
+                    event, lax = self.lax.decode(raw), True
+                values = list(slots(event))
+                moment = self._fill(event, values, ingest_time) if fills else ingest_time
+                leftovers = self._leftovers(event, raw, lax, values)
+                if self.id_slot is not None:
+                    values[self.id_slot] = event_id(plan.route, orjson.loads(memoryview(raw)))
+                defaulted = time_field and values[0] is None
+                if time_slot is not None and values[time_slot] is None and plan.stamp_time:
+                    values[time_slot] = ingest_text
+                body = encode(row_type(*values))
+            except (*_DECODE_ERRORS, TimeFormatError, orjson.JSONDecodeError):
+                body = None
+            if body is None or len(body) > MAX_FIELD_BYTES:  # the general path decides (and counts oversized fields)
+                fell += 1
+                self.fall_back([raw], index, ingest_time, context, fallback, batch)
+                continue
+            rows_append(body)
+            indexes_append(index)
+            times_append(moment)
+            if leftovers:  # counted once the row is made (a record that falls back is counted there)
+                left += 1
+                if self.extra_slot is None:
+                    batch.dropped_fields.update(leftovers.keys())
+            if defaulted:
+                batch.time_defaulted += 1  # stamped with the ingestion time
+        if events is not None:
+            self.prefer_strict = not lax or left == 0
+        return batch
+
+    def _decode_all(self, text: bytes) -> tuple[list[Any] | None, bool]:
+        """Every event of the chunk (``text``: a JSON array of them) in one call: strict first when the
+        last chunk had no unknown keys."""
+        if self.prefer_strict:
+            try:
+                return self.strict_list.decode(text), False
+            except _DECODE_ERRORS:
+                pass
+        try:
+            return self.lax_list.decode(text), True
+        except _DECODE_ERRORS:
+            return None, True
+
+    def _fill(self, event: Any, values: list[Any], ingest_time: float) -> float:
+        """The slots not taken as decoded: dotted values (each root's raw value decoded once into its own
+        Struct), datetimes parsed to UTC (msgspec writes them as orjson does), raw null and absent values
+        left out. Returns the row's epoch."""
+        layout = self.layout
+        for attribute, decode, reads in layout.nested:
+            inner = getattr(event, attribute)
+            if inner in (ABSENT, NULL):
+                continue
+            value = decode(inner)
+            for slot, get in reads:
+                try:
+                    values[slot] = get(value)
+                except AttributeError:  # an object on the way is null or absent
+                    values[slot] = None
+        moment = ingest_time
+        for slot, sets_time in layout.times:
+            if values[slot] is not None:
+                parsed = values[slot] = parse_utc(values[slot])
+                if sets_time:
+                    moment = parsed.timestamp()
+        for slot in layout.raws:
+            if values[slot] in (NULL, ABSENT):
+                values[slot] = None
+        return moment
+
+    def _leftovers(self, event: Any, raw: Raw | bytes, lax: bool, values: list[Any]) -> dict[str, Any]:
+        """The keys of one event no column consumes whole, with their raw values: its ``extra`` (or what the
+        dropped-field counts count)."""
+        if lax:
+            keys = self.keys(raw)
+            pop = keys.pop
+            for key in self.consumed:
+                pop(key, None)
+            leftovers: dict[str, Any] = keys
+        else:
+            leftovers = {key: value for key, attribute in self.loose_roots
+                         if (value := getattr(event, attribute)) != ABSENT}
+        if self.extra_slot is not None:
+            values[self.extra_slot] = leftovers or None
+        return leftovers
+
+    @staticmethod
+    def fall_back(raws: Sequence[Raw | bytes], first: int, ingest_time: float, context: Any, fallback: Fallback,
+                  batch: NormalizedBatch) -> None:
+        """Records through the general path, decoded as the source would have; outcomes merged in order
+        (an element orjson refuses is rejected naming its field, as in a body read whole)."""
+        try:
+            events = [orjson.loads(memoryview(raw)) for raw in raws]
+        except orjson.JSONDecodeError:
+            for offset, raw in enumerate(raws):  # one by one: the bad one is rejected on its own
+                event = read_element(memoryview(raw))
+                if type(event) is Unreadable:
+                    batch.rejections.append(EventRejection(first + offset, event.reason,
+                                                           bytes(raw).decode("utf-8", "replace")))
+                else:
+                    merge(batch, fallback([event], ingest_time, first + offset, context))
+            return
+        merge(batch, fallback(events, ingest_time, first, context))
+
+
+def _parses(text: bytes) -> bool:
+    try:
+        orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+def merge(into: NormalizedBatch, part: NormalizedBatch) -> None:
+    into.rows += part.rows
+    into.indexes += part.indexes
+    into.times += part.times
+    into.rejections += part.rejections
+    into.oversized_fields.update(part.oversized_fields)
+    into.dropped_fields.update(part.dropped_fields)
+    into.moved_to_extra.update(part.moved_to_extra)
+    into.time_defaulted += part.time_defaulted

@@ -1,0 +1,224 @@
+"""The typed path gives the general path's rows, reasons and counters, from the events' bytes.
+
+On random routes (every column type, top-level and dotted paths, ``time_field`` as a key or a
+path, ``extra``, ``id_column``, both ``on_type_error`` policies) and random events (wrong types,
+missing fields, nulls, integers beyond 64 bits, unicode, nested values, every time form), the
+events are written as one JSON array, split into each event's bytes as the HTTP source splits
+a body, and normalized twice: by the typed path (``Normalizer.normalize_encoded``) and by the
+general path on the events decoded as the source would decode them. Rows are compared as JSON
+values (the typed path keeps the sender's bytes of ``dynamic`` and ``extra`` values and puts a
+stamped TimeGenerated in its column's place); indexes, times, rejection reasons, the events
+they carry and every counter are compared as they are.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any
+
+import msgspec
+import orjson
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from shared.config import Route
+from shared.normalize import Normalizer
+from shared.sources.http import encoded_events
+from shared.typed import GIVE_UP_AFTER, TypedPath
+from tests.unit.test_plan_equivalence import NOW, TYPES, build_route, events
+
+PATHS = ("a", "b", "n", "when", "msg", "nested.a", "nested.b.c", "a.b", "c", "nested", "N", "Msg", "TimeGenerated")
+
+
+@st.composite
+def typed_routes(draw) -> Route:
+    names = draw(st.lists(st.sampled_from(["TimeGenerated", "A", "B", "C", "N", "When", "Msg", "Extra", "Id"]),
+                          min_size=1, max_size=7, unique=True))
+    columns = {name: ("datetime" if name == "TimeGenerated" else draw(st.sampled_from(TYPES))) for name in names}
+    keys: dict[str, Any] = {}
+    keys["map"] = {name: draw(st.sampled_from(PATHS)) for name in names
+                   if name not in ("Extra", "Id") and draw(st.booleans())}
+    if "TimeGenerated" in columns and draw(st.booleans()):
+        keys["time_field"] = draw(st.sampled_from(["when", "nested.when", "TimeGenerated"]))
+        keys["map"].pop("TimeGenerated", None)
+    if "Extra" in columns and draw(st.booleans()):
+        columns["Extra"] = "dynamic"
+        keys["extra"] = "Extra"
+        keys["map"].pop("Extra", None)
+        keys["on_type_error"] = draw(st.sampled_from(["reject", "extra"]))
+    if "Id" in columns and draw(st.booleans()):
+        columns["Id"] = "string"
+        keys["id_column"] = "Id"
+        keys["map"].pop("Id", None)
+    return build_route(columns, **keys)
+
+
+def body_of(batch: list[Any]) -> bytes | None:
+    """The events as one JSON array, as a sender writes it (None: JSON cannot hold them, NaN or Infinity)."""
+    try:
+        return json.dumps(batch, allow_nan=False, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    except ValueError:
+        return None
+
+
+def outcome(batch, parse_rows: bool) -> tuple:
+    rows = [orjson.loads(row) for row in batch.rows] if parse_rows else batch.rows
+    return (rows, batch.indexes, batch.times, [(r.index, r.reason, r.event) for r in batch.rejections],
+            batch.oversized_fields, batch.dropped_fields, batch.moved_to_extra, batch.time_defaulted)
+
+
+def both(route: Route, body: bytes) -> tuple[tuple, tuple]:
+    raws = encoded_events(body)
+    assert raws is not None, "the body is a plain JSON array"
+    decoded = [orjson.loads(memoryview(raw)) for raw in raws]  # what the source decodes without a typed path
+    general = Normalizer(route, fast=False).normalize(decoded, now=NOW, start_index=0)
+    typed = Normalizer(route).normalize_encoded(raws, now=NOW)
+    return outcome(general, True), outcome(typed, True)
+
+
+@settings(max_examples=int(os.environ.get("RELAY_EQUIVALENCE_EXAMPLES", "400")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(route=typed_routes(), batch=st.lists(events, max_size=6))
+def test_typed_path_gives_the_general_paths_rows_reasons_and_counters(route, batch):
+    # GIVEN a random route the typed path covers, and random events as a JSON array body
+    body = body_of(batch)
+    assume(body is not None and encoded_events(body) is not None)
+    assume(Normalizer(route).typed is not None)  # (a key two columns read as two types is not covered)
+    # WHEN the typed path normalizes the events' bytes and the general path the decoded events
+    general, typed = both(route, body)
+    # THEN the rows are the same JSON, and every index, time, rejection and counter is the same
+    assert typed == general
+
+
+def test_a_chunk_that_does_not_decode_at_once_is_taken_record_by_record():
+    # GIVEN the issue-12 route and a chunk whose events are good, wrongly typed, not objects or carry unknown keys
+    from bench.issue12 import build_route as issue_route
+    from bench.issue12 import events as issue_events
+
+    route = issue_route()
+    batch: list[Any] = issue_events(40)
+    batch[3]["count"], batch[5]["ts"], batch[7]["score"], batch[9]["payload"]["n"] = "x", "soon", 2**70, 2**64
+    batch[11], batch[13]["other"], batch[15]["ts"] = 7, {"k": [1]}, None
+    body = body_of(batch)
+    # WHEN both paths run THEN they agree: the typed path leaves each bad record to the general path alone
+    general, typed = both(route, body)
+    assert typed == general
+    assert [(index, reason) for index, reason, _ in general[3]] == [
+        (3, "column 'Count' (int): 'x' is not a 32-bit int"),
+        (5, "time_field 'ts': 'soon' is not ISO 8601, epoch or RFC 1123"),
+        (9, "column 'N' (long): 18446744073709551616 is out of range for a 64-bit long"),
+        (11, "event is a int, not a JSON object"),
+    ]
+    assert general[7] == 1  # the null ts: stamped, counted
+
+
+def test_mostly_untyped_chunks_go_to_the_general_path_in_one_call():
+    # GIVEN a chunk whose events all hold strings where the route declares ints (coercible, so they land)
+    route = build_route({"N": "int", "Msg": "string"}, map={"N": "n", "Msg": "msg"})
+    body = body_of([{"n": str(number), "msg": "m"} for number in range(4 * GIVE_UP_AFTER)])
+    normalizer = Normalizer(route)
+    calls: list[int] = []
+    real = normalizer._fall_back
+
+    def counted(events, *rest):
+        calls.append(len(events))
+        return real(events, *rest)
+
+    normalizer._fall_back = counted  # type: ignore[method-assign]
+    # WHEN the typed path normalizes it
+    batch = normalizer.normalize_encoded(encoded_events(body), now=NOW)
+    # THEN every row lands as the general path makes it, and after a few tries the rest went in one call
+    assert [orjson.loads(row)["N"] for row in batch.rows] == list(range(4 * GIVE_UP_AFTER))
+    assert calls[:GIVE_UP_AFTER + 1] == [1] * (GIVE_UP_AFTER + 1) and len(calls) == GIVE_UP_AFTER + 2
+    assert calls[-1] == 4 * GIVE_UP_AFTER - GIVE_UP_AFTER - 1
+
+
+def test_unknown_keys_switch_the_path_to_its_lax_struct_and_back():
+    # GIVEN a route with extra, a chunk without unknown keys, one with some, and one without again
+    route = build_route({"A": "string", "Extra": "dynamic"}, map={"A": "a"}, extra="Extra")
+    typed = Normalizer(route)
+    assert typed.typed is not None
+    rows = []
+    for body, unknown in ((b'[{"a": "x"}]', False), (b'[{"a": "y", "z": {"deep": [1, 2.50]}, "b": null}]', True),
+                          (b'[{"a": "w"}]', False)):
+        # WHEN each is normalized
+        rows += typed.normalize_encoded(encoded_events(body), now=NOW).rows
+        # THEN the path prefers the strict Struct exactly when the last chunk had no unknown keys
+        assert typed.typed.prefer_strict is not unknown
+    # AND extra keeps the unknown keys in the event's order, with the sender's bytes
+    assert rows[1] == b'{"A":"y","Extra":{"z":{"deep": [1, 2.50]},"b":null}}'
+
+
+def test_integers_beyond_64_bits_in_dynamic_values_stay_exact():
+    # GIVEN a dynamic column and extra holding an integer beyond 64 bits, as a sender writes it
+    route = build_route({"D": "dynamic", "Extra": "dynamic"}, map={"D": "d"}, extra="Extra")
+    body = b'[{"d": {"big": 123456789012345678901234567890}, "x": -99999999999999999999999}]'
+    # WHEN the typed path normalizes it
+    batch = Normalizer(route).normalize_encoded(encoded_events(body), now=NOW)
+    # THEN both numbers are in the row digit for digit (the dict path would have made them floats)
+    assert batch.rows == [b'{"D":{"big": 123456789012345678901234567890},"Extra":{"x":-99999999999999999999999}}']
+    assert json.loads(batch.rows[0])["Extra"]["x"] == -99999999999999999999999
+
+
+def test_plans_the_typed_path_does_not_cover_keep_the_fast_path():
+    # GIVEN routes reading the trigger's context, an array index, text extra, and a key read as two types
+    uncovered = [
+        build_route({"A": "string"}, map={"A": "_http.headers.x-id"}),
+        build_route({"A": "string"}, map={"A": "items.0"}),
+        build_route({"A": "string", "Extra": "string"}, map={"A": "a"}, extra="Extra"),
+        build_route({"A": "string", "B": "long"}, map={"A": "a", "B": "a"}),
+        build_route({"A": "string", "B": "long"}, map={"A": "a", "B": "a.b"}),
+    ]
+    for route in uncovered:
+        # WHEN their normalizers are made THEN none has a typed path
+        normalizer = Normalizer(route)
+        assert normalizer.typed is None
+        # AND encoded events still normalize, through the general path
+        batch = normalizer.normalize_encoded(encoded_events(b'[{"a": "x", "items": ["y"]}]'), now=NOW)
+        assert len(batch.rows) + len(batch.rejections) == 1
+    # AND a dynamic column may read a key that dotted paths read through
+    assert TypedPath.of(Normalizer(build_route({"A": "dynamic", "B": "long"}, map={"A": "a", "B": "a.b"})).plan)
+
+
+def test_a_dotted_path_through_a_value_that_is_no_object_is_left_out_as_the_general_path_does():
+    # GIVEN a column read through nested.a, and events where nested is a string, null, absent or lacks a
+    route = build_route({"A": "long", "B": "string"}, map={"A": "nested.a", "B": "b"})
+    body = b'[{"nested": "s", "b": "1"}, {"nested": null, "b": "2"}, {"b": "3"}, {"nested": {}, "b": "4"}]'
+    # WHEN both paths run THEN they agree and no row has A
+    general, typed = both(route, body)
+    assert typed == general
+    assert [row for row in typed[0]] == [{"B": "1"}, {"B": "2"}, {"B": "3"}, {"B": "4"}]
+
+
+def test_real_columns_keep_integers_as_integers():
+    # GIVEN a real column given an integer and a float
+    route = build_route({"R": "real"}, map={"R": "r"})
+    batch = Normalizer(route).normalize_encoded(encoded_events(b'[{"r": 3}, {"r": 2.5}, {"r": 1e308}]'), now=NOW)
+    # THEN the integer stays one (as the coercer returns it), the floats stay floats
+    assert [orjson.loads(row)["R"] for row in batch.rows] == [3, 2.5, 1e308]
+    assert math.isfinite(orjson.loads(batch.rows[2])["R"])
+
+
+def test_split_bodies_are_views_not_copies():
+    # GIVEN a JSON array body WHEN split THEN each event is a msgspec.Raw view of its bytes
+    raws = encoded_events(b'[{"a": 1}, {"b": [2]}]')
+    assert [type(raw) for raw in raws] == [msgspec.Raw, msgspec.Raw]
+    assert [bytes(raw) for raw in raws] == [b'{"a": 1}', b'{"b": [2]}']
+
+
+def test_a_number_beyond_double_range_is_rejected_naming_its_field_wherever_it_is():
+    # GIVEN a route with a long column, a dynamic column and extra, and one without extra
+    with_extra = build_route({"L": "long", "D": "dynamic", "Extra": "dynamic"}, map={"L": "l", "D": "d"},
+                             extra="Extra")
+    without = build_route({"L": "long"}, map={"L": "l"})
+    for route in (with_extra, without):
+        for field, number in (("l", b"1e400"), ("d", b"-1E+999"), ("x", b"1" + b"0" * 400), ("d", b"1e0400")):
+            body = b'[{"l": 1}, {"l": 2, "%s": %s}, {"l": 3}]' % (field.encode(), number)
+            # WHEN the typed path normalizes it
+            batch = Normalizer(route).normalize_encoded(encoded_events(body), now=NOW)
+            # THEN that element is rejected naming the field, as a body read whole names it, and the others land
+            assert [orjson.loads(row)["L"] for row in batch.rows] == [1, 3]
+            assert [(r.index, r.reason) for r in batch.rejections] == [
+                (1, f"field {field!r} holds {number.decode()[:40]}, a number beyond double range")]
