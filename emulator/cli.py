@@ -169,6 +169,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"  state dir: {args.state_dir.resolve()}", file=out)
         for dcr in emulator.dcrs.values():
             print(f"  DCR {dcr.name}: {dcr.immutable_id} (streams: {', '.join(dcr.streams)})", file=out)
+            for warning in dcr.warnings:  # what the service's rules could not check: served all the same
+                print(f"warning: {warning}", file=sys.stderr)
         print("Trust the CA (connection_verify= / REQUESTS_CA_BUNDLE). Ctrl-C to stop.", file=out, flush=True)
         while not stop.wait(0.5):
             pass

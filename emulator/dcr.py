@@ -15,7 +15,7 @@ from typing import Any
 
 from emulator.kql import KqlError, Transform, compile_transform
 from emulator.schema import COLUMN_TYPES
-from shared.dcr_rules import dcr_problems
+from shared.dcr_rules import check_dcr
 
 _IMMUTABLE_ID = re.compile(r"^dcr-[A-Za-z0-9]{1,64}$")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,44}$")
@@ -53,6 +53,7 @@ class Dcr:
     immutable_id: str
     streams: dict[str, tuple[Column, ...]]
     data_flows: tuple[DataFlow, ...]
+    warnings: tuple[str, ...] = ()  # what the service's rules could not check (shared/dcr_rules.py)
 
     def flows_for(self, stream: str) -> list[DataFlow]:
         return [flow for flow in self.data_flows if stream in flow.streams]
@@ -101,12 +102,12 @@ def load_dcr(spec: str | Path) -> Dcr:
     props = document.get("properties", document)
     if not isinstance(props, dict):
         raise DcrError(f"{label}: 'properties' must be an object")
-    broken = dcr_problems(document, label)  # the service's table rules and limits, as the relay checks them
-    if broken:
-        raise DcrError("; ".join(broken))
+    rules = check_dcr(document, label)  # the service's table rules and limits, as the relay checks them
+    if rules.problems:
+        raise DcrError("; ".join(rules.problems))
     streams = _load_streams(label, props.get("streamDeclarations"))
     flows = _load_flows(label, props.get("dataFlows"), streams)
-    return Dcr(path.stem, path, immutable_id, streams, flows)
+    return Dcr(path.stem, path, immutable_id, streams, flows, tuple(rules.warnings))
 
 
 def load_dcrs(specs: list[str | Path]) -> dict[str, Dcr]:

@@ -75,8 +75,15 @@ def _print_problems(problems: Sequence[str], routes_file: str) -> None:
                 print(f"{indent}- {message}", file=err)
 
 
+def _print_warnings(warnings: Sequence[str]) -> None:
+    """What the DCR rules could not check (shared/dcr_rules.py): said, never a failure."""
+    for warning in dict.fromkeys(warnings):
+        print(f"warning: {warning}", file=sys.stderr)
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Check the routes file and its DCR files; every problem once, grouped by file then route."""
+    """Check the routes file and its DCR files; every problem once, grouped by file then route, then
+    the warnings (what could not be checked, which fails nothing)."""
     routes_file = args.config or "the routes file"
     try:
         env = load_settings_file(args.settings)
@@ -88,10 +95,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
         check_credential_fits(settings, config)
     except ConfigError as error:
         _print_problems(error.problems, routes_file)
+        _print_warnings(error.warnings)
         return Exit.USAGE
     except SettingsError as error:
         print(f"relay validate: {error}", file=sys.stderr)
         return Exit.USAGE
+    _print_warnings(config.warnings)
     print(f"{settings.config_path}: {len(config.routes)} route(s) OK")
     table(("ROUTE", "SOURCE", "MATCH", "STREAM", "COLUMNS"),
           ([r.name, r.source, r.match, r.stream, len(r.schema.columns)] for r in config.routes), right=("COLUMNS",))

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from .dcr_rules import dcr_problems
+from .dcr_rules import check_dcr
 from .routing import REJECT, Condition, Router, parse_where
 from .schema import SchemaError, StreamSchema, load_dcr_streams, parse_columns
 from .signatures import ENCODINGS, SignatureScheme
@@ -46,10 +46,11 @@ _SIGNATURE_KEYS = ("secret", "header", "prefix", "encoding", "timestamp_header",
 
 
 class ConfigError(ValueError):
-    """The routes file cannot be used; ``problems`` lists every finding."""
+    """The routes file cannot be used; ``problems`` lists every finding (``warnings``: what could not be checked)."""
 
-    def __init__(self, problems: list[str]):
+    def __init__(self, problems: list[str], warnings: tuple[str, ...] = ()):
         self.problems = problems
+        self.warnings = warnings
         super().__init__("; ".join(problems))
 
 
@@ -82,6 +83,7 @@ class RelayConfig:
     routes: tuple[Route, ...]
     path: Path | None = None
     unrouted: str = REJECT  # "reject", or the name of the catch-all route
+    warnings: tuple[str, ...] = ()  # what the load could not check (shared/dcr_rules.py), refusing nothing
 
     def candidates(self, source: str, key: str) -> list[Route]:
         """The routes of ``source`` whose ``match`` holds for ``key``, in the order records try them."""
@@ -150,6 +152,7 @@ class _SchemaCache:
         self.base = base
         self._files: dict[Path, dict[str, StreamSchema] | SchemaError] = {}
         self.rule_problems: list[str] = []  # the service's DCR rules, once per file (shared/dcr_rules.py)
+        self.rule_warnings: list[str] = []  # what those rules could not check, once per file
         self._reported: set[int] = set()
 
     def first_report(self, error: SchemaError) -> bool:
@@ -167,7 +170,9 @@ class _SchemaCache:
         if path not in self._files:
             try:
                 self._files[path] = load_dcr_streams(path)
-                self.rule_problems += dcr_problems(json.loads(path.read_bytes()), relative)
+                check = check_dcr(json.loads(path.read_bytes()), relative)
+                self.rule_problems += check.problems
+                self.rule_warnings += check.warnings
             except SchemaError as error:
                 self._files[path] = error
         streams = self._files[path]
@@ -461,8 +466,8 @@ def parse_config(text: str, env: Mapping[str, str], base: Path, path: Path | Non
     if unrouted != REJECT and unrouted not in names:
         problems.append(f"unrouted: {unrouted!r} must be 'reject' or the name of a route (the catch-all)")
     if problems:
-        raise ConfigError(problems)
-    return RelayConfig(tuple(routes), path, unrouted)  # type: ignore[arg-type]
+        raise ConfigError(problems, tuple(schemas.rule_warnings))
+    return RelayConfig(tuple(routes), path, unrouted, tuple(schemas.rule_warnings))  # type: ignore[arg-type]
 
 
 def _shared_http_path(before: dict | None, raw: dict) -> list[str]:

@@ -67,6 +67,8 @@ class Relay:
         env = dict(os.environ if env is None else env)
         settings = Settings.from_env(env, app_dir)
         config = load_config(settings.config_path, env)  # DCR paths are relative to the routes file
+        for warning in config.warnings:  # what the DCR rules could not check: said at every start
+            log.warning("routes file: %s", warning)
         check_credential_fits(settings, config)
         telemetry = telemetry or Telemetry(env=env)
         poison = build_poison_store(settings, env, telemetry, backoff)
