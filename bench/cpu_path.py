@@ -99,7 +99,7 @@ def run(events: int, repeat: int, ablations: bool = True) -> dict[str, Any]:
     from shared.gctune import tune_for_batches
     from shared.normalize import Normalizer
     from shared.packer import Packer
-    from shared.records import Row, item_slices
+    from shared.records import Row
     from shared.settings import Settings
     from shared.sources.http import decode_http_body
 
@@ -116,14 +116,14 @@ def run(events: int, repeat: int, ablations: bool = True) -> dict[str, Any]:
     def relay() -> Any:
         uploader.requests = uploader.gzip_bytes = 0
         decoded = decode_http_body(headers, body, len(body) + 1)  # NDJSON: slices, as http_ingest gets them
-        return engine.run(route, item_slices(decoded.slices), batch_id="bench", hold=True)
+        return engine.run(route, decoded.records(), batch_id="bench", hold=True)
 
     general = Engine(Dispatcher(NullUploader(), concurrency=settings.upload_concurrency), settings.max_request_bytes)
     general._normalizers[route.name] = Normalizer(route, fast=False)  # the general path, for comparison
 
     def relay_general() -> Any:
         decoded = decode_http_body(headers, body, len(body) + 1)
-        return general.run(route, item_slices(decoded.slices), batch_id="bench", hold=True)
+        return general.run(route, decoded.records(), batch_id="bench", hold=True)
 
     def baseline() -> Any:
         rows = [to_row(json.loads(line)) for line in body.splitlines() if line.strip()]

@@ -111,6 +111,10 @@ class Encoded:
     def __len__(self) -> int:
         return len(self.raws)
 
+    def __iter__(self) -> Iterator[Record | Rejection]:
+        """Its records (decoded): what a list of records from the same events would give."""
+        return iter(self.records())
+
     def part(self, start: int, stop: int) -> Encoded:
         return Encoded(self.raws[start:stop], self.context, self.first + start)
 

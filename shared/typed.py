@@ -32,7 +32,7 @@ routes keep the fast path.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from typing import Annotated, Any
 
@@ -260,11 +260,11 @@ class TypedPath:
         slots, row_type, encode = self.slots, self.row_type, self.encode
         fills = bool(layout.nested or layout.times or layout.raws)
         rows_append, indexes_append, times_append = batch.rows.append, batch.indexes.append, batch.times.append
-        left = fell = 0
+        deferred: list[int] = []  # offsets of the records the general path decides, all in one call
+        left = 0
         for offset, raw in enumerate(raws):
-            index = start_index + offset
-            if events is None and fell > GIVE_UP_AFTER and 2 * fell > offset:  # mostly not typed: no more tries
-                self.fall_back(raws[offset:], index, ingest_time, context, fallback, batch)
+            if events is None and len(deferred) > GIVE_UP_AFTER and 2 * len(deferred) > offset:
+                deferred += range(offset, len(raws))  # mostly not typed: no more tries
                 break
             try:
                 if events is not None:
@@ -283,11 +283,10 @@ class TypedPath:
             except (*_DECODE_ERRORS, TimeFormatError, orjson.JSONDecodeError):
                 body = None
             if body is None or len(body) > MAX_FIELD_BYTES:  # the general path decides (and counts oversized fields)
-                fell += 1
-                self.fall_back([raw], index, ingest_time, context, fallback, batch)
+                deferred.append(offset)
                 continue
             rows_append(body)
-            indexes_append(index)
+            indexes_append(start_index + offset)
             times_append(moment)
             if leftovers:  # counted once the row is made (a record that falls back is counted there)
                 left += 1
@@ -297,7 +296,29 @@ class TypedPath:
                 batch.time_defaulted += 1  # stamped with the ingestion time
         if events is not None:
             self.prefer_strict = not lax or left == 0
+        if deferred:
+            self._general(raws, deferred, start_index, ingest_time, context, fallback, batch)
         return batch
+
+    def _general(self, raws: Sequence[Raw | bytes], offsets: list[int], start_index: int, ingest_time: float,
+                 context: Any, fallback: Fallback, batch: NormalizedBatch) -> None:
+        """The records at ``offsets`` through the general path in one call, their rows put in input order
+        among the typed ones (a call per record would cost more than the typed path saves)."""
+        part = NormalizedBatch()
+        self.fall_back([raws[offset] for offset in offsets], 0, ingest_time, context, fallback, part)
+        at = [start_index + offset for offset in offsets]
+        part.indexes = [at[index] for index in part.indexes]
+        part.rejections = [replace(rejection, index=at[rejection.index]) for rejection in part.rejections]
+        if not batch.rows or not part.rows or part.indexes[0] > batch.indexes[-1]:
+            merge(batch, part)
+            return
+        indexes = batch.indexes + part.indexes
+        order = sorted(range(len(indexes)), key=indexes.__getitem__)
+        rows, times = batch.rows + part.rows, batch.times + part.times
+        batch.rows, batch.indexes, batch.times = [rows[i] for i in order], [indexes[i] for i in order], [
+            times[i] for i in order]
+        part.rows, part.indexes, part.times = [], [], []
+        merge(batch, part)
 
     def _decode_all(self, text: bytes) -> tuple[list[Any] | None, bool]:
         """Every event of the chunk (``text``: a JSON array of them) in one call: strict first when the

@@ -24,6 +24,7 @@ from .compression import gunzip_bounded
 from .errors import DecodeError, TooLargeError
 from .jsontext import (
     Marked,
+    RawSlice,
     Unreadable,
     decode_json_events,
     good_events,
@@ -65,7 +66,7 @@ class DecodedBody:
             return [orjson.loads(memoryview(raw)) for raw in self.raws]
         if self.slices is None:
             return good_events(self.events)
-        return [event for part in self.slices for event in good_events(part)]
+        return [event for part in self.slices for event in good_events(_values(part))]
 
     def unreadable(self) -> list[Unreadable]:
         """What did not decode (of ``events``: slices tell it as they are read)."""
@@ -96,12 +97,21 @@ class BodyLine:
         return {"index": self.index, "line": self.line}
 
 
+def _values(part: list[Any], most: int | None = None) -> list[Any]:
+    """A decoded slice as it is, a :class:`RawSlice` decoded (its first ``most`` values)."""
+    if type(part) is not RawSlice:
+        return part[:most]
+    return [orjson.loads(memoryview(raw)) for raw in part[:most]]
+
+
 def body_records(slices: Iterable[list[Any]], context: Any = None) -> Iterator[list[Record | Rejection]]:
     """Records of decoded slices, a list per slice (the engine takes a list whole); a slice with
     Unreadable entries gives rejections in their places."""
     first = 0
     for events in slices:
-        if type(events) is list:
+        if type(events) is RawSlice:
+            yield Encoded(events, context, first)  # type: ignore[misc]
+        elif type(events) is list:
             yield list(items(events, context, first))
         else:
             yield [Rejection(Item(index) if event.line is None else BodyLine(index, event.line), event.reason)
@@ -115,7 +125,8 @@ def _some_object(batches: Iterator[list[Record | Rejection]]) -> Iterator[list[R
     the last slice (the engine holds what it packed until then), a 400 with nothing sent."""
     objects = False
     for batch in batches:
-        objects = objects or any(type(item) is Record and type(item.event) is dict for item in batch)
+        objects = objects or (batch.raws.objects if type(batch) is Encoded else  # type: ignore[union-attr]
+                              any(type(item) is Record and type(item.event) is dict for item in batch))
         yield batch
     if not objects:
         raise DecodeError("the body holds no event objects: no line of it is a JSON object")
@@ -279,6 +290,10 @@ def encoded_events(body: bytes) -> list[Any] | None:
             return None
     except msgspec.DecodeError:
         return None
+    return _not_event_grid(raws)
+
+
+def _not_event_grid(raws: list[Any]) -> list[Any] | None:
     if raws:
         try:
             first = orjson.loads(memoryview(raws[0]))
@@ -318,7 +333,7 @@ def decode_http_body(headers: Mapping[str, str], body: bytes, limit: int) -> Dec
     if content_type in NDJSON_TYPES:
         if not body.strip():
             raise DecodeError("body is empty")
-        return DecodedBody(kind="ndjson", slices=ndjson_slices(body, SLICE_LINES))
+        return DecodedBody(kind="ndjson", slices=ndjson_slices(body, SLICE_LINES, raw=True))
     return _json_body(headers, body)
 
 
@@ -332,11 +347,11 @@ def _json_body(headers: Mapping[str, str], body: bytes) -> DecodedBody:
         events = decoded
     else:  # a long array, or NDJSON sent as application/json: the first slice says whether it is Event Grid
         first = next(decoded, [])
-        if not (header(headers, "aeg-event-type") or _is_event_grid(first)):
+        if not (header(headers, "aeg-event-type") or _is_event_grid(_values(first, 1))):
             return DecodedBody(kind="json", slices=chain([first], decoded))
-        events = Marked(first)
+        events = Marked(_values(first))
         for part in decoded:
-            events.extend(part)
+            events.extend(_values(part))
         events = events if any(type(e) is Unreadable for e in events) else list(events)
     if header(headers, "aeg-event-type") or _is_event_grid(events):
         return _event_grid(events)

@@ -114,10 +114,11 @@ def test_a_chunk_that_does_not_decode_at_once_is_taken_record_by_record():
     assert general[7] == 1  # the null ts: stamped, counted
 
 
-def test_mostly_untyped_chunks_go_to_the_general_path_in_one_call():
-    # GIVEN a chunk whose events all hold strings where the route declares ints (coercible, so they land)
+def test_records_the_struct_refuses_go_to_the_general_path_in_one_call_and_keep_their_places():
+    # GIVEN a chunk whose events mostly hold strings where the route declares ints (coercible, so they land)
     route = build_route({"N": "int", "Msg": "string"}, map={"N": "n", "Msg": "msg"})
-    body = body_of([{"n": str(number), "msg": "m"} for number in range(4 * GIVE_UP_AFTER)])
+    count = 4 * GIVE_UP_AFTER
+    body = body_of([{"n": number if number % 5 == 0 else str(number), "msg": "m"} for number in range(count)])
     normalizer = Normalizer(route)
     calls: list[int] = []
     real = normalizer._fall_back
@@ -127,12 +128,17 @@ def test_mostly_untyped_chunks_go_to_the_general_path_in_one_call():
         return real(events, *rest)
 
     normalizer._fall_back = counted  # type: ignore[method-assign]
+    tries: list[int] = []
+    lax = normalizer.typed.lax
+    normalizer.typed.lax = type("Counting", (), {"decode": lambda self, raw: tries.append(1) or lax.decode(raw)})()
     # WHEN the typed path normalizes it
     batch = normalizer.normalize_encoded(encoded_events(body), now=NOW)
-    # THEN every row lands as the general path makes it, and after a few tries the rest went in one call
-    assert [orjson.loads(row)["N"] for row in batch.rows] == list(range(4 * GIVE_UP_AFTER))
-    assert calls[:GIVE_UP_AFTER + 1] == [1] * (GIVE_UP_AFTER + 1) and len(calls) == GIVE_UP_AFTER + 2
-    assert calls[-1] == 4 * GIVE_UP_AFTER - GIVE_UP_AFTER - 1
+    # THEN every row lands in input order, as the general path makes it
+    assert [orjson.loads(row)["N"] for row in batch.rows] == list(range(count))
+    assert batch.indexes == list(range(count))
+    # AND the refused records went to the general path in one call, and it stopped trying them one by one
+    assert len(calls) == 1 and count // 2 < calls[0] < count
+    assert len(tries) < count // 2
 
 
 def test_unknown_keys_switch_the_path_to_its_lax_struct_and_back():
@@ -222,3 +228,16 @@ def test_a_number_beyond_double_range_is_rejected_naming_its_field_wherever_it_i
             assert [orjson.loads(row)["L"] for row in batch.rows] == [1, 3]
             assert [(r.index, r.reason) for r in batch.rejections] == [
                 (1, f"field {field!r} holds {number.decode()[:40]}, a number beyond double range")]
+
+
+def test_the_out_of_range_check_never_misses_and_rarely_alarms():
+    from shared.sources.jsontext import maybe_out_of_range
+
+    # GIVEN numbers beyond double range in every spelling JSON allows WHEN checked THEN each is flagged
+    for text in (b'[{"a": 1E+400}]', b'[{"a": -1.5e0400}]', b'{"a":[1,2e999]}', b'{"a": 1' + b"0" * 400 + b"}",
+                 b'{"a":\n 1e\n400}', b'{"a": 12.5E308}'):
+        assert maybe_out_of_range(text), text
+    # AND ordinary numbers and hex ids in strings are not
+    for text in (b'[{"a": 1e40, "b": 1.7976931348623157e99, "t": "8c10562b7b994e16150e5651b8d96afd"}]',
+                 b'{"id": "9e123", "n": -0.5e-12}'):
+        assert not maybe_out_of_range(text), text
