@@ -4,6 +4,7 @@
     python -m bench --quick      # smaller data and fewer rounds, leaves docs/benchmarks.md alone
     python -m bench --big        # the big-blob benchmark on a 1 GB blob
     python -m bench --only cpu,http
+    python -m bench --only wide,ehdiag --quick   # issue 12's wide-webhook and Event Hub shapes
 
 Benchmarks print numbers; no test asserts on time.
 """
@@ -20,7 +21,7 @@ from typing import Any
 from bench import report
 from bench.common import ROOT, load_average, machine, say
 
-BENCHMARKS = ("cpu", "issue12", "upload", "blob", "http")
+BENCHMARKS = ("cpu", "issue12", "wide", "ehdiag", "upload", "blob", "http")
 
 
 def _parse_big_blob(output: str) -> dict[str, Any]:
@@ -200,6 +201,16 @@ def main(argv: list[str] | None = None) -> int:
         from bench import issue12
 
         results["issue12"] = issue12.run(20_000 if args.quick else issue12.EVENTS, repeat=2 if args.quick else 5)
+    if "wide" in only:
+        from bench import wide_webhook
+
+        results["wide_webhook"] = wide_webhook.run(2_000 if args.quick else wide_webhook.EVENTS,
+                                                   repeat=2 if args.quick else 5)
+    if "ehdiag" in only:
+        from bench import eventhub_diagnostics
+
+        results["eventhub_diagnostics"] = eventhub_diagnostics.run(
+            8_000 if args.quick else eventhub_diagnostics.EVENTS, repeat=2 if args.quick else 5)
     if "upload" in only:
         from bench import upload_path
 

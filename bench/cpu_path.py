@@ -77,6 +77,38 @@ def baseline_mapper(route: Any):
     return to_row
 
 
+def dotted_mapper(route: Any):
+    """``baseline_mapper`` for routes that read nested values (``repository.full_name``): each dotted
+    path is read one ``.get`` per step, as an SDK sample would write ``event["repository"]["full_name"]``
+    (``baseline_mapper`` looks a dotted path up as one key and finds nothing). Keys that a column
+    or the time read whole are left out of ``extra``; a key read only through a dotted path stays
+    in it, as the relay keeps it (``RoutePlan.consumed``). No coercion, no time normalization."""
+    def path_of(text: str) -> tuple[str, ...]:
+        return tuple(text.split("."))
+
+    mapped = [(column.name, path_of(route.map.get(column.name, column.name))) for column in route.schema.columns
+              if column.name not in (route.extra, route.id_column, "TimeGenerated")]
+    time_path = path_of(route.time_field) if route.time_field else None
+    consumed = {path[0] for path in [p for _, p in mapped] + [time_path] if path is not None and len(path) == 1}
+    extra = route.extra
+
+    def get(event: dict, path: tuple[str, ...]) -> Any:
+        value: Any = event
+        for step in path:
+            value = value.get(step) if type(value) is dict else None
+        return value
+
+    def to_row(event: dict) -> dict:
+        row = {"TimeGenerated": get(event, time_path) if time_path else None}
+        for column, path in mapped:
+            row[column] = event.get(path[0]) if len(path) == 1 else get(event, path)
+        if extra:
+            row[extra] = {key: value for key, value in event.items() if key not in consumed}
+        return row
+
+    return to_row
+
+
 def typed_decoder(route: Any) -> Any:
     """A msgspec decoder of NDJSON into a Struct of just the event keys the route reads (None if no msgspec)."""
     try:

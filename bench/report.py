@@ -149,10 +149,16 @@ def console(results: dict[str, Any]) -> str:
     m = results["machine"]
     out.append(f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['date']}, "
                f"load average at start {m['load_average_at_start']}")
+    from bench.eventhub_diagnostics import lines as ehdiag_lines
     from bench.issue12 import lines as issue12_lines
+    from bench.wide_webhook import lines as wide_lines
 
     for key, title, render in (("cpu_path", "1. CPU path", cpu_lines),
                                ("issue12", "1b. CPU path, webhook arrays with +00:00 times (issue 12)", issue12_lines),
+                               ("wide_webhook", "1c. CPU path, wide GitHub push webhooks, mostly extra (issue 12)",
+                                wide_lines),
+                               ("eventhub_diagnostics", "1d. CPU path, Event Hub diagnostic-log records (issue 12)",
+                                ehdiag_lines),
                                ("upload_path", "2. Upload path", upload_lines),
                                ("big_blob", "3. Big blob", blob_lines), ("http_handler", "4. HTTP handler", http_lines),
                                ("http_memory", "4b. HTTP handler memory", http_memory_lines)):
@@ -264,6 +270,32 @@ def write_docs(results: dict[str, Any], path: Path = DOCS) -> Path:
                   "declared in `bench/issue12.py` (inline columns: 7 mapped, one from a dotted path, "
                   "`time_field: ts`, `extra`), against the SDK sample path and the passthrough (orjson loads + "
                   "dumps + ISA-L gzip, no per-field work), same run.", "", *issue12_lines(results["issue12"]), ""]
+    if results.get("wide_webhook"):
+        from bench.wide_webhook import lines as wide_lines
+
+        lines += ["## 1c. CPU path: wide GitHub push webhooks, mostly `extra` (issue 12)", "",
+                  "GitHub `push` payloads (~5 KB: a `repository` object of ~40 keys, `sender`, `pusher`, "
+                  "`organization`, commits with nested authors, `head_commit`) posted as 200-event JSON arrays "
+                  "through the HTTP path (`decode_http_body` + `Engine.run`), on a route declared in "
+                  "`bench/wide_webhook.py` (inline columns: 6 mapped, 4 of them dotted paths, `time_field: "
+                  "head_commit.timestamp` with GitHub's local-offset times, everything else in `extra: "
+                  "Properties`; no `_http.` path and no `id_column`, so the typed path of `shared/typed.py` "
+                  "applies), against the SDK sample path (dotted lookups in Python) and the passthrough, same "
+                  "run.", "", *wide_lines(results["wide_webhook"]), ""]
+    if results.get("eventhub_diagnostics"):
+        from bench.eventhub_diagnostics import lines as ehdiag_lines
+
+        lines += ["## 1d. CPU path: Event Hub diagnostic-log records (issue 12)", "",
+                  "Azure resource-log records (~1.3 KB: Key Vault `AuditEvent` and Storage `StorageRead` / "
+                  "`StorageWrite`, with `identity` and `properties` objects), 20 per Event Hub event body "
+                  "(`{\"records\": [...]}`) and 100 events per trigger batch, through the Event Hub trigger's "
+                  "core (`handle_eventhub`: `decode_event_body` + `Engine.run` via the hub's router), on the "
+                  "shipped `eventhub-diagnostics` route's shape declared in `bench/eventhub_diagnostics.py` "
+                  "(inline columns, `time_field: time`, 9 mapped columns, `extra: Properties`, `id_column: "
+                  "EventId`, no `_eventhub` context column). Event Hub records are decoded into dicts, so they "
+                  "take the dict path even though the route has a typed path. Against the SDK sample path "
+                  "(`json.loads` of each body, map, `_create_gzip_requests` per batch; no EventId) and the "
+                  "passthrough, same run.", "", *ehdiag_lines(results["eventhub_diagnostics"]), ""]
     if upload:
         lines += ["## 2. Upload path", "",
                   "The emulator runs in its own process with a 50 ms delay injected into every call. In "

@@ -1,0 +1,28 @@
+"""The issue-12 benchmark shapes (wide GitHub webhooks, Event Hub diagnostic logs) run end to end at a
+tiny size: every row lands and the ratios are reported. Times are printed by ``make bench``, never asserted."""
+
+from __future__ import annotations
+
+import gc
+import importlib
+
+import pytest
+
+
+@pytest.fixture
+def thresholds():
+    saved = gc.get_threshold()  # run() tunes the process's GC thresholds, as the worker does
+    yield
+    gc.set_threshold(*saved)
+
+
+@pytest.mark.parametrize("module", ["bench.wide_webhook", "bench.eventhub_diagnostics"])
+def test_a_bench_shape_lands_every_row_and_reports_its_ratios(module, thresholds):
+    # GIVEN one of the issue-12 benchmark shapes
+    bench = importlib.import_module(module)
+    # WHEN it runs on 200 events, once
+    result = bench.run(200, repeat=1)
+    # THEN the relay landed every row, rejected none, and the ratios against the SDK and passthrough are there
+    assert (result["relay_landed"], result["relay_rejected"]) == (200, 0)
+    assert {"relay_vs_sdk", "relay_vs_passthrough"} <= result.keys()
+    assert bench.lines(result)
