@@ -147,14 +147,14 @@ def run(events: int, repeat: int, ablations: bool = True) -> dict[str, Any]:
 
     def relay() -> Any:
         uploader.requests = uploader.gzip_bytes = 0
-        decoded = decode_http_body(headers, body, len(body) + 1)  # NDJSON: slices, as http_ingest gets them
+        decoded = decode_http_body(headers, body, len(body) + 1, encoded=engine.takes_encoded(route))  # NDJSON: slices, as http_ingest gets them
         return engine.run(route, decoded.records(), batch_id="bench", hold=True)
 
     general = Engine(Dispatcher(NullUploader(), concurrency=settings.upload_concurrency), settings.max_request_bytes)
     general._normalizers[route.name] = Normalizer(route, fast=False)  # the general path, for comparison
 
     def relay_general() -> Any:
-        decoded = decode_http_body(headers, body, len(body) + 1)
+        decoded = decode_http_body(headers, body, len(body) + 1, encoded=general.takes_encoded(route))
         return general.run(route, decoded.records(), batch_id="bench", hold=True)
 
     def baseline() -> Any:

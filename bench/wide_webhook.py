@@ -203,7 +203,7 @@ def run(count: int = EVENTS, repeat: int = 5) -> dict[str, Any]:
         uploader.requests = uploader.gzip_bytes = 0
         landed = rejected = 0
         for body in posted:
-            decoded = decode_http_body(headers, body, limit)
+            decoded = decode_http_body(headers, body, limit, encoded=engine.takes_encoded(route))
             result = engine.run(route, decoded.records(context), batch_id="bench")
             landed, rejected = landed + result.landed, rejected + result.rejected
         return landed, rejected, uploader.requests

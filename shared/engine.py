@@ -35,7 +35,7 @@ from .config import Route
 from .dispatch import Delivery, Dispatcher
 from .normalize import Normalizer
 from .packer import AUXILIARY_MAX_SPAN_SECONDS, Packer, Request
-from .records import Encoded, Item, Record, Rejection, Result, Row
+from .records import Encoded, Record, Rejection, Result, Row
 from .routing import UNROUTED_REASON, Router
 
 log = logging.getLogger("relay.engine")
@@ -292,6 +292,12 @@ class Engine:
             normalizer = self._normalizers[route.name] = Normalizer(route)
         return normalizer
 
+    def takes_encoded(self, target: Route | Router | None) -> bool:
+        """Whether a run on ``target`` decodes encoded events itself (one route, with a typed path): only
+        then is it worth a source's while to hand them on encoded (``shared.records.Encoded``)."""
+        route = target if isinstance(target, Route) else target.single if target is not None else None
+        return route is not None and self.normalizer(route).typed is not None
+
     def run(
         self,
         route: Route | Router,
@@ -337,10 +343,9 @@ class Engine:
         normalizer = self.normalizer(lane.route)
         if type(records) is Encoded:
             part = normalizer.normalize_encoded(records.raws, now=lane.run.now, context=records.context)
-            first = records.first
-            refs = [Item(first + index) for index in part.indexes]
-            ref_of: Callable[[int], Any] = lambda index: Item(first + index)  # noqa: E731
-            event_of: Callable[[int], Any] = lambda index: records.event_at(index)  # noqa: E731
+            ref_of: Callable[[int], Any] = records.ref_at
+            refs = list(map(ref_of, part.indexes))
+            event_of: Callable[[int], Any] = records.event_at
         else:
             context = records[0].context
             contexts = [record.context for record in records]
@@ -402,11 +407,11 @@ def _out_of_window(times: list[float], now: float) -> int:
 
 
 def _first_ref(items: list[Record | Rejection] | Encoded) -> Any:
-    return Item(items.first) if type(items) is Encoded else items[0].ref
+    return items.ref_at(0) if type(items) is Encoded else items[0].ref
 
 
 def _last_ref(items: list[Record | Rejection] | Encoded) -> Any:
-    return Item(items.first + len(items) - 1) if type(items) is Encoded else items[-1].ref
+    return items.ref_at(len(items) - 1) if type(items) is Encoded else items[-1].ref
 
 
 def _chunks(items: Iterable[Record | Rejection | list[Record | Rejection] | Encoded],

@@ -103,8 +103,9 @@ def handle_ingest(request: HttpInput, relay_factory: Callable[[], Relay]) -> Htt
         verdict = verify_signature(route.signature, body, lambda name: header(request.headers, name))
         if not verdict.ok:
             return _error(401, verdict.problem, request_id)
+    router = relay.config.router("http", segment) or route
     try:
-        decoded = decode_http_body(request.headers, body, limit)
+        decoded = decode_http_body(request.headers, body, limit, encoded=relay.engine.takes_encoded(router))
     except TooLargeError as error:
         return _error(413, str(error), request_id)
     except DecodeError as error:
@@ -113,7 +114,6 @@ def handle_ingest(request: HttpInput, relay_factory: Callable[[], Relay]) -> Htt
         return HttpAnswer(200, decoded.handshake)
     context = {"_http": {"method": request.method.upper(), "route": segment, "headers": safe_headers(
         request.headers, route.signature.header if route.signature is not None else None)}}
-    router = relay.config.router("http", segment) or route
     if decoded.slices is None:  # bad elements and lines are rejections beside the good ones
         result = relay.engine.run(router, decoded.records(context), batch_id=request_id)
     else:  # NDJSON or a long array, normalized slice by slice as it decodes: what can still fail as a whole

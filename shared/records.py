@@ -14,7 +14,7 @@ only because a frozen dataclass takes twice as long to build, once per event.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import count, repeat
@@ -98,15 +98,16 @@ def item_slices(slices: Iterable[Sequence[Any]], context: Any = None) -> Iterato
 
 @dataclass(slots=True)
 class Encoded:
-    """Events of one body not decoded yet: each the bytes of one JSON value (a ``msgspec.Raw`` view
-    into the body, or bytes), refs ``Item(first + i)``. Decoding waits for the destination: a
-    route with a typed path (``shared/typed.py``) decodes them straight into its columns; for any
-    other the engine makes them :class:`Record` s first (:meth:`records`), decoded as a source
-    decodes a body."""
+    """Events of one input not decoded yet: each the bytes of one JSON value (a ``msgspec.Raw`` view
+    into the body, or bytes). Decoding waits for the destination: a route with a typed path
+    (``shared/typed.py``) decodes them straight into its columns; for any other the engine makes
+    them :class:`Record` s first (:meth:`records`), decoded as a source decodes a body. ``refs``
+    names the event at a position (default ``Item``: the ``index``-th event of a body)."""
 
     raws: Sequence[Any]
     context: Any = None
     first: int = 0
+    refs: Callable[[int], Any] = Item
 
     def __len__(self) -> int:
         return len(self.raws)
@@ -116,7 +117,11 @@ class Encoded:
         return iter(self.records())
 
     def part(self, start: int, stop: int) -> Encoded:
-        return Encoded(self.raws[start:stop], self.context, self.first + start)
+        return Encoded(self.raws[start:stop], self.context, self.first + start, self.refs)
+
+    def ref_at(self, index: int) -> Any:
+        """The ref of the event at ``index`` of this part."""
+        return self.refs(self.first + index)
 
     def event_at(self, index: int) -> Any:
         """The event at ``index`` (of this part), decoded."""
@@ -128,8 +133,8 @@ class Encoded:
         out: list[Record | Rejection] = []
         for index, raw in enumerate(self.raws, start=self.first):
             event = read_element(memoryview(raw))
-            out.append(Rejection(Item(index), event.reason) if type(event) is Unreadable
-                       else Record(Item(index), event, self.context))
+            ref = self.refs(index)
+            out.append(Rejection(ref, event.reason) if type(event) is Unreadable else Record(ref, event, self.context))
         return out
 
 

@@ -308,8 +308,10 @@ _split_array = msgspec.json.Decoder(list[msgspec.Raw]).decode
 _one_value = msgspec.json.Decoder(msgspec.Raw).decode
 
 
-def decode_http_body(headers: Mapping[str, str], body: bytes, limit: int) -> DecodedBody:
-    """Decode a POSTed body into events. Raises DecodeError (400) or TooLargeError (413)."""
+def decode_http_body(headers: Mapping[str, str], body: bytes, limit: int, encoded: bool = True) -> DecodedBody:
+    """Decode a POSTed body into events. Raises DecodeError (400) or TooLargeError (413). ``encoded``: a
+    plain JSON or NDJSON body's events may stay encoded (``raws``, ``RawSlice`` s) for a route that
+    decodes them itself (``Engine.takes_encoded``); else they are decoded here."""
     if len(body) > limit:
         raise TooLargeError(f"body of {len(body)} bytes is over the limit of {limit} bytes")
     encoding = header(headers, "Content-Encoding").strip().lower()
@@ -333,16 +335,16 @@ def decode_http_body(headers: Mapping[str, str], body: bytes, limit: int) -> Dec
     if content_type in NDJSON_TYPES:
         if not body.strip():
             raise DecodeError("body is empty")
-        return DecodedBody(kind="ndjson", slices=ndjson_slices(body, SLICE_LINES, raw=True))
-    return _json_body(headers, body)
+        return DecodedBody(kind="ndjson", slices=ndjson_slices(body, SLICE_LINES, raw=encoded))
+    return _json_body(headers, body, encoded)
 
 
-def _json_body(headers: Mapping[str, str], body: bytes) -> DecodedBody:
+def _json_body(headers: Mapping[str, str], body: bytes, encoded: bool) -> DecodedBody:
     """A body that is JSON (one value or an array), NDJSON sent as JSON, or Event Grid."""
-    raws = None if header(headers, "aeg-event-type") else encoded_events(body)
+    raws = encoded_events(body) if encoded and not header(headers, "aeg-event-type") else None
     if raws is not None:
         return DecodedBody(kind="json", raws=raws)
-    decoded = json_events_or_slices(body, SLICE_LINES, SLICE_BYTES)
+    decoded = json_events_or_slices(body, SLICE_LINES, SLICE_BYTES, raw=encoded)
     if isinstance(decoded, list):
         events = decoded
     else:  # a long array, or NDJSON sent as application/json: the first slice says whether it is Event Grid

@@ -297,13 +297,13 @@ def decode_json_events(text: bytes, what: str = "body") -> list[Any]:
 
 
 def json_events_or_slices(text: bytes, slice_lines: int, slice_bytes: int,
-                          what: str = "body") -> list[Any] | Iterator[list[Any]]:
+                          what: str = "body", raw: bool = False) -> list[Any] | Iterator[list[Any]]:
     """``decode_json_events``, except that NDJSON comes back as its ``ndjson_slices`` (good slices as
     :class:`RawSlice` s) and an array longer than ``slice_bytes`` as its ``json_array_slices``."""
-    return _json_events(text, what, (slice_lines, slice_bytes))
+    return _json_events(text, what, (slice_lines, slice_bytes, raw))
 
 
-def _json_events(text: bytes, what: str, lazy: tuple[int, int] | None) -> list[Any] | Iterator[list[Any]]:
+def _json_events(text: bytes, what: str, lazy: tuple[int, int, bool] | None) -> list[Any] | Iterator[list[Any]]:
     text = skip_bom(text)
     stripped = text.strip()
     if not stripped:
@@ -319,7 +319,7 @@ def _json_events(text: bytes, what: str, lazy: tuple[int, int] | None) -> list[A
         if value is not LENIENT_FAILED:  # one object orjson refused: it is rejected, naming its field
             return marked([value])
         if b"\n" in stripped:
-            return decode_ndjson(text, what) if lazy is None else ndjson_slices(text, lazy[0], what, raw=True)
+            return decode_ndjson(text, what) if lazy is None else ndjson_slices(text, lazy[0], what, raw=lazy[2])
         raise DecodeError(f"{what} is not valid JSON at {_position(text, error.pos)}: {error.msg}") from None
     require_event_objects(value, what)
     return [value]

@@ -115,10 +115,10 @@ def test_a_chunk_that_does_not_decode_at_once_is_taken_record_by_record():
 
 
 def test_records_the_struct_refuses_go_to_the_general_path_in_one_call_and_keep_their_places():
-    # GIVEN a chunk whose events mostly hold strings where the route declares ints (coercible, so they land)
+    # GIVEN a chunk whose events mostly hold words where the route declares ints
     route = build_route({"N": "int", "Msg": "string"}, map={"N": "n", "Msg": "msg"})
     count = 4 * GIVE_UP_AFTER
-    body = body_of([{"n": number if number % 5 == 0 else str(number), "msg": "m"} for number in range(count)])
+    body = body_of([{"n": number if number % 5 == 0 else f"x{number}", "msg": "m"} for number in range(count)])
     normalizer = Normalizer(route)
     calls: list[int] = []
     real = normalizer._fall_back
@@ -129,16 +129,33 @@ def test_records_the_struct_refuses_go_to_the_general_path_in_one_call_and_keep_
 
     normalizer._fall_back = counted  # type: ignore[method-assign]
     tries: list[int] = []
-    lax = normalizer.typed.lax
-    normalizer.typed.lax = type("Counting", (), {"decode": lambda self, raw: tries.append(1) or lax.decode(raw)})()
+    one = normalizer.typed._one
+    normalizer.typed._one = lambda raw: tries.append(1) or one(raw)  # type: ignore[method-assign]
     # WHEN the typed path normalizes it
     batch = normalizer.normalize_encoded(encoded_events(body), now=NOW)
-    # THEN every row lands in input order, as the general path makes it
-    assert [orjson.loads(row)["N"] for row in batch.rows] == list(range(count))
-    assert batch.indexes == list(range(count))
+    # THEN the good rows land in input order, the others are rejected by the general path with its reasons
+    assert [orjson.loads(row)["N"] for row in batch.rows] == list(range(0, count, 5)) == batch.indexes
+    assert [(r.index, r.reason) for r in batch.rejections] == [
+        (n, f"column 'N' (int): 'x{n}' is not a 32-bit int") for n in range(count) if n % 5]
     # AND the refused records went to the general path in one call, and it stopped trying them one by one
     assert len(calls) == 1 and count // 2 < calls[0] < count
     assert len(tries) < count // 2
+
+
+def test_values_the_coercers_convert_stay_on_the_typed_path():
+    # GIVEN numbers and booleans as strings, 0 and 1, whole floats and numbers for a string column
+    route = build_route({"N": "int", "R": "real", "B": "boolean", "S": "string", "L": "long"},
+                        map={"N": "n", "R": "r", "B": "b", "S": "s", "L": "l"})
+    body = (b'[{"n": "7", "r": "2.5", "b": "TRUE", "s": 12, "l": 3.0}, {"n": 1.0, "r": 4, "b": 0, "s": true},'
+            b' {"n": 5, "r": 1.5, "b": true, "s": "x", "l": " 9 "}]')
+    normalizer = Normalizer(route)
+    normalizer._fall_back = None  # type: ignore[assignment]  (the general path is not called)
+    # WHEN the typed path normalizes them THEN each is converted as the general path converts it
+    general, typed = both(route, body)
+    assert typed == general
+    assert [orjson.loads(row) for row in normalizer.normalize_encoded(encoded_events(body), now=NOW).rows] == [
+        {"N": 7, "R": 2.5, "B": True, "S": "12", "L": 3}, {"N": 1, "R": 4, "B": False, "S": "true"},
+        {"N": 5, "R": 1.5, "B": True, "S": "x", "L": 9}]
 
 
 def test_unknown_keys_switch_the_path_to_its_lax_struct_and_back():
@@ -169,13 +186,14 @@ def test_integers_beyond_64_bits_in_dynamic_values_stay_exact():
 
 
 def test_plans_the_typed_path_does_not_cover_keep_the_fast_path():
-    # GIVEN routes reading the trigger's context, an array index, text extra, and a key read as two types
+    # GIVEN routes reading the trigger's context, an array index, text extra, a key read as two types, an id
     uncovered = [
         build_route({"A": "string"}, map={"A": "_http.headers.x-id"}),
         build_route({"A": "string"}, map={"A": "items.0"}),
         build_route({"A": "string", "Extra": "string"}, map={"A": "a"}, extra="Extra"),
         build_route({"A": "string", "B": "long"}, map={"A": "a", "B": "a"}),
         build_route({"A": "string", "B": "long"}, map={"A": "a", "B": "a.b"}),
+        build_route({"A": "string", "Id": "string"}, map={"A": "a"}, id_column="Id"),
     ]
     for route in uncovered:
         # WHEN their normalizers are made THEN none has a typed path
