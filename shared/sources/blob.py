@@ -2,9 +2,10 @@
 
 Nothing here holds a whole file: bytes arrive in pieces (ranged blob reads), gzip is
 inflated a bounded piece at a time, NDJSON and CSV are split into lines as they
-come, and JSON arrays / ``records`` documents are walked by ijson's C parser. Memory
-is bounded by the piece size and the largest single event (``max_event_bytes``),
-never by the file size.
+come, and JSON arrays / ``records`` documents are walked by ijson's C parser, with a
+scanner that reads on past an element ijson refuses (``jsonstream.py``). Memory is
+bounded by the piece size and the largest single event (``max_event_bytes``), never
+by the file size.
 
 Decoders yield *units*: the steps a run can resume at without parsing what came
 before (an NDJSON line, an array element, a ``records`` element, a CSV record).
@@ -17,24 +18,22 @@ the units after it still come.
 from __future__ import annotations
 
 import csv
-import io
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import ijson
 import orjson
 from isal import isal_zlib
 
 from .errors import DecodeError
+from .jsonstream import ArrayStream
 from .jsontext import LENIENT_FAILED, Unreadable, lenient_loads, problem, read_line
 from .registry import Source, globs, register
 
 GZIP_MAGIC = b"\x1f\x8b"
 PIECE_BYTES = 1 << 20  # decompressed bytes produced per step
 SNIFF_BYTES = 64 * 1024
-READ_AHEAD_BYTES = 64 * 1024  # ijson's read size
 DEFAULT_MAX_EVENT_BYTES = 8 << 20
 FORMATS = ("ndjson", "json", "records", "csv")
 NDJSON_SUFFIXES = (".ndjson", ".jsonl", ".jsonlines", ".ldjson")
@@ -131,52 +130,17 @@ def gunzip_pieces(pieces: Iterable[bytes], piece_bytes: int = PIECE_BYTES) -> It
         raise DecodeError(f"gzip data is truncated: it ends inside a member after {fed} compressed bytes")
 
 
-class _EventTooLarge(Exception):
-    """Raised inside ijson's read when one element grows past the event size limit."""
-
-
-class PieceReader(io.RawIOBase):
-    """A file object over byte pieces, for ijson; counts bytes and bounds the gap between events."""
-
-    def __init__(self, pieces: Iterable[bytes]):
-        self._pieces = iter(pieces)
-        self._buffer = b""
-        self._position = 0
-        self.total = 0
-        self.mark = 0  # total at the last event handed out
-        self.max_gap: int | None = None  # fail once one event spans more bytes than this
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target: Any) -> int:
-        while self._position >= len(self._buffer):
-            try:
-                self._buffer = next(self._pieces)
-            except StopIteration:
-                return 0
-            self._position = 0
-        if self.max_gap is not None and self.total - self.mark > self.max_gap:
-            raise _EventTooLarge(self.max_gap)
-        size = min(len(target), len(self._buffer) - self._position)
-        target[:size] = self._buffer[self._position:self._position + size]
-        self._position += size
-        self.total += size
-        return size
-
-    def read_all(self, limit: int) -> bytes:
-        """Everything left, failing once it passes ``limit`` bytes."""
-        parts = [self._buffer[self._position:]]
-        have = len(parts[0])
-        self._buffer, self._position = b"", 0
-        for piece in self._pieces:
-            have += len(piece)
-            if have > limit:
-                raise DecodeError(f"a single JSON document over {limit} bytes cannot be read whole; "
-                                  "write NDJSON, a JSON array or {\"records\": [...]} instead")
-            parts.append(piece)
-        self.total += have
-        return b"".join(parts)
+def read_whole(pieces: Iterable[bytes], limit: int) -> bytes:
+    """All the pieces as one, failing once they pass ``limit`` bytes."""
+    parts: list[bytes] = []
+    have = 0
+    for piece in pieces:
+        have += len(piece)
+        if have > limit:
+            raise DecodeError(f"a single JSON document over {limit} bytes cannot be read whole; "
+                              "write NDJSON, a JSON array or {\"records\": [...]} instead")
+        parts.append(piece)
+    return b"".join(parts)
 
 
 def iter_lines(pieces: Iterable[bytes], max_line: int) -> Iterator[tuple[int, bytes | None]]:
@@ -270,40 +234,33 @@ def ndjson_units(lines: Iterable[tuple[int, bytes | None]], should_parse: Callab
         yield number, unwrap_records(value), None, len(line)
 
 
-def _ijson_units(reader: PieceReader, prefix: str, what: str, should_parse: Callable[[int], bool],
+def _array_units(pieces: Iterable[bytes], head: bytes, records: bool, should_parse: Callable[[int], bool],
                  max_event: int) -> Iterator[Unit]:
-    """Elements under ``prefix``, built by ijson's C backend; ``size`` is the average bytes per
-    element so far (ijson reads ahead, so one element's own size is not known)."""
-    number = 0
-    reader.max_gap = max_event + 2 * READ_AHEAD_BYTES
-    try:
-        for value in ijson.items(reader, prefix, use_float=True, buf_size=READ_AHEAD_BYTES):
-            reader.mark = reader.total
-            number += 1
-            size = reader.total // number
-            if not should_parse(number - 1):
-                yield number, SKIPPED, None, size
-                continue
-            yield number, unwrap_records(value), None, size
-    except _EventTooLarge:
-        yield (number + 1, None,
-               f"{what} {number + 1}: longer than {max_event} bytes; the rest of the file cannot be read", 0)
-    except (ijson.JSONError, UnicodeDecodeError) as error:  # a lone low surrogate escape raises the latter
-        yield (number + 1, None,
-               f"{what} {number + 1}: not valid JSON (near byte {reader.total} of the decompressed file): "
-               f"{(str(error).strip().splitlines() or [''])[0][:200]}; the rest of the file cannot be read", 0)
+    """Elements of the file's array (``records``' array when ``records``), streamed by ijson; a bad element
+    is a bad unit and the elements after it still come (:mod:`.jsonstream`). ``size`` is the average bytes
+    per element so far while ijson reads (it reads ahead, so one element's own size is not known)."""
+    if records:
+        found = _RECORDS_FIRST.match(head)
+        start = found.end() if found else None
+    else:
+        text = head.lstrip(b" \t\n\r")
+        start = len(head) - len(text) + 1 if text[:1] == b"[" else None
+    stream = ArrayStream(pieces, prefix="records.item" if records else "item",
+                         opening=b'{"records":[' if records else b"[", start=start,
+                         what="record" if records else "element", should_parse=should_parse, max_event=max_event,
+                         skipped=SKIPPED, wrap=unwrap_records)
+    return stream.units()
 
 
 def json_units(pieces: Iterable[bytes], head: bytes, should_parse: Callable[[int], bool],
                max_event: int) -> Iterator[Unit]:
     """A JSON array is streamed element by element; one JSON object is one unit (read whole, bounded)."""
-    reader = PieceReader(pieces)
     text = head[3:] if head.startswith(_UTF8_BOM) else head
     if text.lstrip()[:1] == b"[":
-        yield from _ijson_units(reader, "item", "element", should_parse, max_event)
+        yield from _array_units(pieces, head, False, should_parse, max_event)
         return
     try:
-        document = reader.read_all(max_event)
+        document = read_whole(pieces, max_event)
     except DecodeError as error:
         yield 1, None, f"document: {error}", 0
         return
@@ -325,9 +282,10 @@ def json_units(pieces: Iterable[bytes], head: bytes, should_parse: Callable[[int
     yield 1, unwrap_records(value), None, len(document)
 
 
-def records_units(reader: PieceReader, should_parse: Callable[[int], bool], max_event: int) -> Iterator[Unit]:
+def records_units(pieces: Iterable[bytes], head: bytes, should_parse: Callable[[int], bool],
+                  max_event: int) -> Iterator[Unit]:
     """``{"records": [...]}`` (diagnostic settings, Activity Log exports): each record, streamed."""
-    yield from _ijson_units(reader, "records.item", "record", should_parse, max_event)
+    return _array_units(pieces, head, True, should_parse, max_event)
 
 
 def _decoded_lines(lines: Iterable[tuple[int, bytes | None]], state: dict[str, Any]) -> Iterator[str]:
@@ -442,7 +400,7 @@ def open_file(
         first = next(units, None)  # reads the header now, so a broken one fails here
         return OpenedFile(fmt, compressed, _prepend(first, units), "line")
     if fmt == "records":
-        return OpenedFile(fmt, compressed, records_units(PieceReader(pieces), should_parse, max_event_bytes), "record")
+        return OpenedFile(fmt, compressed, records_units(pieces, head, should_parse, max_event_bytes), "record")
     return OpenedFile(fmt, compressed, json_units(pieces, head, should_parse, max_event_bytes), "element")
 
 

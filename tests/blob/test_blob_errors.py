@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+from typing import Any
 
 import orjson
 import pytest
@@ -159,6 +160,73 @@ def test_a_lone_low_surrogate_in_a_json_array_is_a_rejection_not_a_crash(blobs: 
     events = [app_log(n, "low") for n in range(5)]
     text = orjson.dumps(events).replace(b'"low event 2"', b'"\\udc00x"')
     result = blobs.ingest(blobs.put("applogs/low.json", text))
-    # THEN the run completes: what came before landed, the element is rejected with the rest of the file
-    assert result.safe and result.landed == 2 and result.rejected == 1, result.summary()
-    assert result.rejections[0]["reason"].startswith("element 3: not valid JSON")
+    # THEN the run completes: the element is rejected naming its field, the elements before and after it
+    # landed (issue 14: one bad element no longer costs the rest of the file)
+    assert result.safe and result.landed == 4 and result.rejected == 1, result.summary()
+    assert result.rejections[0]["reason"] == "element 3: field 'message' holds an invalid Unicode escape (a lone surrogate)"
+    assert sorted(blobs.landed_ids()) == sorted(expected_ids(events[:2] + events[3:]))
+
+
+@pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzip"])
+def test_json_array_elements_json_cannot_carry_are_rejected_by_index_and_the_rest_lands(blobs: BlobWorld,
+                                                                                        gzipped: bool):
+    # GIVEN a JSON array (as Python's json.dumps writes NaN) whose elements 3, 5, 7, 9 and 10 hold NaN,
+    # Infinity, 1e400, a lone high surrogate escape (which the streaming parser would read as "?") and -Infinity
+    events = [app_log(n, "arrbad") for n in range(12)]
+    elements = [orjson.dumps(event) for event in events]
+    for number, value in ((3, b"NaN"), (5, b"Infinity"), (7, b"1e400"), (9, b'"\\ud800"'), (10, b"-Infinity")):
+        elements[number - 1] = elements[number - 1].replace(b'"status":200', b'"status":' + value)
+    client = blobs.put("applogs/hostile.json" + (".gz" if gzipped else ""), b"[" + b",".join(elements) + b"]",
+                       gzipped=gzipped)
+    # WHEN it is ingested
+    result = blobs.ingest(client)
+    # THEN each is rejected by its element number, naming the field as the HTTP path does; the seven others,
+    # before and after them, land once; the counts add up
+    assert result.safe and result.status == "done" and result.format == "json", result.summary()
+    assert (result.landed, result.rejected) == (7, 5), result.summary()
+    assert result.received == result.landed + result.rejected + result.parked + result.deadlettered + result.failed
+    assert result.rejections == [
+        {"element": 3, "reason": "element 3: field 'status' holds NaN: JSON has no NaN or Infinity"},
+        {"element": 5, "reason": "element 5: field 'status' holds Infinity: JSON has no NaN or Infinity"},
+        {"element": 7, "reason": "element 7: field 'status' holds 1e400, a number beyond double range"},
+        {"element": 9, "reason": "element 9: field 'status' holds an invalid Unicode escape (a lone surrogate)"},
+        {"element": 10, "reason": "element 10: field 'status' holds -Infinity: JSON has no NaN or Infinity"},
+    ]
+    good = [e for i, e in enumerate(events) if i + 1 not in (3, 5, 7, 9, 10)]
+    assert sorted(blobs.landed_ids()) == sorted(expected_ids(good))
+    checkpoint = blobs.checkpoint("applogs/hostile.json" + (".gz" if gzipped else ""))
+    assert (checkpoint["status"], checkpoint["handled"], checkpoint["landed"], checkpoint["rejected"]) == (
+        "done", 12, 7, 5)
+
+
+def test_a_big_json_array_with_bad_elements_resumes_after_a_crash_with_every_good_row_once(blobs: BlobWorld):
+    # GIVEN a gzip JSON array of 4,000 events over many chunks, a NaN in every 500th element, and a worker
+    # that dies after the 3rd chunk
+    events = [app_log(n, "arrcrash", detail="x" * 120) for n in range(4_000)]
+    bad = {n for n in range(4_000) if n % 500 == 250}
+    elements = [orjson.dumps(e) for e in events]
+    for n in bad:
+        elements[n] = elements[n].replace(b'"status":200', b'"status":NaN')
+    client = blobs.put("applogs/crash.json.gz", b"[" + b",".join(elements) + b"]", gzipped=True)
+
+    def crash(number: int, outcome: Any) -> None:
+        if number == 3:
+            raise SystemExit("worker recycled")
+
+    with pytest.raises(SystemExit):
+        blobs.ingest(client, chunk_bytes=50_000, in_flight=1, checkpoint_every_seconds=0, on_chunk=crash)
+    saved = blobs.checkpoint("applogs/crash.json.gz")
+    assert saved["status"] == "in_progress" and 0 < saved["handled"] < 4_000
+    # WHEN the host runs the blob again
+    result = blobs.ingest(client, chunk_bytes=50_000, in_flight=1)
+    # THEN it resumed after the dead run's checkpoint, every good event is in the table exactly once, and
+    # the checkpoint counts every element once: landed or rejected by its number
+    assert result.status == "done" and result.safe and result.resumed_from == saved["handled"], result.summary()
+    assert result.received == result.landed + result.rejected + result.parked + result.deadlettered + result.failed
+    landed = blobs.landed_ids()
+    good = [e for n, e in enumerate(events) if n not in bad]
+    assert len(landed) == len(set(landed)) and sorted(landed) == sorted(expected_ids(good))
+    done = blobs.checkpoint("applogs/crash.json.gz")
+    assert (done["status"], done["handled"], done["landed"], done["rejected"]) == (
+        "done", 4_000, 4_000 - len(bad), len(bad))
+    assert {r["element"] for r in result.rejections} == {n + 1 for n in bad if n >= saved["handled"]}

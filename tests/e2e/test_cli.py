@@ -82,6 +82,31 @@ def test_send_reports_a_malformed_ndjson_line_by_number(relay_env, emulator, tmp
     assert summary["rejections"][0]["reason"].startswith("line 2")
 
 
+@pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzip"])
+def test_send_a_json_array_rejects_the_elements_json_cannot_carry_and_lands_the_rest(relay_env, emulator, tmp_path,
+                                                                                     capsys, gzipped):
+    # GIVEN a JSON array file (as Python's json.dumps writes NaN) whose 2nd and 4th elements hold NaN and a
+    # lone surrogate escape
+    events = [orjson.dumps({"timestamp": "2024-05-01T10:00:00Z", "level": "info", "message": f"m{n}",
+                            "status": 200}) for n in range(6)]
+    events[1] = events[1].replace(b'"status":200', b'"status":NaN')
+    events[3] = events[3].replace(b'"m3"', b'"\\ud800"')
+    text = b"[" + b",\n".join(events) + b"]"
+    path = tmp_path / ("export.json.gz" if gzipped else "export.json")
+    path.write_bytes(gzip.compress(text) if gzipped else text)
+    # WHEN it is sent
+    code = main(["send", "applogs", str(path), "--quiet"])
+    # THEN the two are rejected by element number naming the field, the four others land, the exit code says so
+    assert code == EXIT_REJECTED
+    summary = orjson.loads(capsys.readouterr().out)
+    assert (summary["received"], summary["accepted"], summary["rejected"]) == (6, 4, 2)
+    assert summary["rejections"] == [
+        {"element": 2, "reason": "element 2: field 'status' holds NaN: JSON has no NaN or Infinity"},
+        {"element": 4, "reason": "element 4: field 'message' holds an invalid Unicode escape (a lone surrogate)"},
+    ]
+    assert sorted(r["Message"] for r in emulator.rows("AppLogs_CL")) == ["m0", "m2", "m4", "m5"]
+
+
 def test_send_to_an_unknown_route_is_a_usage_error(relay_env, tmp_path, capsys):
     path = tmp_path / "x.ndjson"
     path.write_text("{}\n")
