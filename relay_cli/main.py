@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
@@ -102,9 +102,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return Exit.USAGE
     _print_warnings(config.warnings)
     print(f"{settings.config_path}: {len(config.routes)} route(s) OK")
-    table(("ROUTE", "SOURCE", "MATCH", "STREAM", "COLUMNS"),
-          ([r.name, r.source, r.match, r.stream, len(r.schema.columns)] for r in config.routes), right=("COLUMNS",))
+    table(("ROUTE", "SOURCE", "MATCH", "STREAM", "COLUMNS", "DECODING"),
+          ([r.name, r.source, r.match, r.stream, len(r.schema.columns), _decoding(r)] for r in config.routes),
+          right=("COLUMNS",))
+    print("DECODING typed: plain JSON and NDJSON bodies and Event Hub envelopes go from their bytes straight "
+          "into the columns when the route is the only one that takes them (docs/architecture.md)")
     return Exit.OK
+
+
+def _decoding(route: Any) -> str:
+    """How the route's events are decoded: typed (straight from their bytes, when a run has this one route)
+    or through dicts, and why."""
+    from shared.plan import RoutePlan
+    from shared.typed import why_not
+
+    reason = why_not(RoutePlan.of(route))
+    return "typed" if reason is None else f"dicts: {reason}"
 
 
 class _Progress:

@@ -17,11 +17,10 @@ routes and events):
   out as tuples once per route, storing values that already have their column's type as
   they are. No source text is generated and nothing is ``exec``-uted.
 
-A typed decoder (issue 12 stage B) is derived from the same plan: :meth:`RoutePlan.typed_fields`
-gives, per top-level key the columns read, the declared types that key's value must fit; a
-route whose plan reads only top-level keys can be decoded straight into a per-route Struct
-of those fields (``dynamic`` ones as raw JSON), with ``consumed`` telling which keys are left
-for ``extra`` and the record falling back to the general path when its value does not fit.
+The typed path (``shared/typed.py``) is derived from the same plan: a per-route msgspec Struct
+of the keys the columns and the time read (top-level and dotted), each with the types its
+column takes unchanged, decoding events straight from their bytes; a record it refuses takes
+the general path (``tests/unit/test_typed_equivalence.py``).
 """
 
 from __future__ import annotations
@@ -88,16 +87,3 @@ class RoutePlan:
             consumed=consumed,
             uses_context=any(path.from_context for path in paths),
         )
-
-    def typed_fields(self) -> dict[str, tuple[str, ...]]:
-        """Per top-level event key read whole, the declared types its value must fit (a key may fill
-        several columns, and ``time_field`` reads as ``datetime``): what a typed decoder per route
-        declares as its fields. Keys read through dotted or context paths are not in it."""
-        fields: dict[str, tuple[str, ...]] = {}
-        if self.time is not None and self.time.key is not None:
-            fields[self.time.key] = ("datetime",)
-        for column in self.columns:
-            key = column.path.key
-            if key is not None and column.type not in fields.get(key, ()):
-                fields[key] = (*fields.get(key, ()), column.type)
-        return fields

@@ -26,7 +26,8 @@ counts count. The path remembers which kind the last chunk was.
 
 :meth:`TypedPath.of` returns None for plans it does not cover (context paths, array indexes in
 paths, a key read as two different types, text ``extra``, keys a Struct field cannot be named,
-``id_column``); those routes keep the fast path. ``id_column`` hashes the event's canonical JSON
+``id_column``; :func:`why_not` says which); those routes keep the fast path, and ``relay validate``
+shows it per route. ``id_column`` hashes the event's canonical JSON
 (sorted keys at every level), which needs the event decoded as the general path decodes it: the
 typed path would decode every event twice (measured with callgrind on the shipped ``applogs``
 route: +12% instructions per event against the fast path).
@@ -70,6 +71,7 @@ NONE_KEY = "\ufffe"
 _DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError)
 #: records of a chunk that did not decode at once which may fall back before the rest go to the general path
 GIVE_UP_AFTER = 32
+MAX_KEYS = 200  # keys a route's Struct declares, at most
 
 _Int32 = Annotated[int, Meta(ge=INT32[0], le=INT32[1])]
 _Int64 = Annotated[int, Meta(ge=INT64[0], le=INT64[1])]
@@ -123,7 +125,24 @@ def _usable_key(key: str) -> bool:
     return key != NONE_KEY and not any(c in key for c in '\\"') and all(ord(c) > 0x1F for c in key)
 
 
-def _why_not(plan: RoutePlan) -> str | None:
+def why_not(plan: RoutePlan) -> str | None:
+    """Why the typed path does not cover a plan (its route keeps the fast path), or None when it does."""
+    reason = _shape(plan)
+    if reason is not None:
+        return reason
+    if plan.id_column is not None:  # decoded twice for no gain
+        return "id_column hashes the event as the general path decodes it"
+    roots = _tree(plan)
+    if roots is None:
+        return "a key is read as two types, or both whole and through a dotted path"
+    if len(roots) > MAX_KEYS:
+        return f"it reads more than {MAX_KEYS} keys"
+    if plan.stamp_time and plan.time is None and not any(column.name == "TimeGenerated" for column in plan.columns):
+        return "TimeGenerated is stamped but no column holds it"
+    return None
+
+
+def _shape(plan: RoutePlan) -> str | None:
     if plan.uses_context:
         return "a path reads the trigger's context"
     if plan.extra is not None and plan.extra_as_text:
@@ -239,15 +258,10 @@ class TypedPath:
 
     @classmethod
     def of(cls, plan: RoutePlan) -> TypedPath | None:
-        if _why_not(plan) is not None:
+        """The plan's typed path, or None when it does not cover the plan (:func:`why_not` says why)."""
+        if why_not(plan) is not None:
             return None
-        roots = _tree(plan)
-        if roots is None or len(roots) > 200 or plan.id_column is not None:
-            return None  # an id is hashed from the event as the general path decodes it: decoded twice, no gain
-        if plan.stamp_time and not any(
-                column.name == "TimeGenerated" for column in plan.columns) and plan.time is None:
-            return None  # a stamped TimeGenerated needs a slot
-        return cls(plan, roots)
+        return cls(plan, _tree(plan))  # type: ignore[arg-type]
 
     @staticmethod
     def _layout(plan: RoutePlan, roots: dict[str, _Node]) -> _Layout:

@@ -29,15 +29,6 @@ def test_plan_states_columns_paths_time_extra_and_id(make_route):
     assert plan.uses_context and not plan.move_bad_values
 
 
-def test_typed_fields_are_what_a_typed_decoder_declares(make_route):
-    """GIVEN a plan WHEN asked for its typed fields THEN each top-level key read whole with the types its
-    value must fit (a key feeding two columns has both), dotted and context paths left to the general path."""
-    route = make_route({"TimeGenerated": "datetime", "A": "long", "B": "string", "C": "string", "D": "dynamic"},
-                        map={"A": "n", "B": "n", "C": "x.y", "D": "d"}, time_field="ts")
-
-    assert RoutePlan.of(route).typed_fields() == {"ts": ("datetime",), "n": ("long", "string"), "d": ("dynamic",)}
-
-
 def test_paths_read_objects_and_arrays():
     """GIVEN paths with keys, ASCII and non-ASCII digits, and context roots WHEN read THEN values or MISSING."""
     event = {"a": [{"b": 1}, {"b": 2}], "0": "zero", "c": {"\u0661": "arabic one"}}

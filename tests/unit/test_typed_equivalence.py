@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from shared.config import Route
 from shared.normalize import Normalizer
 from shared.sources.http import encoded_events
-from shared.typed import GIVE_UP_AFTER, TypedPath
+from shared.typed import GIVE_UP_AFTER, MODES, TypedPath
 from tests.unit.test_plan_equivalence import NOW, TYPES, build_route, events
 
 PATHS = ("a", "b", "n", "when", "msg", "nested.a", "nested.b.c", "a.b", "c", "nested", "N", "Msg", "TimeGenerated")
@@ -259,3 +259,16 @@ def test_the_out_of_range_check_never_misses_and_rarely_alarms():
     for text in (b'[{"a": 1e40, "b": 1.7976931348623157e99, "t": "8c10562b7b994e16150e5651b8d96afd"}]',
                  b'{"id": "9e123", "n": -0.5e-12}'):
         assert not maybe_out_of_range(text), text
+
+
+def test_the_typed_path_declares_the_keys_the_plan_reads():
+    # GIVEN a route reading ts (time), n (long), x.y (string, dotted) and d (dynamic)
+    route = build_route({"TimeGenerated": "datetime", "A": "long", "C": "string", "D": "dynamic"},
+                        map={"A": "n", "C": "x.y", "D": "d"}, time_field="ts")
+    typed = Normalizer(route).typed
+    # WHEN its Struct is made THEN it has a field per top-level key read (a dotted root kept raw), named by the key
+    event = typed.decoders[MODES[0]][1](b'{"ts": "2024-05-01T10:00:00Z", "n": 5, "x": {"y": "z"}, "d": [1]}')
+    fields = {field.encode_name: field.type for field in msgspec.inspect.type_info(type(event)).fields}
+    assert set(fields) == {"ts", "n", "x", "d", "\ufffe"}
+    assert isinstance(fields["x"], msgspec.inspect.RawType) and isinstance(fields["d"], msgspec.inspect.RawType)
+    assert typed.layout.names == ["TimeGenerated", "A", "C", "D"]
