@@ -33,16 +33,14 @@ The route's stream is declared here (inline ``columns:``), not in the shipped DC
 
 from __future__ import annotations
 
-import json
 import random
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
 import yaml
-from isal import igzip
 
-from bench.common import PYTHON_DEFAULT_GC, ROOT, interleaved, say, with_gc_thresholds
+from bench.common import ROOT, say
 
 EVENTS = 10_000
 BODY_EVENTS = 200
@@ -174,73 +172,17 @@ def bodies(count: int = EVENTS, per_body: int = BODY_EVENTS) -> list[bytes]:
 
 
 def run(count: int = EVENTS, repeat: int = 5) -> dict[str, Any]:
-    from azure.monitor.ingestion._helpers import _create_gzip_requests
-
-    from bench.cpu_path import NullUploader, dotted_mapper
-    from shared.dispatch import Dispatcher
-    from shared.engine import Engine
-    from shared.gctune import tune_for_batches
+    from bench.issue12 import time_http_arrays
     from shared.normalize import Normalizer
-    from shared.settings import Settings
-    from shared.sources.http import decode_http_body
 
     route = build_route()
     typed = Normalizer(route).typed is not None
     say(f"wide webhook: {count:,} GitHub push events as {BODY_EVENTS:,}-event JSON arrays "
         f"(typed path: {'yes' if typed else 'NO, dict path'})")
-    posted = bodies(count)
-    headers = {"Content-Type": "application/json"}
     context = {"_http": {"method": "POST", "route": "wide", "headers": {"content-type": "application/json",
                                                                         "x-github-event": "push"}}}
-    settings = Settings(config_path=ROOT / "relay.yaml")
-    uploader = NullUploader()
-    engine = Engine(Dispatcher(uploader, concurrency=settings.upload_concurrency), settings.max_request_bytes)
-    limit = settings.max_body_bytes
-    tune_for_batches()  # what the worker does once in runtime.get_relay()
-    to_row = dotted_mapper(route)
-
-    def relay() -> Any:
-        uploader.requests = uploader.gzip_bytes = 0
-        landed = rejected = 0
-        for body in posted:
-            decoded = decode_http_body(headers, body, limit, encoded=engine.takes_encoded(route))
-            result = engine.run(route, decoded.records(context), batch_id="bench")
-            landed, rejected = landed + result.landed, rejected + result.rejected
-        return landed, rejected, uploader.requests
-
-    def sdk() -> Any:
-        return [gzipped for body in posted for gzipped, _ in _create_gzip_requests(list(map(to_row, json.loads(body))))]
-
-    landed, rejected, requests = relay()
-    per_request = max(1, -(-count // max(requests, 1)))
-
-    def passthrough() -> Any:
-        out = []
-        for body in posted:
-            decoded = orjson.loads(body)
-            out += [igzip.compress(orjson.dumps(decoded[first:first + per_request]), 1)
-                    for first in range(0, len(decoded), per_request)]
-        return out
-
-    say(f"wide webhook: timing relay, sdk, passthrough ({repeat} rounds)")
-    timings, results = interleaved({"relay": relay, "sdk": with_gc_thresholds(PYTHON_DEFAULT_GC, sdk),
-                                    "passthrough": passthrough,
-                                    "relay_default_gc": with_gc_thresholds(PYTHON_DEFAULT_GC, relay)}, repeat)
-    engine.close()
-    rates = {name: count / timing.best for name, timing in timings.items()}
-    landed, rejected, requests = results["relay"]
-    rates_gc = rates.get("relay_default_gc")
-    input_bytes = sum(map(len, posted))
-    return {
-        "events": count, "body_events": min(BODY_EVENTS, count), "bodies": len(posted), "input_bytes": input_bytes,
-        "bytes_per_event": round(input_bytes / count, 1), "repeat": repeat, "typed_path": typed,
-        **{name: {**timings[name].as_dict(), "rows_per_s": round(rates[name])} for name in timings},
-        "relay_landed": landed, "relay_rejected": rejected, "relay_requests": requests,
-        "sdk_requests": len(results["sdk"]), "passthrough_requests": len(results["passthrough"]),
-        "relay_vs_sdk": round(rates["relay"] / rates["sdk"], 2),
-        "relay_vs_passthrough": round(rates["relay"] / rates["passthrough"], 3),
-        "relay_vs_default_gc": round(rates["relay"] / rates_gc, 3) if rates_gc else None,
-    }
+    return {**time_http_arrays("wide webhook", route, bodies(count), context, count, repeat),
+            "body_events": min(BODY_EVENTS, count)}
 
 
 def lines(result: dict[str, Any]) -> list[str]:

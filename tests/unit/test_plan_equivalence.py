@@ -81,20 +81,27 @@ events = st.one_of(
 )
 
 
+ALL_PATHS = ("a", "b", "n", "when", "msg", "nested.a", "nested.b.0", "_http.headers.x-id", "_blob.name", "a.b", "c",
+             "nested", "a.0", "_http", "N", "Msg")
+
+
 @st.composite
-def routes(draw) -> Route:
+def routes(draw, paths: tuple[str, ...] = ALL_PATHS,
+           time_fields: tuple[str, ...] = ("when", "nested.when", "_http.time", "TimeGenerated"),
+           extra_types: tuple[str, ...] = ("dynamic", "string")) -> Route:
+    """Random routes: every column type, ``map`` paths drawn from ``paths``, ``time_field``, ``extra``
+    (of ``extra_types``), ``id_column``, both ``on_type_error`` policies."""
     names = draw(st.lists(st.sampled_from(["TimeGenerated", "A", "B", "C", "N", "When", "Msg", "Extra", "Id"]),
                           min_size=1, max_size=7, unique=True))
     columns = {name: ("datetime" if name == "TimeGenerated" else draw(st.sampled_from(TYPES))) for name in names}
     keys: dict[str, Any] = {}
-    paths = st.sampled_from(["a", "b", "n", "when", "msg", "nested.a", "nested.b.0", "_http.headers.x-id",
-                             "_blob.name", "a.b", "c", "nested", "a.0", "_http", "N", "Msg"])
-    keys["map"] = {name: draw(paths) for name in names if name not in ("Extra", "Id") and draw(st.booleans())}
+    keys["map"] = {name: draw(st.sampled_from(paths)) for name in names
+                   if name not in ("Extra", "Id") and draw(st.booleans())}
     if "TimeGenerated" in columns and draw(st.booleans()):
-        keys["time_field"] = draw(st.sampled_from(["when", "nested.when", "_http.time", "TimeGenerated"]))
+        keys["time_field"] = draw(st.sampled_from(time_fields))
         keys["map"].pop("TimeGenerated", None)
     if "Extra" in columns and draw(st.booleans()):
-        columns["Extra"] = draw(st.sampled_from(["dynamic", "string"]))
+        columns["Extra"] = draw(st.sampled_from(extra_types))
         keys["extra"] = "Extra"
         keys["map"].pop("Extra", None)
         keys["on_type_error"] = draw(st.sampled_from(["reject", "extra"]))

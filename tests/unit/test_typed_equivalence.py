@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -27,32 +28,12 @@ from shared.config import Route
 from shared.normalize import Normalizer
 from shared.sources.http import encoded_events
 from shared.typed import GIVE_UP_AFTER, MODES, TypedPath
-from tests.unit.test_plan_equivalence import NOW, TYPES, build_route, events
+from tests.unit.test_plan_equivalence import NOW, build_route, events, routes
 
-PATHS = ("a", "b", "n", "when", "msg", "nested.a", "nested.b.c", "a.b", "c", "nested", "N", "Msg", "TimeGenerated")
-
-
-@st.composite
-def typed_routes(draw) -> Route:
-    names = draw(st.lists(st.sampled_from(["TimeGenerated", "A", "B", "C", "N", "When", "Msg", "Extra", "Id"]),
-                          min_size=1, max_size=7, unique=True))
-    columns = {name: ("datetime" if name == "TimeGenerated" else draw(st.sampled_from(TYPES))) for name in names}
-    keys: dict[str, Any] = {}
-    keys["map"] = {name: draw(st.sampled_from(PATHS)) for name in names
-                   if name not in ("Extra", "Id") and draw(st.booleans())}
-    if "TimeGenerated" in columns and draw(st.booleans()):
-        keys["time_field"] = draw(st.sampled_from(["when", "nested.when", "TimeGenerated"]))
-        keys["map"].pop("TimeGenerated", None)
-    if "Extra" in columns and draw(st.booleans()):
-        columns["Extra"] = "dynamic"
-        keys["extra"] = "Extra"
-        keys["map"].pop("Extra", None)
-        keys["on_type_error"] = draw(st.sampled_from(["reject", "extra"]))
-    if "Id" in columns and draw(st.booleans()):
-        columns["Id"] = "string"
-        keys["id_column"] = "Id"
-        keys["map"].pop("Id", None)
-    return build_route(columns, **keys)
+#: what the typed path covers: top-level and dotted paths without array indexes or context; dynamic extra
+typed_routes = partial(routes, paths=("a", "b", "n", "when", "msg", "nested.a", "nested.b.c", "a.b", "c", "nested",
+                                      "N", "Msg", "TimeGenerated"),
+                       time_fields=("when", "nested.when", "TimeGenerated"), extra_types=("dynamic",))
 
 
 def body_of(batch: list[Any]) -> bytes | None:
