@@ -344,7 +344,8 @@ class Engine:
         if type(records) is Encoded:
             part = normalizer.normalize_encoded(records.raws, now=lane.run.now, context=records.context)
             ref_of: Callable[[int], Any] = records.ref_at
-            refs = list(map(ref_of, part.indexes))
+            first = records.first
+            refs = list(map(records.refs, map(first.__add__, part.indexes)))
             event_of: Callable[[int], Any] = records.event_at
         else:
             context = records[0].context

@@ -53,7 +53,6 @@ from .coercion import (
     CoercionError,
     EventRejection,
     NormalizedBatch,
-    event_id,
 )
 from .paths import FieldPath
 from .plan import RoutePlan
@@ -65,12 +64,11 @@ Fallback = Callable[[list[Any], float, int, Any], NormalizedBatch]
 
 ABSENT = Raw(b"")  # a raw field's default: the key is not in the event
 NULL = Raw(b"null")
+FAIL: Any = type("Fail", (), {"__repr__": lambda self: "FAIL", "__slots__": ()})()  # a record a step cannot take
 #: the key of a field that is always None (slots not read from a top-level key); an event holding
 #: it with a value fails the Struct and takes the general path, so no key is ever misread
 NONE_KEY = "\ufffe"
 _DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError)
-#: records of a chunk that did not decode at once which may fall back before the rest go to the general path
-GIVE_UP_AFTER = 32
 MAX_KEYS = 200  # keys a route's Struct declares, at most
 
 _Int32 = Annotated[int, Meta(ge=INT32[0], le=INT32[1])]
@@ -251,10 +249,12 @@ class TypedPath:
         self.loose_roots = tuple((key, f"f{number}") for number, (key, node) in enumerate(roots.items())
                                  if node.children and key not in plan.consumed)
         self.consumed = tuple(sorted(plan.consumed))
+        self.loose_keys = frozenset(key for key, _ in self.loose_roots)
+        self.uniform = True  # the last chunk decoded in one call
         self.extra_slot = layout.names.index(plan.extra) if plan.extra is not None else None
-        self.id_slot = layout.names.index(plan.id_column) if plan.id_column is not None else None
         self.time_slot = layout.names.index("TimeGenerated") if "TimeGenerated" in layout.names else None
         self.prefer_strict, self.prefer_wide = True, False  # what the last chunk was
+        self.conversions = 0  # values a wide decode took and converted, ever
 
     @classmethod
     def of(cls, plan: RoutePlan) -> TypedPath | None:
@@ -287,10 +287,9 @@ class TypedPath:
             add("TimeGenerated", plan.time, "datetime", True)
         for column in plan.columns:
             add(column.name, column.path, column.type, column.drives_time)
-        for name in (plan.extra, plan.id_column):
-            if name is not None:
-                layout.names.append(name)
-                layout.sources.append("none")
+        if plan.extra is not None:
+            layout.names.append(plan.extra)
+            layout.sources.append("none")
         for number, node in enumerate(roots.values()):
             if not node.children and next(iter(node.types)) in _STORED:
                 kind = next(iter(node.types))
@@ -304,6 +303,10 @@ class TypedPath:
 
     def normalize(self, raws: Sequence[Raw | bytes], ingest_time: float, start_index: int, context: Any,
                   fallback: Fallback) -> NormalizedBatch:
+        """Rows of a chunk of encoded events, made a column at a time: each step is one pass over the
+        chunk through ``map`` or a comprehension (a Python loop body per record is where the fast path
+        spends its time). A record a step cannot take is marked FAIL and decided by the general path,
+        in one call, keeping its place."""
         batch = NormalizedBatch()
         text = b"[" + b",".join(raws) + b"]"  # type: ignore[arg-type]
         if maybe_out_of_range(text) and not _parses(text):
@@ -311,56 +314,104 @@ class TypedPath:
             # range is found, and rejected naming its field, as in a body read whole
             self.fall_back(raws, start_index, ingest_time, context, fallback, batch)
             return batch
-        events, mode = self._decode_all(text)
-        ingest_text = format_epoch(ingest_time)
-        plan, layout, time_slot = self.plan, self.layout, self.time_slot
-        time_field = plan.time is not None
-        slots, row_type, encode = self.slots, self.row_type, self.encode
-        fills = bool(layout.nested or layout.times or layout.raws)
-        rows_append, indexes_append, times_append = batch.rows.append, batch.indexes.append, batch.times.append
-        deferred: list[int] = []  # offsets of the records the general path decides, all in one call
-        left = converted = 0
-        coerced = self.layout.coerced
-        for offset, raw in enumerate(raws):
-            if events is None and len(deferred) > GIVE_UP_AFTER and 2 * len(deferred) > offset:
-                deferred += range(offset, len(raws))  # mostly not typed: no more tries
-                break
-            try:
-                if events is not None:
-                    event = events[offset]
-                else:  # the chunk did not decode at once: this record on its own
-                    event, mode = self._one(raw)
-                if mode.wide and coerced:
-                    converted += self._convert(event)
-                values = list(slots(event))
-                moment = self._fill(event, values, ingest_time) if fills else ingest_time
-                leftovers = self._leftovers(event, raw, not mode.strict, values)
-                if self.id_slot is not None:
-                    values[self.id_slot] = event_id(plan.route, orjson.loads(memoryview(raw)))
-                defaulted = time_field and values[0] is None
-                if time_slot is not None and values[time_slot] is None and plan.stamp_time:
-                    values[time_slot] = ingest_text
-                body = encode(row_type(*values))
-            except (*_DECODE_ERRORS, TimeFormatError, CoercionError, orjson.JSONDecodeError):
-                body = None
-            if body is None or len(body) > MAX_FIELD_BYTES:  # the general path decides (and counts oversized fields)
-                deferred.append(offset)
+        events, laxes = self._events(raws, text)
+        kept = [offset for offset, event in enumerate(events) if event is not FAIL]
+        if len(kept) < len(events):
+            events, laxes = [events[offset] for offset in kept], [laxes[offset] for offset in kept]
+        chunk = _Chunk(events, laxes, [raws[offset] for offset in kept], ingest_time)
+        bodies = self._rows(chunk) if events else []
+        if self.uniform and events:  # strict next time unless a key outside the Struct's came
+            self.prefer_strict = not laxes[0] or chunk.leftovers is None or all(
+                map(self.loose_keys.issuperset, chunk.leftovers))
+        for row, body in enumerate(bodies):
+            if body is None:
                 continue
-            rows_append(body)
-            indexes_append(start_index + offset)
-            times_append(moment)
-            if leftovers:  # counted once the row is made (a record that falls back is counted there)
-                left += 1
-                if self.extra_slot is None:
-                    batch.dropped_fields.update(leftovers.keys())
-            if defaulted:
+            batch.rows.append(body)
+            batch.indexes.append(start_index + kept[row])
+            batch.times.append(chunk.moments[row] if chunk.moments is not None else ingest_time)
+            if chunk.leftovers is not None and chunk.leftovers[row] and self.extra_slot is None:
+                batch.dropped_fields.update(chunk.leftovers[row].keys())
+            if chunk.defaulted is not None and chunk.defaulted[row] is None:
                 batch.time_defaulted += 1  # stamped with the ingestion time
-        if events is not None:
-            self.prefer_strict = mode.strict or left == 0
-            self.prefer_wide = mode.wide and converted > 0
+        deferred = sorted(set(range(len(raws))).difference(
+            offset for row, offset in enumerate(kept) if bodies[row] is not None))
         if deferred:
             self._general(raws, deferred, start_index, ingest_time, context, fallback, batch)
         return batch
+
+    def _events(self, raws: Sequence[Raw | bytes], text: bytes) -> tuple[list[Any], list[bool]]:
+        """The chunk decoded (in one call when a mode takes it all, else record by record), values a wide
+        decode took converted; FAIL where nothing takes a record. With each, whether it was decoded lax
+        (keys the plan does not read are then looked for)."""
+        events, mode = self._decode_all(text)
+        if events is not None:
+            self.uniform = True
+            converted = 0
+            if mode.wide and self.layout.coerced:
+                before = self.conversions
+                events = list(map(self._converted, events))
+                converted = self.conversions - before
+            self.prefer_wide = mode.wide and converted > 0
+            return events, [not mode.strict] * len(events)
+        self.uniform = False
+        pairs = list(map(self._one_or_fail, raws))
+        return [pair[0] for pair in pairs], [pair[1] for pair in pairs]
+
+    def _rows(self, chunk: _Chunk) -> list[bytes | None]:
+        """Each kept record's row, or None where a column could not be made (or the row is over the field
+        size limit, which the general path counts)."""
+        layout, plan, events = self.layout, self.plan, chunk.events
+        columns = [list(column) for column in zip(*map(self.slots, events), strict=True)]
+        failed: set[int] = set()  # rows a step could not make
+        for attribute, decode, reads in layout.nested:
+            inners = _each(_nested, decode, list(map(attrgetter(attribute), events)), failed)
+            for slot, get in reads:
+                columns[slot] = _each(_read, get, inners, failed)
+        if plan.time is not None:
+            chunk.defaulted = columns[0]  # before stamping: None where the time was missing or null
+        for slot, sets_time in layout.times:
+            columns[slot] = parsed = _each(_moment, None, columns[slot], failed)
+            if sets_time:
+                ingest_time = chunk.ingest_time
+                chunk.moments = [ingest_time if moment is None or moment is FAIL else moment.timestamp()
+                                 for moment in parsed]
+        for slot in layout.raws:
+            columns[slot] = [None if value in _NOTHING else value for value in columns[slot]]
+        self._leftovers(chunk, columns)
+        if self.time_slot is not None and plan.stamp_time:
+            ingest_text = format_epoch(chunk.ingest_time)
+            columns[self.time_slot] = [ingest_text if value is None else value for value in columns[self.time_slot]]
+        if not failed:
+            bodies: list[bytes | None] = list(map(self.encode, map(self.row_type, *columns)))
+            if max(map(len, bodies)) <= MAX_FIELD_BYTES:  # type: ignore[arg-type]
+                return bodies
+        else:
+            bodies = [None if row in failed else self.encode(self.row_type(*values))
+                      for row, values in enumerate(zip(*columns, strict=True))]
+        return [None if body is not None and len(body) > MAX_FIELD_BYTES else body for body in bodies]
+
+    def _leftovers(self, chunk: _Chunk, columns: list[list[Any]]) -> None:
+        """Per record, the keys no column consumes whole with their raw values (from the key map of a
+        record decoded lax, else its dotted roots): ``extra``, or what the dropped-field counts count."""
+        if all(chunk.laxes):
+            chunk.leftovers = list(map(self._lax_leftovers, chunk.raws))
+        elif not any(chunk.laxes):
+            chunk.leftovers = list(map(self._strict_leftovers, chunk.events)) if self.loose_roots else None
+        else:
+            chunk.leftovers = [self._lax_leftovers(raw) if lax else self._strict_leftovers(event)
+                               for event, raw, lax in zip(chunk.events, chunk.raws, chunk.laxes, strict=True)]
+        if self.extra_slot is not None and chunk.leftovers is not None:
+            columns[self.extra_slot] = [leftover or None for leftover in chunk.leftovers]
+
+    def _lax_leftovers(self, raw: Raw | bytes) -> dict[str, Any]:
+        keys = self.keys(raw)
+        pop = keys.pop
+        for key in self.consumed:
+            pop(key, None)
+        return keys
+
+    def _strict_leftovers(self, event: Any) -> dict[str, Any]:
+        return {key: value for key, attribute in self.loose_roots if (value := getattr(event, attribute)) != ABSENT}
 
     def _general(self, raws: Sequence[Raw | bytes], offsets: list[int], start_index: int, ingest_time: float,
                  context: Any, fallback: Fallback, batch: NormalizedBatch) -> None:
@@ -399,67 +450,31 @@ class TypedPath:
                 continue
         return None, LAX_WIDE
 
-    def _one(self, raw: Raw | bytes) -> tuple[Any, Mode]:
-        """One record, in the first mode that takes it (raises what the general path must decide)."""
-        for mode in MODES[:-1]:
+    def _one_or_fail(self, raw: Raw | bytes) -> tuple[Any, bool]:
+        """One record in the first mode that takes it (values a wide decode took converted), and whether
+        it was decoded lax; (FAIL, False) when none does."""
+        for mode in MODES:
             try:
-                return self.decoders[mode][1](raw), mode
+                event = self.decoders[mode][1](raw)
             except _DECODE_ERRORS:
                 continue
-        return self.decoders[LAX_WIDE][1](raw), LAX_WIDE
+            if mode.wide:
+                event = self._converted(event)
+            return event, not mode.strict
+        return FAIL, False
 
-    def _convert(self, event: Any) -> int:
-        """Values a wide decode took in another form, converted as the coercers convert them (raises
-        CoercionError when one cannot be: the general path says why); how many there were."""
-        converted = 0
+    def _converted(self, event: Any) -> Any:
+        """The event with the values a wide decode took in another form converted as the coercers convert
+        them (counted in ``conversions``); FAIL when one cannot be (the general path says why)."""
         for attribute, stored, coerce in self.layout.coerced:
             value = getattr(event, attribute)
             if value is not None and value.__class__ not in stored:
-                setattr(event, attribute, coerce(value))
-                converted += 1
-        return converted
-
-    def _fill(self, event: Any, values: list[Any], ingest_time: float) -> float:
-        """The slots not taken as decoded: dotted values (each root's raw value decoded once into its own
-        Struct), datetimes parsed to UTC (msgspec writes them as orjson does), raw null and absent values
-        left out. Returns the row's epoch."""
-        layout = self.layout
-        for attribute, decode, reads in layout.nested:
-            inner = getattr(event, attribute)
-            if inner in (ABSENT, NULL):
-                continue
-            value = decode(inner)
-            for slot, get in reads:
                 try:
-                    values[slot] = get(value)
-                except AttributeError:  # an object on the way is null or absent
-                    values[slot] = None
-        moment = ingest_time
-        for slot, sets_time in layout.times:
-            if values[slot] is not None:
-                parsed = values[slot] = parse_utc(values[slot])
-                if sets_time:
-                    moment = parsed.timestamp()
-        for slot in layout.raws:
-            if values[slot] in (NULL, ABSENT):
-                values[slot] = None
-        return moment
-
-    def _leftovers(self, event: Any, raw: Raw | bytes, lax: bool, values: list[Any]) -> dict[str, Any]:
-        """The keys of one event no column consumes whole, with their raw values: its ``extra`` (or what the
-        dropped-field counts count)."""
-        if lax:
-            keys = self.keys(raw)
-            pop = keys.pop
-            for key in self.consumed:
-                pop(key, None)
-            leftovers: dict[str, Any] = keys
-        else:
-            leftovers = {key: value for key, attribute in self.loose_roots
-                         if (value := getattr(event, attribute)) != ABSENT}
-        if self.extra_slot is not None:
-            values[self.extra_slot] = leftovers or None
-        return leftovers
+                    setattr(event, attribute, coerce(value))
+                except CoercionError:
+                    return FAIL
+                self.conversions += 1
+        return event
 
     @staticmethod
     def fall_back(raws: Sequence[Raw | bytes], first: int, ingest_time: float, context: Any, fallback: Fallback,
@@ -478,6 +493,60 @@ class TypedPath:
                     merge(batch, fallback([event], ingest_time, first + offset, context))
             return
         merge(batch, fallback(events, ingest_time, first, context))
+
+
+@dataclass
+class _Chunk:
+    """What the column steps of one chunk share."""
+
+    events: list[Any]
+    laxes: list[bool]
+    raws: list[Any]
+    ingest_time: float
+    moments: list[float] | None = None  # the rows' epochs, when a column sets them
+    defaulted: list[Any] | None = None  # the time_field column as decoded (None: stamped)
+    leftovers: list[dict[str, Any]] | None = None
+
+
+_NOTHING = (ABSENT, NULL)
+
+
+def _each(step: Callable[[Any, Any], Any], using: Any, values: list[Any], failed: set[int]) -> list[Any]:
+    """``step(using, value)`` for each value, in one comprehension; when one raises (rare), value by value,
+    FAIL in its place and its row in ``failed``."""
+    try:
+        return [step(using, value) for value in values]
+    except _STEP_ERRORS:
+        out = []
+        for row, value in enumerate(values):
+            try:
+                out.append(step(using, value))
+            except _STEP_ERRORS:
+                out.append(FAIL)
+                failed.add(row)
+        return out
+
+
+def _nested(decode: Callable[[Any], Any], inner: Any) -> Any:
+    """A dotted root's raw value decoded into its Struct; None when absent or null."""
+    return None if inner in _NOTHING else decode(inner)
+
+
+def _read(get: Callable[[Any], Any], value: Any) -> Any:
+    if value is None or value is FAIL:
+        return None
+    try:
+        return get(value)
+    except AttributeError:  # an object on the way is null or absent
+        return None
+
+
+def _moment(_: Any, value: Any) -> Any:
+    """A datetime column's value in UTC (msgspec writes it as orjson does)."""
+    return None if value is None else parse_utc(value)
+
+
+_STEP_ERRORS = (*_DECODE_ERRORS, TimeFormatError)
 
 
 def _parses(text: bytes) -> bool:
