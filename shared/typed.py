@@ -323,21 +323,28 @@ class TypedPath:
         if self.uniform and events:  # strict next time unless a key outside the Struct's came
             self.prefer_strict = not laxes[0] or chunk.leftovers is None or all(
                 map(self.loose_keys.issuperset, chunk.leftovers))
-        for row, body in enumerate(bodies):
-            if body is None:
-                continue
-            batch.rows.append(body)
-            batch.indexes.append(start_index + kept[row])
-            batch.times.append(chunk.moments[row] if chunk.moments is not None else ingest_time)
-            if chunk.leftovers is not None and chunk.leftovers[row] and self.extra_slot is None:
-                batch.dropped_fields.update(chunk.leftovers[row].keys())
-            if chunk.defaulted is not None and chunk.defaulted[row] is None:
-                batch.time_defaulted += 1  # stamped with the ingestion time
-        deferred = sorted(set(range(len(raws))).difference(
-            offset for row, offset in enumerate(kept) if bodies[row] is not None))
+        made = [row for row, body in enumerate(bodies) if body is not None] if None in bodies else range(len(bodies))
+        self._take(batch, chunk, bodies, made, [start_index + offset for offset in kept])
+        deferred = sorted(set(range(len(raws))).difference(kept[row] for row in made))
         if deferred:
             self._general(raws, deferred, start_index, ingest_time, context, fallback, batch)
         return batch
+
+    def _take(self, batch: NormalizedBatch, chunk: _Chunk, bodies: list[bytes | None], made: Sequence[int],
+              indexes: list[int]) -> None:
+        """The rows made (positions ``made`` of the kept records) into the batch, with their counts."""
+        whole = len(made) == len(bodies)
+        batch.rows = bodies if whole else [bodies[row] for row in made]  # type: ignore[assignment]
+        batch.indexes = indexes if whole else [indexes[row] for row in made]
+        moments = chunk.moments if chunk.moments is not None else [chunk.ingest_time] * len(bodies)
+        batch.times = moments if whole else [moments[row] for row in made]
+        if chunk.leftovers is not None and self.extra_slot is None:
+            for row in made:
+                if chunk.leftovers[row]:
+                    batch.dropped_fields.update(chunk.leftovers[row].keys())
+        if chunk.defaulted is not None:  # stamped with the ingestion time
+            batch.time_defaulted += chunk.defaulted.count(None) if whole else sum(
+                1 for row in made if chunk.defaulted[row] is None)
 
     def _events(self, raws: Sequence[Raw | bytes], text: bytes) -> tuple[list[Any], list[bool]]:
         """The chunk decoded (in one call when a mode takes it all, else record by record), values a wide
@@ -395,6 +402,10 @@ class TypedPath:
         record decoded lax, else its dotted roots): ``extra``, or what the dropped-field counts count."""
         if all(chunk.laxes):
             chunk.leftovers = list(map(self._lax_leftovers, chunk.raws))
+        elif not any(chunk.laxes) and len(self.loose_roots) == 1:  # the common case, in one comprehension
+            ((key, attribute),) = self.loose_roots
+            chunk.leftovers = [{} if value == ABSENT else {key: value} for value in map(attrgetter(attribute),
+                                                                                         chunk.events)]
         elif not any(chunk.laxes):
             chunk.leftovers = list(map(self._strict_leftovers, chunk.events)) if self.loose_roots else None
         else:
