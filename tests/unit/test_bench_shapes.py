@@ -26,3 +26,17 @@ def test_a_bench_shape_lands_every_row_and_reports_its_ratios(module, thresholds
     assert (result["relay_landed"], result["relay_rejected"]) == (200, 0)
     assert {"relay_vs_sdk", "relay_vs_passthrough"} <= result.keys()
     assert bench.lines(result)
+
+
+def test_the_issue_12_bench_reports_its_bulk_posts(thresholds, monkeypatch):
+    # GIVEN the issue-12 benchmark with small bulk bodies and fast calls
+    import bench.issue12 as issue12
+
+    monkeypatch.setattr(issue12, "BULK_BYTES", 200_000)
+    monkeypatch.setattr(issue12, "BULK_CALL_SECONDS", 0.001)
+    # WHEN it runs
+    result = issue12.run(200, repeat=1, bulk_bodies=2)
+    # THEN every row of both workloads landed and the bulk ratio is reported
+    assert (result["relay_landed"], result["relay_rejected"]) == (200, 0)
+    assert result["bulk"]["relay_landed"] == result["bulk"]["events"] and result["bulk"]["relay_vs_sdk"] > 0
+    assert any("Bulk posts" in line for line in issue12.lines(result))
