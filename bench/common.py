@@ -171,3 +171,33 @@ def peak_rss_mb() -> float:
 
 def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
+
+
+def contender_lines(result: dict[str, Any], labels: tuple[tuple[str, str], ...], mb_per_s: bool = False) -> list[str]:
+    """A line per contender of a same-run comparison: best and median time, rows/s (and MB/s of input)."""
+    rows = []
+    for name, label in labels:
+        entry = result[name]
+        rate = f", {entry['rows_per_s'] * result['bytes_per_event'] / 1e6:.0f} MB/s" if mb_per_s else ""
+        rows.append(f"- {label}: {entry['best_s']:.3f} s best, {entry['median_s']:.3f} s median, "
+                    f"{entry['rows_per_s']:,} rows/s{rate}")
+    return rows
+
+
+def ratio_line(result: dict[str, Any], requests: str) -> str:
+    """The bold relay / SDK and relay / passthrough line of a same-run comparison."""
+    return (f"**relay / SDK = {result['relay_vs_sdk']:.2f}x, relay / passthrough = "
+            f"{result['relay_vs_passthrough'] * 100:.1f}%** (relay: {result['relay_landed']:,} rows landed, "
+            f"{result['relay_rejected']:,} rejected, {requests})")
+
+
+def bench_main(doc: str | None, events: int, run: Callable[..., dict[str, Any]],
+               lines: Callable[[dict[str, Any]], list[str]]) -> None:
+    """``python -m bench.<shape> [--events N] [--repeat K]``: run one shape and print its lines."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=events)
+    parser.add_argument("--repeat", type=int, default=5)
+    arguments = parser.parse_args()
+    print("\n".join(lines(run(arguments.events, arguments.repeat))))

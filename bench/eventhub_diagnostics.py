@@ -43,7 +43,16 @@ import orjson
 import yaml
 from isal import igzip
 
-from bench.common import PYTHON_DEFAULT_GC, ROOT, interleaved, say, with_gc_thresholds
+from bench.common import (
+    PYTHON_DEFAULT_GC,
+    ROOT,
+    bench_main,
+    contender_lines,
+    interleaved,
+    ratio_line,
+    say,
+    with_gc_thresholds,
+)
 
 EVENTS = 40_000  # records (rows), not Event Hub events
 RECORDS_PER_EVENT = 20
@@ -279,27 +288,17 @@ def lines(result: dict[str, Any]) -> list[str]:
             f"{result['records_per_event']} per Event Hub event body ({result['hub_events']:,} events in "
             f"{result['batches']} batch{'es' if result['batches'] != 1 else ''} of {result['batch_events']}, {result['input_bytes'] / 1e6:.1f} MB), best of "
             f"{result['repeat']} interleaved runs:", ""]
-    for name, label in (("relay", "relay: handle_eventhub (decode_event_body + Engine.run, fast path, ISA-L gzip)"),
-                        ("sdk", "SDK sample path: json.loads + map + _create_gzip_requests"),
-                        ("passthrough", "passthrough: orjson.loads + orjson.dumps + ISA-L gzip"),
-                        ("relay_no_event_id", "ablation: relay on the route without id_column (typed path, no EventId)"),
-                        ("relay_default_gc", "ablation: relay under Python's default GC thresholds")):
-        entry = result[name]
-        rows.append(f"- {label}: {entry['best_s']:.3f} s best, {entry['median_s']:.3f} s median, "
-                    f"{entry['rows_per_s']:,} rows/s, {entry['rows_per_s'] * result['bytes_per_event'] / 1e6:.0f} MB/s")
-    rows += ["", f"**relay / SDK = {result['relay_vs_sdk']:.2f}x, relay / passthrough = "
-                 f"{result['relay_vs_passthrough'] * 100:.1f}%** (relay: {result['relay_landed']:,} rows landed, "
-                 f"{result['relay_rejected']:,} rejected, {result['relay_requests']} requests; SDK "
-                 f"{result['sdk_requests']} requests). The route "
-                 f"{'has a' if result['typed_path'] else 'has no'} typed path (its id_column); without it, it has."]
+    rows += contender_lines(result, (
+        ("relay", "relay: handle_eventhub (decode_event_body + Engine.run, fast path, ISA-L gzip)"),
+        ("sdk", "SDK sample path: json.loads + map + _create_gzip_requests"),
+        ("passthrough", "passthrough: orjson.loads + orjson.dumps + ISA-L gzip"),
+        ("relay_no_event_id", "ablation: relay on the route without id_column (typed path, no EventId)"),
+        ("relay_default_gc", "ablation: relay under Python's default GC thresholds")), mb_per_s=True)
+    rows += ["", ratio_line(result, f"{result['relay_requests']} requests; SDK {result['sdk_requests']} requests")
+             + f". The route {'has a' if result['typed_path'] else 'has no'} typed path (its id_column); without it, "
+               "it has."]
     return rows
 
 
 if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=EVENTS, help="diagnostic-log records (rows)")
-    parser.add_argument("--repeat", type=int, default=5)
-    arguments = parser.parse_args()
-    print("\n".join(lines(run(arguments.events, arguments.repeat))))
+    bench_main(__doc__ + "\n--events counts diagnostic-log records (rows).", EVENTS, run, lines)

@@ -30,7 +30,16 @@ import orjson
 import yaml
 from isal import igzip
 
-from bench.common import PYTHON_DEFAULT_GC, ROOT, interleaved, say, with_gc_thresholds
+from bench.common import (
+    PYTHON_DEFAULT_GC,
+    ROOT,
+    bench_main,
+    contender_lines,
+    interleaved,
+    ratio_line,
+    say,
+    with_gc_thresholds,
+)
 
 EVENTS = 100_000
 BODY_EVENTS = 5_000
@@ -207,16 +216,12 @@ def time_http_arrays(label: str, route: Any, posted: list[bytes], context: Any, 
 def lines(result: dict[str, Any]) -> list[str]:
     rows = [f"{result['events']:,} events of {result['bytes_per_event']} bytes as {result['body_events']:,}-event "
             f"JSON arrays, best of {result['repeat']} interleaved runs:", ""]
-    for name, label in (("relay", "relay: decode_http_body + Engine.run (typed path, ISA-L gzip)"),
-                        ("sdk", "SDK sample path: json.loads + map + _create_gzip_requests"),
-                        ("passthrough", "passthrough: orjson.loads + orjson.dumps + ISA-L gzip"),
-                        ("relay_default_gc", "ablation: relay under Python's default GC thresholds")):
-        entry = result[name]
-        rows.append(f"- {label}: {entry['best_s']:.3f} s best, {entry['median_s']:.3f} s median, "
-                    f"{entry['rows_per_s']:,} rows/s")
-    rows += ["", f"**relay / SDK = {result['relay_vs_sdk']:.2f}x, relay / passthrough = "
-                 f"{result['relay_vs_passthrough'] * 100:.1f}%** (relay: {result['relay_landed']:,} rows landed, "
-                 f"{result['relay_rejected']:,} rejected, {result['relay_requests']} requests)"]
+    rows += contender_lines(result, (
+        ("relay", "relay: decode_http_body + Engine.run (typed path, ISA-L gzip)"),
+        ("sdk", "SDK sample path: json.loads + map + _create_gzip_requests"),
+        ("passthrough", "passthrough: orjson.loads + orjson.dumps + ISA-L gzip"),
+        ("relay_default_gc", "ablation: relay under Python's default GC thresholds")))
+    rows += ["", ratio_line(result, f"{result['relay_requests']} requests")]
     bulk = result.get("bulk")
     if bulk:
         rows += ["", f"Bulk posts: {bulk['bodies']} bodies of {bulk['body_mb']} MB ({bulk['events']:,} events), "
@@ -227,10 +232,4 @@ def lines(result: dict[str, Any]) -> list[str]:
 
 
 if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=EVENTS)
-    parser.add_argument("--repeat", type=int, default=5)
-    arguments = parser.parse_args()
-    print("\n".join(lines(run(arguments.events, arguments.repeat))))
+    bench_main(__doc__, EVENTS, run, lines)

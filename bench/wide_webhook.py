@@ -40,7 +40,7 @@ from typing import Any
 import orjson
 import yaml
 
-from bench.common import ROOT, say
+from bench.common import ROOT, bench_main, contender_lines, ratio_line, say
 
 EVENTS = 10_000
 BODY_EVENTS = 200
@@ -191,25 +191,14 @@ def lines(result: dict[str, Any]) -> list[str]:
     rows = [f"{result['events']:,} GitHub push events of {result['bytes_per_event']:,} bytes on average as "
             f"{result['body_events']:,}-event JSON arrays ({result['input_bytes'] / 1e6:.1f} MB), best of "
             f"{result['repeat']} interleaved runs:", ""]
-    for name, label in (("relay", f"relay: decode_http_body + Engine.run ({path}, ISA-L gzip)"),
-                        ("sdk", "SDK sample path: json.loads + map (dotted lookups) + _create_gzip_requests"),
-                        ("passthrough", "passthrough: orjson.loads + orjson.dumps + ISA-L gzip"),
-                        ("relay_default_gc", "ablation: relay under Python's default GC thresholds")):
-        entry = result[name]
-        rows.append(f"- {label}: {entry['best_s']:.3f} s best, {entry['median_s']:.3f} s median, "
-                    f"{entry['rows_per_s']:,} rows/s, {entry['rows_per_s'] * result['bytes_per_event'] / 1e6:.0f} MB/s")
-    rows += ["", f"**relay / SDK = {result['relay_vs_sdk']:.2f}x, relay / passthrough = "
-                 f"{result['relay_vs_passthrough'] * 100:.1f}%** (relay: {result['relay_landed']:,} rows landed, "
-                 f"{result['relay_rejected']:,} rejected, {result['relay_requests']} requests; SDK "
-                 f"{result['sdk_requests']} requests)"]
+    rows += contender_lines(result, (
+        ("relay", f"relay: decode_http_body + Engine.run ({path}, ISA-L gzip)"),
+        ("sdk", "SDK sample path: json.loads + map (dotted lookups) + _create_gzip_requests"),
+        ("passthrough", "passthrough: orjson.loads + orjson.dumps + ISA-L gzip"),
+        ("relay_default_gc", "ablation: relay under Python's default GC thresholds")), mb_per_s=True)
+    rows += ["", ratio_line(result, f"{result['relay_requests']} requests; SDK {result['sdk_requests']} requests")]
     return rows
 
 
 if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=EVENTS)
-    parser.add_argument("--repeat", type=int, default=5)
-    arguments = parser.parse_args()
-    print("\n".join(lines(run(arguments.events, arguments.repeat))))
+    bench_main(__doc__, EVENTS, run, lines)

@@ -69,3 +69,9 @@ def describe(error: BaseException) -> str:
     text = str(error).strip()
     first = text.splitlines()[0] if text else ""
     return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
+def print_warnings(warnings: Sequence[str]) -> None:
+    """What the DCR rules could not check (shared/dcr_rules.py): said once each, never a failure."""
+    for warning in dict.fromkeys(warnings):
+        print(f"warning: {warning}", file=sys.stderr)

@@ -99,7 +99,8 @@ def cmd_init(args: argparse.Namespace) -> int:
         azure_table = not table.endswith("_CL")
         if azure_table and args.plan:
             raise UsageError("--plan applies to custom (_CL) tables: an Azure table's plan is not the relay's")
-        inference = infer(read_samples(args.samples), azure_table=azure_table, time_field=args.time_field)
+        inference = infer(read_samples(args.samples), azure_table=table if azure_table else False,
+                          time_field=args.time_field)
         dcr_path = Path(args.dcr)
         plans_path = tables_file_for(dcr_path)
         load_table_plans(plans_path)  # a broken plans file fails before anything is written

@@ -157,12 +157,19 @@ def _fit(base: str, suffix: str, limit: int) -> str:
     return base[: limit - len(suffix)] + suffix
 
 
-def name_columns(keys: Iterable[str], azure_table: bool, taken: Iterable[str] = ()) -> tuple[dict[str, str], list[str]]:
-    """Column name per key: valid, not reserved, unique (case-insensitively), ``_CF`` for Azure tables.
+def name_columns(keys: Iterable[str], azure_table: bool | str,
+                 taken: Iterable[str] = ()) -> tuple[dict[str, str], list[str]]:
+    """Column name per key: valid, not reserved, unique (case-insensitively), ``_CF`` for Azure tables,
+    except a key that is one of the Azure table's own standard columns (``azure_table`` naming the table,
+    its columns shipped in ``shared/data/azure_table_columns.json``): it fills that column.
 
     ``taken`` are names already used (TimeGenerated, the extra column). Returns names and notes.
     """
+    from shared.dcr_rules import azure_table_columns
+
     suffix = AZURE_TABLE_SUFFIX if azure_table else ""
+    standard = (azure_table_columns().standard(azure_table) or frozenset()) if isinstance(azure_table, str) else (
+        frozenset())
     reserved = {name.lower() for name in (*RESERVED_COLUMNS, TIME_COLUMN)}
     used = {name.lower() for name in taken}
     names: dict[str, str] = {}
@@ -172,6 +179,11 @@ def name_columns(keys: Iterable[str], azure_table: bool, taken: Iterable[str] = 
         if base.lower() in reserved:
             notes.append(f"field {key!r}: {base} is reserved by Azure Monitor, column named {RESERVED_PREFIX}{base}")
             base = RESERVED_PREFIX + base
+        if base in standard and base.lower() not in used:
+            notes.append(f"field {key!r}: fills {base}, a standard column of {azure_table} (no {AZURE_TABLE_SUFFIX})")
+            used.add(base.lower())
+            names[key] = base
+            continue
         name = _fit(base, suffix, MAX_NAME)
         number = 1
         while name.lower() in used:
@@ -214,7 +226,7 @@ def _check_time_field(samples: list[tuple[Any, bool]], time_field: str) -> int:
     return present
 
 
-def infer(samples: Iterable[tuple[Any, bool]], *, azure_table: bool = False, time_field: str | None = None,
+def infer(samples: Iterable[tuple[Any, bool]], *, azure_table: bool | str = False, time_field: str | None = None,
           max_columns: int = MAX_COLUMNS) -> Inference:
     """Infer the stream's columns from ``(event, from_text)`` samples (from_text: a CSV row)."""
     events = list(samples)

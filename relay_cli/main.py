@@ -27,7 +27,7 @@ from shared.sources.blob import open_file
 from shared.sources.errors import DecodeError
 
 from . import relay_version
-from .console import OneLineHandler, console, describe, table
+from .console import OneLineHandler, console, describe, print_warnings, table
 from .dcr import add_dcr_commands
 from .exit_codes import Exit, epilog, for_counts, worst
 from .poison import add_poison_commands
@@ -75,12 +75,6 @@ def _print_problems(problems: Sequence[str], routes_file: str) -> None:
                 print(f"{indent}- {message}", file=err)
 
 
-def _print_warnings(warnings: Sequence[str]) -> None:
-    """What the DCR rules could not check (shared/dcr_rules.py): said, never a failure."""
-    for warning in dict.fromkeys(warnings):
-        print(f"warning: {warning}", file=sys.stderr)
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
     """Check the routes file and its DCR files; every problem once, grouped by file then route, then
     the warnings (what could not be checked, which fails nothing)."""
@@ -95,12 +89,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
         check_credential_fits(settings, config)
     except ConfigError as error:
         _print_problems(error.problems, routes_file)
-        _print_warnings(error.warnings)
+        print_warnings(error.warnings)
         return Exit.USAGE
     except SettingsError as error:
         print(f"relay validate: {error}", file=sys.stderr)
         return Exit.USAGE
-    _print_warnings(config.warnings)
+    print_warnings(config.warnings)
     print(f"{settings.config_path}: {len(config.routes)} route(s) OK")
     table(("ROUTE", "SOURCE", "MATCH", "STREAM", "COLUMNS", "DECODING"),
           ([r.name, r.source, r.match, r.stream, len(r.schema.columns), _decoding(r)] for r in config.routes),

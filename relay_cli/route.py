@@ -24,7 +24,7 @@ from shared.sources import registry
 from shared.sources.blob import open_file
 from shared.sources.errors import DecodeError
 
-from .console import table
+from .console import print_warnings, table
 from .exit_codes import Exit
 from .settings_file import load_settings_file
 
@@ -50,6 +50,7 @@ def cmd_route(args: argparse.Namespace) -> int:
     except (ConfigError, SettingsError) as error:
         print(f"relay route: {error}", file=sys.stderr)
         return Exit.USAGE
+    print_warnings(config.warnings)
     router = config.router(args.source, args.match)
     if router is None:
         matches = ", ".join(r.match for r in config.routes if r.source == args.source) or "none"

@@ -254,6 +254,11 @@ def test_relay_validate_prints_the_warning_and_passes(tmp_path, capsys, monkeypa
     assert relay_main(["validate", "--config", str(config)]) == Exit.OK
     err = capsys.readouterr().err
     assert err.startswith("warning: ") and "columns added to ASimDnsAuditLogs are not checked for the _CF suffix" in err
+    # AND relay route, which loads the same file, says it too
+    sample = tmp_path / "sample.json"
+    sample.write_text('{"Repo": "x"}')
+    assert relay_main(["route", str(sample), "--source", "http", "--match", "a", "--config", str(config)]) == Exit.OK
+    assert "columns added to ASimDnsAuditLogs are not checked" in capsys.readouterr().err
 
 
 def test_the_emulator_refuses_a_dcr_adding_a_column_without_cf_and_keeps_the_warnings(tmp_path):
@@ -282,3 +287,14 @@ def test_every_worker_start_logs_what_the_rules_could_not_check(relay_env, monke
             "routes file: d.json: not checked"]
     finally:
         relay.close()
+
+
+def test_relay_dcr_init_fills_an_azure_tables_own_columns_and_suffixes_the_rest():
+    """GIVEN samples for CommonSecurityLog, one key its own standard column WHEN inferred for that table THEN the
+    standard column keeps its name (it fills it), the others get _CF, and the DCR passes the rule."""
+    samples = [({"DeviceVendor": "acme", "level": "info", "when": "2024-05-01T10:00:00Z"}, False)]
+    inference = infer(samples, azure_table="CommonSecurityLog", time_field="when")
+    assert [column.name for column in inference.columns] == ["TimeGenerated", "DeviceVendor", "Level_CF"]
+    assert any("fills DeviceVendor, a standard column of CommonSecurityLog" in w for w in inference.warnings)
+    check = check_dcr(merge_stream(None, "Custom-Acme", "CommonSecurityLog", inference).document, "acme.json")
+    assert (check.problems, check.warnings) == ([], [])
