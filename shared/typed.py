@@ -24,8 +24,9 @@ the chunk is decoded by the *lax* Struct and each event's keys read as a map of 
 which is where ``extra`` comes from (in the event's own key order) and what the dropped-field
 counts count. The path remembers which kind the last chunk was.
 
-:meth:`TypedPath.of` returns None for plans it does not cover (context paths, array indexes in
-paths, a key read as two different types, text ``extra``, keys a Struct field cannot be named,
+Paths into the trigger's context are read once per chunk (a body has one context) and coerced as
+the general path coerces them. :meth:`TypedPath.of` returns None for plans it does not cover (array
+indexes in paths, a key read as two different types, text ``extra``, keys a Struct field cannot be named,
 ``id_column``; :func:`why_not` says which); those routes keep the fast path, and ``relay validate``
 shows it per route. ``id_column`` hashes the event's canonical JSON
 (sorted keys at every level), which needs the event decoded as the general path decodes it: the
@@ -54,7 +55,7 @@ from .coercion import (
     EventRejection,
     NormalizedBatch,
 )
-from .paths import FieldPath
+from .paths import MISSING, FieldPath
 from .plan import RoutePlan
 from .sources.jsontext import Unreadable, maybe_out_of_range, read_element
 from .timeparse import TimeFormatError, format_epoch, parse_utc
@@ -141,12 +142,12 @@ def why_not(plan: RoutePlan) -> str | None:
 
 
 def _shape(plan: RoutePlan) -> str | None:
-    if plan.uses_context:
-        return "a path reads the trigger's context"
     if plan.extra is not None and plan.extra_as_text:
         return "extra is a string column"
     paths = [column.path for column in plan.columns] + ([plan.time] if plan.time is not None else [])
     for path in paths:
+        if path.from_context:  # read once per chunk, as the general path reads it
+            continue
         if any(position is not None for _, position in path.steps[1:]):
             return f"path {path.text!r} may index an array"
         if not all(_usable_key(step) for step, _ in path.steps):
@@ -161,6 +162,8 @@ def _tree(plan: RoutePlan) -> dict[str, _Node] | None:
     if plan.time is not None:
         reads.append((plan.time, "datetime"))
     for path, kind in reads:
+        if path.from_context:
+            continue
         nodes = roots
         for depth, (step, _) in enumerate(path.steps):
             node = nodes.setdefault(step, _Node())
@@ -218,6 +221,8 @@ class _Layout:
     sources: list[str] = field(default_factory=list)  # the event Struct's attribute read for the slot
     times: list[tuple[int, bool]] = field(default_factory=list)  # datetime slots: (slot, sets the row's time)
     raws: list[int] = field(default_factory=list)  # dynamic slots: raw bytes, null and absent left out
+    #: slots read from the trigger's context (one value per chunk): (slot, path, coercer or None to keep it)
+    context: list[tuple[int, FieldPath, Callable[[Any], Any] | None]] = field(default_factory=list)
     #: top-level fields a wide decode may hold in another form: (attribute, classes stored as they are, coercer)
     coerced: list[tuple[str, tuple[type, ...], Callable[[Any], Any]]] = field(default_factory=list)
     #: per root of dotted paths: its attribute, the decoder of its value, (slot, attribute inside) per path
@@ -271,9 +276,11 @@ class TypedPath:
         def add(name: str, path: FieldPath, kind: str, sets_time: bool) -> None:
             slot = len(layout.names)
             layout.names.append(name)
-            top = f"f{list(roots).index(path.steps[0][0])}"
-            if len(path.steps) == 1:
-                layout.sources.append(top)
+            if path.from_context:
+                layout.sources.append("none")
+                layout.context.append((slot, path, COERCERS[kind] if kind in _STORED else None))
+            elif len(path.steps) == 1:
+                layout.sources.append(f"f{list(roots).index(path.steps[0][0])}")
             else:
                 layout.sources.append("none")
                 inner = _attribute(roots[path.steps[0][0]].children, path.steps[1:])
@@ -318,7 +325,7 @@ class TypedPath:
         kept = [offset for offset, event in enumerate(events) if event is not FAIL]
         if len(kept) < len(events):
             events, laxes = [events[offset] for offset in kept], [laxes[offset] for offset in kept]
-        chunk = _Chunk(events, laxes, [raws[offset] for offset in kept], ingest_time)
+        chunk = _Chunk(events, laxes, [raws[offset] for offset in kept], ingest_time, context or {})
         bodies = self._rows(chunk) if events else []
         if self.uniform and events:  # strict next time unless a key outside the Struct's came
             self.prefer_strict = not laxes[0] or chunk.leftovers is None or all(
@@ -370,6 +377,15 @@ class TypedPath:
         layout, plan, events = self.layout, self.plan, chunk.events
         columns = [list(column) for column in zip(*map(self.slots, events), strict=True)]
         failed: set[int] = set()  # rows a step could not make
+        for slot, path, coerce in layout.context:  # the same value for every record of the chunk
+            value = path.read({}, chunk.context)
+            value = None if value is MISSING else value
+            if value is not None and coerce is not None:
+                try:
+                    value = coerce(value)
+                except CoercionError:  # every record: the general path says why (or moves it to extra)
+                    failed.update(range(len(events)))
+            columns[slot] = [value] * len(events)
         for attribute, decode, reads in layout.nested:
             inners = _each(_nested, decode, list(map(attrgetter(attribute), events)), failed)
             for slot, get in reads:
@@ -514,6 +530,7 @@ class _Chunk:
     laxes: list[bool]
     raws: list[Any]
     ingest_time: float
+    context: Any = None
     moments: list[float] | None = None  # the rows' epochs, when a column sets them
     defaulted: list[Any] | None = None  # the time_field column as decoded (None: stamped)
     leftovers: list[dict[str, Any]] | None = None

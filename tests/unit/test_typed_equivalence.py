@@ -32,8 +32,11 @@ from tests.unit.test_plan_equivalence import NOW, build_route, events, routes
 
 #: what the typed path covers: top-level and dotted paths without array indexes or context; dynamic extra
 typed_routes = partial(routes, paths=("a", "b", "n", "when", "msg", "nested.a", "nested.b.c", "a.b", "c", "nested",
-                                      "N", "Msg", "TimeGenerated"),
-                       time_fields=("when", "nested.when", "TimeGenerated"), extra_types=("dynamic",))
+                                      "N", "Msg", "TimeGenerated", "_http.headers.x-id", "_blob.name", "_http",
+                                      "_http.n"),
+                       time_fields=("when", "nested.when", "TimeGenerated", "_http.time"), extra_types=("dynamic",))
+#: the trigger's context of every chunk (one per body)
+CONTEXT = {"_http": {"headers": {"x-id": "h-1"}, "time": "2024-05-01T10:00:00Z", "n": "12"}, "_blob": {"name": "b"}}
 
 
 def body_of(batch: list[Any]) -> bytes | None:
@@ -50,12 +53,12 @@ def outcome(batch, parse_rows: bool) -> tuple:
             batch.oversized_fields, batch.dropped_fields, batch.moved_to_extra, batch.time_defaulted)
 
 
-def both(route: Route, body: bytes) -> tuple[tuple, tuple]:
+def both(route: Route, body: bytes, context: Any = None) -> tuple[tuple, tuple]:
     raws = encoded_events(body)
     assert raws is not None, "the body is a plain JSON array"
     decoded = [orjson.loads(memoryview(raw)) for raw in raws]  # what the source decodes without a typed path
-    general = Normalizer(route, fast=False).normalize(decoded, now=NOW, start_index=0)
-    typed = Normalizer(route).normalize_encoded(raws, now=NOW)
+    general = Normalizer(route, fast=False).normalize(decoded, now=NOW, start_index=0, context=context)
+    typed = Normalizer(route).normalize_encoded(raws, now=NOW, context=context)
     return outcome(general, True), outcome(typed, True)
 
 
@@ -67,8 +70,8 @@ def test_typed_path_gives_the_general_paths_rows_reasons_and_counters(route, bat
     body = body_of(batch)
     assume(body is not None and encoded_events(body) is not None)
     assume(Normalizer(route).typed is not None)  # (a key two columns read as two types is not covered)
-    # WHEN the typed path normalizes the events' bytes and the general path the decoded events
-    general, typed = both(route, body)
+    # WHEN the typed path normalizes the events' bytes and the general path the decoded events, in one context
+    general, typed = both(route, body, CONTEXT)
     # THEN the rows are the same JSON, and every index, time, rejection and counter is the same
     assert typed == general
 
@@ -163,9 +166,8 @@ def test_integers_beyond_64_bits_in_dynamic_values_stay_exact():
 
 
 def test_plans_the_typed_path_does_not_cover_keep_the_fast_path():
-    # GIVEN routes reading the trigger's context, an array index, text extra, a key read as two types, an id
+    # GIVEN routes reading an array index, text extra, a key read as two types, an id
     uncovered = [
-        build_route({"A": "string"}, map={"A": "_http.headers.x-id"}),
         build_route({"A": "string"}, map={"A": "items.0"}),
         build_route({"A": "string", "Extra": "string"}, map={"A": "a"}, extra="Extra"),
         build_route({"A": "string", "B": "long"}, map={"A": "a", "B": "a"}),
@@ -249,3 +251,19 @@ def test_the_typed_path_declares_the_keys_the_plan_reads():
     assert set(fields) == {"ts", "n", "x", "d", "\ufffe"}
     assert isinstance(fields["x"], msgspec.inspect.RawType) and isinstance(fields["d"], msgspec.inspect.RawType)
     assert typed.layout.names == ["TimeGenerated", "A", "C", "D"]
+
+
+def test_context_values_are_read_once_per_chunk_and_coerced_as_the_general_path_coerces_them():
+    # GIVEN a route reading a header (string), a count from the context that is text (int), and the whole _http
+    route = build_route({"A": "string", "N": "int", "H": "dynamic", "M": "string"},
+                        map={"A": "_http.headers.x-id", "N": "_http.n", "H": "_http", "M": "m"})
+    assert Normalizer(route).typed is not None
+    body = b'[{"m": "x"}, {"m": "y"}]'
+    # WHEN both paths run THEN they agree, and every row has the context's values
+    general, typed = both(route, body, CONTEXT)
+    assert typed == general
+    assert typed[0][0] == {"A": "h-1", "N": 12, "H": CONTEXT["_http"], "M": "x"}
+    # AND a context value the column cannot hold leaves every record to the general path, which says why
+    bad = {"_http": {**CONTEXT["_http"], "n": "many"}}
+    general, typed = both(route, body, bad)
+    assert typed == general and [reason for _, reason, _ in typed[3]] == ["column 'N' (int): 'many' is not a 32-bit int"] * 2
