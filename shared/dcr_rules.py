@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cache
@@ -120,53 +120,57 @@ def _name(text: str) -> str:
     return text[1:-1].strip()[1:-1] if text.startswith("[") else text
 
 
-def _strip_comments(text: str) -> str:
-    """KQL without its ``//`` comments (outside strings)."""
-    out, quote, i = [], "", 0
+def _pieces(text: str) -> Iterator[tuple[int, str, bool]]:
+    """Each character of KQL text (an escape inside a string as one two-character piece), its place, and
+    whether it stands inside a string literal (its quotes included)."""
+    quote, i = "", 0
     while i < len(text):
         char = text[i]
+        if quote and char == "\\" and i + 1 < len(text):
+            yield i, text[i:i + 2], True
+            i += 2
+            continue
         if quote:
-            if char == "\\" and i + 1 < len(text):
-                out.append(text[i:i + 2])
-                i += 2
-                continue
             quote = "" if char == quote else quote
+            yield i, char, True
         elif char in "'\"":
             quote = char
-        elif text.startswith("//", i):
-            end = text.find("\n", i)
-            i = len(text) if end < 0 else end
-            continue
-        out.append(char)
+            yield i, char, True
+        else:
+            yield i, char, False
         i += 1
+
+
+def _strip_comments(text: str) -> str:
+    """KQL without its ``//`` comments (outside strings)."""
+    out: list[str] = []
+    skip_to = -1
+    for i, piece, quoted in _pieces(text):
+        if i < skip_to:
+            continue
+        if not quoted and text.startswith("//", i):
+            end = text.find("\n", i)
+            skip_to = len(text) if end < 0 else end
+            continue
+        out.append(piece)
     return "".join(out)
 
 
 def _split_top_level(text: str, separator: str) -> list[str]:
     """Split KQL on a separator outside strings and brackets."""
     parts: list[str] = []
-    depth, quote, current, i = 0, "", [], 0
-    while i < len(text):
-        char = text[i]
-        if quote:
-            if char == "\\" and i + 1 < len(text):
-                current.append(text[i:i + 2])
-                i += 2
+    depth, current = 0, []
+    for _, piece, quoted in _pieces(text):
+        if not quoted:
+            if piece in "([{":
+                depth += 1
+            elif piece in ")]}":
+                depth -= 1
+            elif piece == separator and depth == 0:
+                parts.append("".join(current).strip())
+                current = []
                 continue
-            quote = "" if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif char == separator and depth == 0:
-            parts.append("".join(current).strip())
-            current = []
-            i += 1
-            continue
-        current.append(char)
-        i += 1
+        current.append(piece)
     parts.append("".join(current).strip())
     return parts
 
