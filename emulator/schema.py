@@ -314,14 +314,15 @@ Checker = Callable[[Any], Any]
 SAFE_FIELD_CHARS = MAX_FIELD_BYTES // 4
 
 
-def input_checker(col_type: str) -> Checker:
-    """A function equal to ``lambda value: check_input(col_type, value)``, faster on good values."""
+def _exact_type(col_type: str, fallback: Callable[[str, Any], Any]) -> Checker | None:
+    """The shortcut input and output share: a string, integer or real value already exactly of the column's
+    type passes as it is; anything else goes to ``fallback(col_type, value)``. None for other types."""
     if col_type == "string":
 
         def check_string(value: Any) -> Any:
             if value.__class__ is str and value.isascii():
                 return value
-            return check_input("string", value)
+            return fallback("string", value)
 
         return check_string
     if col_type in ("int", "long"):
@@ -330,7 +331,7 @@ def input_checker(col_type: str) -> Checker:
         def check_integer(value: Any) -> Any:
             if value.__class__ is int and lo <= value <= hi:
                 return value
-            return check_input(col_type, value)
+            return fallback(col_type, value)
 
         return check_integer
     if col_type == "real":
@@ -338,9 +339,17 @@ def input_checker(col_type: str) -> Checker:
         def check_real(value: Any) -> Any:
             if value.__class__ is float and value - value == 0.0:  # finite: inf - inf and nan are nan
                 return value
-            return check_input("real", value)
+            return fallback("real", value)
 
         return check_real
+    return None
+
+
+def input_checker(col_type: str) -> Checker:
+    """A function equal to ``lambda value: check_input(col_type, value)``, faster on good values."""
+    exact = _exact_type(col_type, check_input)
+    if exact is not None:
+        return exact
     if col_type == "boolean":
 
         def check_boolean(value: Any) -> Any:
@@ -362,31 +371,9 @@ def input_checker(col_type: str) -> Checker:
 
 def output_encoder(col_type: str) -> Checker:
     """A function equal to ``lambda value: encode_output(col_type, value)``, faster on good values."""
-    if col_type == "string":
-
-        def encode_string(value: Any) -> Any:
-            if value.__class__ is str and value.isascii():
-                return value
-            return encode_output("string", value)
-
-        return encode_string
-    if col_type in ("int", "long"):
-        lo, hi = INT32 if col_type == "int" else INT64
-
-        def encode_integer(value: Any) -> Any:
-            if value.__class__ is int and lo <= value <= hi:
-                return value
-            return encode_output(col_type, value)
-
-        return encode_integer
-    if col_type == "real":
-
-        def encode_real(value: Any) -> Any:
-            if value.__class__ is float and value - value == 0.0:
-                return value
-            return encode_output("real", value)
-
-        return encode_real
+    exact = _exact_type(col_type, encode_output)
+    if exact is not None:
+        return exact
     if col_type == "boolean":
 
         def encode_boolean(value: Any) -> Any:

@@ -208,7 +208,7 @@ class _Run:
         if self.router is not None:
             return None
         (lane,) = self.lanes.values()
-        return lane if self.engine.normalizer(lane.route).typed is not None else None
+        return lane if self.engine.takes_encoded(lane.route) else None
 
     def split(self, records: list[Record], chunk: ChunkReport | None) -> list[tuple[Route, list[Record]]]:
         """The records each destination takes, in order; a record nobody takes is rejected."""

@@ -255,7 +255,6 @@ class TypedPath:
                                  if node.children and key not in plan.consumed)
         self.consumed = tuple(sorted(plan.consumed))
         self.loose_keys = frozenset(key for key, _ in self.loose_roots)
-        self.uniform = True  # the last chunk decoded in one call
         self.extra_slot = layout.names.index(plan.extra) if plan.extra is not None else None
         self.time_slot = layout.names.index("TimeGenerated") if "TimeGenerated" in layout.names else None
         self.prefer_strict, self.prefer_wide = True, False  # what the last chunk was
@@ -321,13 +320,13 @@ class TypedPath:
             # range is found, and rejected naming its field, as in a body read whole
             self.fall_back(raws, start_index, ingest_time, context, fallback, batch)
             return batch
-        events, laxes = self._events(raws, text)
+        events, laxes, uniform = self._events(raws, text)
         kept = [offset for offset, event in enumerate(events) if event is not FAIL]
         if len(kept) < len(events):
             events, laxes = [events[offset] for offset in kept], [laxes[offset] for offset in kept]
         chunk = _Chunk(events, laxes, [raws[offset] for offset in kept], ingest_time, context or {})
         bodies = self._rows(chunk) if events else []
-        if self.uniform and events:  # strict next time unless a key outside the Struct's came
+        if uniform and events:  # strict next time unless a key outside the Struct's came
             self.prefer_strict = not laxes[0] or chunk.leftovers is None or all(
                 map(self.loose_keys.issuperset, chunk.leftovers))
         made = [row for row, body in enumerate(bodies) if body is not None] if None in bodies else range(len(bodies))
@@ -353,23 +352,21 @@ class TypedPath:
             batch.time_defaulted += chunk.defaulted.count(None) if whole else sum(
                 1 for row in made if chunk.defaulted[row] is None)
 
-    def _events(self, raws: Sequence[Raw | bytes], text: bytes) -> tuple[list[Any], list[bool]]:
+    def _events(self, raws: Sequence[Raw | bytes], text: bytes) -> tuple[list[Any], list[bool], bool]:
         """The chunk decoded (in one call when a mode takes it all, else record by record), values a wide
         decode took converted; FAIL where nothing takes a record. With each, whether it was decoded lax
-        (keys the plan does not read are then looked for)."""
+        (keys the plan does not read are then looked for); and whether the chunk decoded in one call."""
         events, mode = self._decode_all(text)
         if events is not None:
-            self.uniform = True
             converted = 0
             if mode.wide and self.layout.coerced:
                 before = self.conversions
                 events = list(map(self._converted, events))
                 converted = self.conversions - before
             self.prefer_wide = mode.wide and converted > 0
-            return events, [not mode.strict] * len(events)
-        self.uniform = False
+            return events, [not mode.strict] * len(events), True
         pairs = list(map(self._one_or_fail, raws))
-        return [pair[0] for pair in pairs], [pair[1] for pair in pairs]
+        return [pair[0] for pair in pairs], [pair[1] for pair in pairs], False
 
     def _rows(self, chunk: _Chunk) -> list[bytes | None]:
         """Each kept record's row, or None where a column could not be made (or the row is over the field

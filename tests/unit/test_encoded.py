@@ -109,3 +109,16 @@ def test_small_or_other_event_hub_bodies_are_decoded_as_before():
     assert encoded_records(envelope(MIN_ENCODED_RECORDS).replace(b'"durationMs":1', b'"durationMs":NaN'), 1 << 20) is None
     # AND a gzip envelope with a byte order mark is split
     assert len(encoded_records(zlib.compress(b"\xef\xbb\xbf" + envelope(9), wbits=31), 1 << 20)) == 9
+
+
+def test_an_encoded_event_json_cannot_carry_is_rejected_naming_its_field_when_made_a_record():
+    # GIVEN encoded events for a router (so they become records), one holding a number beyond double range
+    routes = config({"name": "audit", "stream": "Custom-A", "where": {"category": "Audit"}},
+                    {"name": "rest", "stream": "Custom-B"})
+    body = b'[{"category": "Audit", "durationMs": 1}, {"category": "Sign", "durationMs": 1e400}]'
+    engine = Engine(Dispatcher(LandingUploader(), concurrency=1), 1 << 20)
+    # WHEN the engine runs them
+    result = engine.run(routes.router("eventhub", "hub"), [Encoded(encoded_events(body), None)], batch_id="b")
+    # THEN the good one lands and the other is rejected at its index, naming the field, as a body read whole says
+    assert (result.received, result.landed, result.rejected) == (2, 1, 1)
+    assert result.rejections == [{"index": 1, "reason": "field 'durationMs' holds 1e400, a number beyond double range"}]
