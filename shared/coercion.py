@@ -13,8 +13,10 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
+import msgspec
 import orjson
 
 from .timeparse import TimeFormatError, normalize_time
@@ -154,10 +156,27 @@ class NormalizedBatch:
     time_defaulted: int = 0
 
 
-def event_id(route_name: str, event: Any) -> str:
-    """Deterministic id of an event on a route, so retried deliveries can be de-duplicated."""
-    canonical = orjson.dumps(event, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
-    return hashlib.sha256(route_name.encode() + b"\n" + canonical).hexdigest()[:32]
+def event_id(route_name: str, event: Any, text: Any = None) -> str:
+    """Deterministic id of an event on a route, so retried deliveries can be de-duplicated: the
+    hash of the route's name and the event's canonical bytes (:func:`canonical_bytes`)."""
+    return hashlib.sha256(route_name.encode() + b"\n" + canonical_bytes(event, text)).hexdigest()[:32]
+
+
+def canonical_bytes(event: Any, text: Any = None) -> bytes:
+    """What ``id_column`` hashes. ``text``: the JSON text the event came in, when the relay handed the
+    event on undecoded (``records.Encoded``); then the text without its whitespace, which is the same on
+    every delivery of the same input and is made in C without decoding the event. Otherwise (and for a
+    text msgspec cannot read, such as a lone surrogate) the event's JSON with its keys sorted."""
+    if text is not None:
+        try:
+            return compact_json(text)
+        except msgspec.DecodeError:
+            pass
+    return orjson.dumps(event, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+
+
+#: a JSON text without its whitespace (strings, escapes, number spellings and key order kept)
+compact_json: Callable[[Any], bytes] = partial(msgspec.json.format, indent=-1)
 
 
 def flag_oversized(row: dict, batch: NormalizedBatch, dumps: Callable[..., bytes] = orjson.dumps) -> None:

@@ -29,6 +29,7 @@ from .coercion import (
     CoercionError,
     EventRejection,
     NormalizedBatch,
+    canonical_bytes,
     flag_oversized,
 )
 from .paths import MISSING
@@ -85,8 +86,9 @@ class FastPath:
 
     def normalize(self, events: Iterable[Any], ingest_time: float, start_index: int,  # noqa: C901
                   context: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None,
-                  json: Any = orjson) -> NormalizedBatch:
-        """``json``: the JSON module the general path uses (the caller's, so both serialize alike)."""
+                  json: Any = orjson, texts: Sequence[Any] | None = None) -> NormalizedBatch:
+        """``json``: the JSON module the general path uses (the caller's, so both serialize alike);
+        ``texts``: each event's JSON text, when it came encoded (what ``id_column`` hashes)."""
         # one loop on purpose: a call per event or per column is what this path exists to save
         plan, columns, slow, time_path, time_key = self.plan, self.columns, self.slow, self.plan.time, self.time_key
         extra_column, extra_as_text, id_column = plan.extra, plan.extra_as_text, plan.id_column
@@ -181,12 +183,14 @@ class FastPath:
                 elif not all_consumed(event):  # one C-level test when every field is mapped
                     for key in filterfalse(is_consumed, event):
                         dropped_fields[key] += 1
-                if id_column is not None:
-                    # event_id() of normalize.py: the sort-only option is faster and gives the same bytes for str keys
-                    try:
-                        canonical = dumps(event, option=orjson.OPT_SORT_KEYS)
-                    except encode_error:
-                        canonical = dumps(event, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+                if id_column is not None:  # coercion.event_id (the sort-only option: the same bytes for str keys)
+                    if texts is not None:
+                        canonical = canonical_bytes(event, texts[offset])
+                    else:
+                        try:
+                            canonical = dumps(event, option=orjson.OPT_SORT_KEYS)
+                        except encode_error:
+                            canonical = dumps(event, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
                     row[id_column] = hashlib.sha256(self.id_prefix + canonical).hexdigest()[:32]
                 # a right-sized copy: orjson's own output keeps a larger allocation, and a batch keeps every
                 # row, so the heap would grow page by page (measured: ~1.4 page faults per row)
@@ -204,3 +208,4 @@ class FastPath:
             times_append(moment)
         batch.time_defaulted = time_defaulted
         return batch
+

@@ -56,10 +56,12 @@ class Normalizer:
         now: float | None = None,
         start_index: int = 0,
         context: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+        texts: Sequence[Any] | None = None,
     ) -> NormalizedBatch:
-        """``context`` is metadata shared by all events (a mapping) or one mapping per event."""
+        """``context`` is metadata shared by all events (a mapping) or one mapping per event. ``texts``: the
+        JSON text of each event, when it came encoded (``id_column`` hashes it: ``coercion.canonical_bytes``)."""
         if self._fast is not None:
-            return self._fast(events, now if now is not None else time.time(), start_index, context, orjson)
+            return self._fast(events, now if now is not None else time.time(), start_index, context, orjson, texts)
         batch = NormalizedBatch()
         shared_context = context if isinstance(context, Mapping) or context is None else None
         shared_context = shared_context or {}
@@ -69,7 +71,8 @@ class Normalizer:
             index = start_index + offset
             try:
                 event_context = shared_context if context is None or isinstance(context, Mapping) else context[offset]
-                row, moment = self._row(event, event_context, batch, ingest_text, ingest_time)
+                row, moment = self._row(event, event_context, batch, ingest_text, ingest_time,
+                                        texts[offset] if texts is not None else None)
                 encoded = orjson.dumps(row)
             except CoercionError as error:
                 batch.rejections.append(EventRejection(index, str(error), event))
@@ -95,11 +98,12 @@ class Normalizer:
         TypedPath.fall_back(raws, start_index, ingest_time, context, self._fall_back, batch)
         return batch
 
-    def _fall_back(self, events: list[Any], ingest_time: float, start_index: int, context: Any) -> NormalizedBatch:
-        return self.normalize(events, ingest_time, start_index, context)
+    def _fall_back(self, events: list[Any], ingest_time: float, start_index: int, context: Any,
+                   texts: Sequence[Any]) -> NormalizedBatch:
+        return self.normalize(events, ingest_time, start_index, context, texts)
 
     def _row(self, event: Any, context: Mapping[str, Any], batch: NormalizedBatch, ingest_text: str,
-             ingest_time: float) -> tuple[dict, float]:
+             ingest_time: float, text: Any = None) -> tuple[dict, float]:
         """The plan, walked for one event: time_field, the columns in order, the stamped time,
         extra (or the dropped-field counts), the id."""
         if not isinstance(event, dict):
@@ -136,7 +140,7 @@ class Normalizer:
             row["TimeGenerated"] = ingest_text
         self._leftovers(event, row, extra, batch)
         if plan.id_column:
-            row[plan.id_column] = event_id(plan.route, event)
+            row[plan.id_column] = event_id(plan.route, event, text)
         return row, moment
 
     def _leftovers(self, event: dict, row: dict[str, Any], extra: dict[str, Any] | None,

@@ -6,7 +6,7 @@ each with the types its column takes unchanged (an ``int`` column: integers with
 ``real`` one: finite floats and integers within 2**53; a ``dynamic`` one: the raw JSON bytes),
 and msgspec decodes every event of a chunk into it in C. The row is a second ``Struct`` named
 by the columns, encoded in C (``None`` left out). Python touches only what the plan says needs
-it: times (``parse_utc``), the nested values of dotted paths, ``extra`` and ``id_column``.
+it: times (``parse_utc``), the nested values of dotted paths, ``extra`` and the ``id_column`` hash.
 
 What the Struct refuses — a value of another type the coercers would convert, a number out of
 range, an event that is not an object, a row over the field size limit, a bad time — is not
@@ -25,20 +25,23 @@ which is where ``extra`` comes from (in the event's own key order) and what the 
 counts count. The path remembers which kind the last chunk was.
 
 Paths into the trigger's context are read once per chunk (a body has one context) and coerced as
-the general path coerces them. :meth:`TypedPath.of` returns None for plans it does not cover (array
-indexes in paths, a key read as two different types, text ``extra``, keys a Struct field cannot be named,
-``id_column``; :func:`why_not` says which); those routes keep the fast path, and ``relay validate``
-shows it per route. ``id_column`` hashes the event's canonical JSON
-(sorted keys at every level), which needs the event decoded as the general path decodes it: the
-typed path would decode every event twice (measured with callgrind on the shipped ``applogs``
-route: +12% instructions per event against the fast path).
+the general path coerces them. ``id_column`` hashes each event's own text without whitespace
+(``coercion.canonical_bytes``, made in C), and the general path, given the same texts for the
+records that fall back, hashes the same. :meth:`TypedPath.of` returns None for plans it does not
+cover (array indexes in paths, a key read as two different types, text ``extra``, keys a Struct
+field cannot be named; :func:`why_not` says which); those routes keep the fast path, and ``relay
+validate`` shows it per route.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from hashlib import sha256
+from itertools import repeat
 from operator import attrgetter
+from types import NoneType
 from typing import Annotated, Any, NamedTuple
 
 import msgspec
@@ -54,14 +57,15 @@ from .coercion import (
     CoercionError,
     EventRejection,
     NormalizedBatch,
+    compact_json,
 )
 from .paths import MISSING, FieldPath
 from .plan import RoutePlan
 from .sources.jsontext import Unreadable, maybe_out_of_range, read_element
 from .timeparse import TimeFormatError, format_epoch, parse_utc
 
-#: the general path for the records the typed path leaves: (events, ingest_time, start_index, context)
-Fallback = Callable[[list[Any], float, int, Any], NormalizedBatch]
+#: the general path for the records the typed path leaves: (events, ingest_time, start_index, context, texts)
+Fallback = Callable[[list[Any], float, int, Any, Sequence[Any]], NormalizedBatch]
 
 ABSENT = Raw(b"")  # a raw field's default: the key is not in the event
 NULL = Raw(b"null")
@@ -129,8 +133,6 @@ def why_not(plan: RoutePlan) -> str | None:
     reason = _shape(plan)
     if reason is not None:
         return reason
-    if plan.id_column is not None:  # decoded twice for no gain
-        return "id_column hashes the event as the general path decodes it"
     roots = _tree(plan)
     if roots is None:
         return "a key is read as two types, or both whole and through a dotted path"
@@ -242,6 +244,7 @@ class TypedPath:
             self.decoders[mode] = (msgspec.json.Decoder(list[event]).decode,  # type: ignore[valid-type]
                                    msgspec.json.Decoder(event).decode)
         self.keys = msgspec.json.Decoder(dict[str, Raw]).decode
+        self.keys_of_all = msgspec.json.Decoder(list[dict[str, Raw]]).decode
         self.layout = self._layout(plan, roots)
         layout = self.layout
         self.row_type = msgspec.defstruct(
@@ -256,6 +259,8 @@ class TypedPath:
         self.consumed = tuple(sorted(plan.consumed))
         self.loose_keys = frozenset(key for key, _ in self.loose_roots)
         self.extra_slot = layout.names.index(plan.extra) if plan.extra is not None else None
+        self.id_slot = layout.names.index(plan.id_column) if plan.id_column is not None else None
+        self.id_prefix = plan.route.encode() + b"\n"
         self.time_slot = layout.names.index("TimeGenerated") if "TimeGenerated" in layout.names else None
         self.prefer_strict, self.prefer_wide = True, False  # what the last chunk was
         self.conversions = 0  # values a wide decode took and converted, ever
@@ -293,9 +298,10 @@ class TypedPath:
             add("TimeGenerated", plan.time, "datetime", True)
         for column in plan.columns:
             add(column.name, column.path, column.type, column.drives_time)
-        if plan.extra is not None:
-            layout.names.append(plan.extra)
-            layout.sources.append("none")
+        for computed in (plan.extra, plan.id_column):
+            if computed is not None:
+                layout.names.append(computed)
+                layout.sources.append("none")
         for number, node in enumerate(roots.values()):
             if not node.children and next(iter(node.types)) in _STORED:
                 kind = next(iter(node.types))
@@ -324,7 +330,8 @@ class TypedPath:
         kept = [offset for offset, event in enumerate(events) if event is not FAIL]
         if len(kept) < len(events):
             events, laxes = [events[offset] for offset in kept], [laxes[offset] for offset in kept]
-        chunk = _Chunk(events, laxes, [raws[offset] for offset in kept], ingest_time, context or {})
+        chunk = _Chunk(events, laxes, [raws[offset] for offset in kept], ingest_time, context or {},
+                       text=text if len(kept) == len(raws) else None)
         bodies = self._rows(chunk) if events else []
         if uniform and events:  # strict next time unless a key outside the Struct's came
             self.prefer_strict = not laxes[0] or chunk.leftovers is None or all(
@@ -361,7 +368,7 @@ class TypedPath:
             converted = 0
             if mode.wide and self.layout.coerced:
                 before = self.conversions
-                events = list(map(self._converted, events))
+                events = self._converted_columns(events)
                 converted = self.conversions - before
             self.prefer_wide = mode.wide and converted > 0
             return events, [not mode.strict] * len(events), True
@@ -398,6 +405,8 @@ class TypedPath:
         for slot in layout.raws:
             columns[slot] = [None if value in _NOTHING else value for value in columns[slot]]
         self._leftovers(chunk, columns)
+        if self.id_slot is not None:
+            columns[self.id_slot] = self._ids(chunk.raws, failed)
         if self.time_slot is not None and plan.stamp_time:
             ingest_text = format_epoch(chunk.ingest_time)
             columns[self.time_slot] = [ingest_text if value is None else value for value in columns[self.time_slot]]
@@ -410,11 +419,20 @@ class TypedPath:
                       for row, values in enumerate(zip(*columns, strict=True))]
         return [None if body is not None and len(body) > MAX_FIELD_BYTES else body for body in bodies]
 
+    def _ids(self, raws: list[Any], failed: set[int]) -> list[Any]:
+        """``id_column``: ``coercion.event_id`` of each record from its text (``canonical_bytes``)."""
+        prefix = self.id_prefix
+        try:
+            texts = list(map(compact_json, raws))
+        except msgspec.DecodeError:  # (a text msgspec cannot read: that record takes the general path)
+            return _each(_text_id, prefix, raws, failed)
+        return [sha256(prefix + text).hexdigest()[:32] for text in texts]
+
     def _leftovers(self, chunk: _Chunk, columns: list[list[Any]]) -> None:
         """Per record, the keys no column consumes whole with their raw values (from the key map of a
         record decoded lax, else its dotted roots): ``extra``, or what the dropped-field counts count."""
         if all(chunk.laxes):
-            chunk.leftovers = list(map(self._lax_leftovers, chunk.raws))
+            chunk.leftovers = self._chunk_leftovers(chunk)
         elif not any(chunk.laxes) and len(self.loose_roots) == 1:  # the common case, in one comprehension
             ((key, attribute),) = self.loose_roots
             chunk.leftovers = [{} if value == ABSENT else {key: value} for value in map(attrgetter(attribute),
@@ -426,6 +444,21 @@ class TypedPath:
                                for event, raw, lax in zip(chunk.events, chunk.raws, chunk.laxes, strict=True)]
         if self.extra_slot is not None and chunk.leftovers is not None:
             columns[self.extra_slot] = [leftover or None for leftover in chunk.leftovers]
+
+    def _chunk_leftovers(self, chunk: _Chunk) -> list[dict[str, Any]]:
+        """The key maps of a chunk decoded lax, in one call over its text, the consumed keys popped a key
+        at a time over the whole chunk (C-level maps: no Python call per record)."""
+        text = chunk.text if chunk.text is not None else b"[" + b",".join(chunk.raws) + b"]"
+        try:
+            keymaps = self.keys_of_all(text)
+        except _DECODE_ERRORS:
+            keymaps = None
+        if keymaps is None or len(keymaps) != len(chunk.raws):
+            return list(map(self._lax_leftovers, chunk.raws))
+        count = len(keymaps)
+        for key in self.consumed:
+            deque(map(dict.pop, keymaps, repeat(key, count), repeat(None, count)), maxlen=0)
+        return keymaps
 
     def _lax_leftovers(self, raw: Raw | bytes) -> dict[str, Any]:
         keys = self.keys(raw)
@@ -487,6 +520,34 @@ class TypedPath:
             return event, not mode.strict
         return FAIL, False
 
+    def _converted_columns(self, events: list[Any]) -> list[Any]:
+        """``_converted`` of a whole chunk a column at a time: a column whose values all have a stored class
+        is passed over in C (the common case: one or two columns of a chunk hold another form)."""
+        failed: set[int] = set()
+        for attribute, stored, coerce in self.layout.coerced:
+            values = list(map(attrgetter(attribute), events))
+            classes = set(map(type, values))
+            if classes.issubset((*stored, NoneType)):
+                continue
+            if len(classes) == 1 and not failed:
+                try:  # one other class, every value of it: converted in C-level maps
+                    converted = list(map(coerce, values))
+                except CoercionError:
+                    pass
+                else:
+                    deque(map(setattr, events, repeat(attribute), converted), maxlen=0)
+                    self.conversions += len(values)
+                    continue
+            for row, value in enumerate(values):
+                if value is not None and value.__class__ not in stored and row not in failed:
+                    try:
+                        setattr(events[row], attribute, coerce(value))
+                    except CoercionError:
+                        failed.add(row)
+                        continue
+                    self.conversions += 1
+        return [FAIL if row in failed else event for row, event in enumerate(events)] if failed else events
+
     def _converted(self, event: Any) -> Any:
         """The event with the values a wide decode took in another form converted as the coercers convert
         them (counted in ``conversions``); FAIL when one cannot be (the general path says why)."""
@@ -514,9 +575,9 @@ class TypedPath:
                     batch.rejections.append(EventRejection(first + offset, event.reason,
                                                            bytes(raw).decode("utf-8", "replace")))
                 else:
-                    merge(batch, fallback([event], ingest_time, first + offset, context))
+                    merge(batch, fallback([event], ingest_time, first + offset, context, [raw]))
             return
-        merge(batch, fallback(events, ingest_time, first, context))
+        merge(batch, fallback(events, ingest_time, first, context, raws))
 
 
 @dataclass
@@ -531,6 +592,7 @@ class _Chunk:
     moments: list[float] | None = None  # the rows' epochs, when a column sets them
     defaulted: list[Any] | None = None  # the time_field column as decoded (None: stamped)
     leftovers: list[dict[str, Any]] | None = None
+    text: bytes | None = None  # the chunk's events as one JSON array, when every one was kept
 
 
 _NOTHING = (ABSENT, NULL)
@@ -564,6 +626,11 @@ def _read(get: Callable[[Any], Any], value: Any) -> Any:
         return get(value)
     except AttributeError:  # an object on the way is null or absent
         return None
+
+
+def _text_id(prefix: bytes, raw: Any) -> str:
+    """``coercion.event_id`` of an event from its text (``canonical_bytes``), in C but for the hash call."""
+    return sha256(prefix + compact_json(raw)).hexdigest()[:32]
 
 
 def _moment(_: Any, value: Any) -> Any:

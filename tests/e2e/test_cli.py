@@ -23,8 +23,8 @@ def test_validate_lists_every_route_of_the_shipped_file(relay_env, capsys):
     # AND says per route how its events are decoded, and why not typed
     lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
     assert lines["cloudevents"].rstrip().endswith("typed")
-    assert "dicts: id_column hashes the event" in lines["applogs"]
-    assert "dicts: id_column hashes the event" in lines["github"]
+    assert lines["applogs"].rstrip().endswith("typed") and lines["github"].rstrip().endswith("typed")  # (id_column)
+    assert "dicts: extra is a string column" in lines["eventhub-archive"]
 
 
 def test_validate_names_every_problem_of_a_broken_file(relay_env, tmp_path, capsys):

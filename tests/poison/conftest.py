@@ -37,8 +37,10 @@ def app_log(n: int, tag: str = "t", **fields: Any) -> dict[str, Any]:
             "message": f"{tag} event {n}", "service": "svc", "status": 200, "seq": n, "tag": tag, **fields}
 
 
-def ids_of(events: list[dict[str, Any]], route: str = "applogs") -> list[str]:
-    return [event_id(route, e) for e in events]
+def ids_of(events: list[dict[str, Any]], route: str = "applogs", posted: bool = True) -> list[str]:
+    """The EventIds of events posted by :func:`post` (a JSON body: each event's text is as orjson writes
+    it), or with ``posted=False`` of events handed to the engine decoded (as records)."""
+    return [event_id(route, e, orjson.dumps(e) if posted else None) for e in events]
 
 
 def post(route: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any], dict[str, str]]:

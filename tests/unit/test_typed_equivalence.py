@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from shared.config import Route
-from shared.normalize import Normalizer
+from shared.normalize import Normalizer, event_id
 from shared.sources.http import encoded_events
 from shared.typed import MODES, TypedPath
 from tests.unit.test_plan_equivalence import NOW, build_route, events, routes
@@ -57,7 +57,8 @@ def both(route: Route, body: bytes, context: Any = None) -> tuple[tuple, tuple]:
     raws = encoded_events(body)
     assert raws is not None, "the body is a plain JSON array"
     decoded = [orjson.loads(memoryview(raw)) for raw in raws]  # what the source decodes without a typed path
-    general = Normalizer(route, fast=False).normalize(decoded, now=NOW, start_index=0, context=context)
+    # (with their texts, as the engine hands encoded events on: id_column hashes the text)
+    general = Normalizer(route, fast=False).normalize(decoded, now=NOW, start_index=0, context=context, texts=raws)
     typed = Normalizer(route).normalize_encoded(raws, now=NOW, context=context)
     return outcome(general, True), outcome(typed, True)
 
@@ -138,6 +139,24 @@ def test_values_the_coercers_convert_stay_on_the_typed_path():
         {"N": 5, "R": 1.5, "B": True, "S": "x", "L": 9}]
 
 
+def test_a_column_of_one_other_form_is_converted_in_one_pass_and_a_bad_value_leaves_only_its_record():
+    # GIVEN a chunk whose real and int columns hold numbers as strings in every record (as Azure's
+    # diagnostic logs write durationMs), unknown keys for extra, and one record whose string is no number
+    route = build_route({"R": "real", "N": "int", "Extra": "dynamic"}, map={"R": "r", "N": "n"}, extra="Extra")
+    good = [{"r": f"{n}.5", "n": str(n), "trace": f"t{n}"} for n in range(40)]
+    for events in (good, [*good[:20], {"r": "slow", "n": "1", "trace": "bad"}, *good[20:]]):
+        body = orjson.dumps(events)
+        # WHEN the typed path normalizes it
+        general, typed = both(route, body)
+        # THEN its rows, reasons and counters are the general path's, the bad record rejected at its place
+        assert typed == general
+        assert len(typed[0]) == 40 and [r[0] for r in typed[3]] == ([] if events is good else [20])
+    # AND the converted chunk stayed on the typed path, decoded wide
+    normalizer = Normalizer(route)
+    normalizer.normalize_encoded(encoded_events(orjson.dumps(good)), now=NOW)
+    assert normalizer.typed.prefer_wide and normalizer.typed.conversions == 80
+
+
 def test_unknown_keys_switch_the_path_to_its_lax_struct_and_back():
     # GIVEN a route with extra, a chunk without unknown keys, one with some, and one without again
     route = build_route({"A": "string", "Extra": "dynamic"}, map={"A": "a"}, extra="Extra")
@@ -166,13 +185,12 @@ def test_integers_beyond_64_bits_in_dynamic_values_stay_exact():
 
 
 def test_plans_the_typed_path_does_not_cover_keep_the_fast_path():
-    # GIVEN routes reading an array index, text extra, a key read as two types, an id
+    # GIVEN routes reading an array index, text extra, a key read as two types
     uncovered = [
         build_route({"A": "string"}, map={"A": "items.0"}),
         build_route({"A": "string", "Extra": "string"}, map={"A": "a"}, extra="Extra"),
         build_route({"A": "string", "B": "long"}, map={"A": "a", "B": "a"}),
         build_route({"A": "string", "B": "long"}, map={"A": "a", "B": "a.b"}),
-        build_route({"A": "string", "Id": "string"}, map={"A": "a"}, id_column="Id"),
     ]
     for route in uncovered:
         # WHEN their normalizers are made THEN none has a typed path
@@ -183,6 +201,30 @@ def test_plans_the_typed_path_does_not_cover_keep_the_fast_path():
         assert len(batch.rows) + len(batch.rejections) == 1
     # AND a dynamic column may read a key that dotted paths read through
     assert TypedPath.of(Normalizer(build_route({"A": "dynamic", "B": "long"}, map={"A": "a", "B": "a.b"})).plan)
+
+
+def test_id_column_hashes_each_events_text_without_its_whitespace_on_the_typed_path_and_off_it():
+    # GIVEN a route with id_column, and the same events written compact and pretty-printed, the second one
+    # wrongly typed (the Struct refuses it: the general path makes its row)
+    route = build_route({"A": "long", "Extra": "dynamic", "Id": "string"}, map={"A": "a"}, id_column="Id",
+                        extra="Extra", on_type_error="extra")
+    events = [{"b": {"y": [1, 2.5], "x": "é"}, "a": 1}, {"a": "not a number", "b": None}, {"a": 2}]
+    compact = json.dumps(events, separators=(",", ":"), ensure_ascii=False).encode()
+    pretty = json.dumps(events, indent=4, ensure_ascii=False).encode()
+    normalizer = Normalizer(route, fast=True)
+    assert normalizer.typed is not None  # id_column is on the typed path
+    # WHEN both bodies are normalized encoded
+    ids = [[orjson.loads(row)["Id"] for row in normalizer.normalize_encoded(encoded_events(body), now=NOW).rows]
+           for body in (compact, pretty)]
+    # THEN every event has the id of its text without whitespace, whichever path made its row, on both bodies
+    texts = [json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode() for event in events]
+    expected = [event_id(route.name, event, text) for event, text in zip(events, texts, strict=True)]
+    assert ids == [expected, expected]  # (the second row came from the general path: "a" moved to Extra)
+    assert expected[0] == event_id(route.name, None, texts[0]) and len(set(expected)) == 3
+    # AND an event that came decoded (no text) keeps the id of its JSON with sorted keys (the same id when
+    # its text has sorted keys and no escapes: the third event)
+    assert event_id(route.name, events[0]) != expected[0] and event_id(route.name, events[2]) == expected[2]
+    assert event_id(route.name, events[0]) == event_id(route.name, json.loads(json.dumps(events[0], sort_keys=True)))
 
 
 def test_a_dotted_path_through_a_value_that_is_no_object_is_left_out_as_the_general_path_does():
