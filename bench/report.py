@@ -40,6 +40,7 @@ def cpu_lines(cpu: dict[str, Any]) -> list[str]:
                         ("stage_normalize", "relay stage: normalize (plan fast path, 2,000-event slices)"),
                         ("stage_pack_gzip", "relay stage: pack + ISA-L gzip"),
                         ("relay_general_normalizer", "ablation: relay with the general Normalizer"),
+                        ("relay_dicts", "ablation: relay on decoded events (fast path, typed path off)"),
                         ("relay_default_gc", "ablation: relay under Python's default GC thresholds"),
                         ("baseline_relay_gc", "ablation: baseline under the relay's GC thresholds")):
         entry = cpu.get(name)
@@ -294,10 +295,10 @@ def write_docs(results: dict[str, Any], path: Path = DOCS) -> Path:
                   "core (`handle_eventhub`: `decode_event_body` + `Engine.run` via the hub's router), on the "
                   "shipped `eventhub-diagnostics` route's shape declared in `bench/eventhub_diagnostics.py` "
                   "(inline columns, `time_field: time`, 9 mapped columns, `extra: Properties`, `id_column: "
-                  "EventId`, no `_eventhub` context column). With `id_column` the route has no typed path "
-                  "(the id hashes the event as the general path decodes it), so its records are decoded "
-                  "into dicts; the ablation without `id_column` takes the typed path (envelopes of 8 or more "
-                  "records stay encoded). Against the SDK sample path "
+                  "EventId`, no `_eventhub` context column). The route has a typed path (its envelopes of 8 or "
+                  "more records stay encoded; `id_column` hashes each record's own text); the ablations are the "
+                  "route without `id_column` and the route with its typed path off (records decoded into "
+                  "dicts). Against the SDK sample path "
                   "(`json.loads` of each body, map, `_create_gzip_requests` per batch; no EventId) and the "
                   "passthrough, same run.", "", *ehdiag_lines(results["eventhub_diagnostics"]), ""]
     if upload:

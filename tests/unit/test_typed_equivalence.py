@@ -21,6 +21,7 @@ from typing import Any
 
 import msgspec
 import orjson
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -144,13 +145,13 @@ def test_a_column_of_one_other_form_is_converted_in_one_pass_and_a_bad_value_lea
     # diagnostic logs write durationMs), unknown keys for extra, and one record whose string is no number
     route = build_route({"R": "real", "N": "int", "Extra": "dynamic"}, map={"R": "r", "N": "n"}, extra="Extra")
     good = [{"r": f"{n}.5", "n": str(n), "trace": f"t{n}"} for n in range(40)]
-    for events in (good, [*good[:20], {"r": "slow", "n": "1", "trace": "bad"}, *good[20:]]):
-        body = orjson.dumps(events)
+    for chunk in (good, [*good[:20], {"r": "slow", "n": "1", "trace": "bad"}, *good[20:]]):
+        body = orjson.dumps(chunk)
         # WHEN the typed path normalizes it
         general, typed = both(route, body)
         # THEN its rows, reasons and counters are the general path's, the bad record rejected at its place
         assert typed == general
-        assert len(typed[0]) == 40 and [r[0] for r in typed[3]] == ([] if events is good else [20])
+        assert len(typed[0]) == 40 and [r[0] for r in typed[3]] == ([] if chunk is good else [20])
     # AND the converted chunk stayed on the typed path, decoded wide
     normalizer = Normalizer(route)
     normalizer.normalize_encoded(encoded_events(orjson.dumps(good)), now=NOW)
@@ -274,11 +275,14 @@ def test_the_out_of_range_check_never_misses_and_rarely_alarms():
 
     # GIVEN numbers beyond double range in every spelling JSON allows WHEN checked THEN each is flagged
     for text in (b'[{"a": 1E+400}]', b'[{"a": -1.5e0400}]', b'{"a":[1,2e999]}', b'{"a": 1' + b"0" * 400 + b"}",
-                 b'{"a":\n 1e\n400}', b'{"a": 12.5E308}'):
+                 b'{"a":\n 1e400\n}', b'{"a": 12.5E308}', b'[1' + b"0" * 250 + b"e99]", b'{"a":\t-9' + b"9" * 210
+                 + b'.5E+99 }'):
         assert maybe_out_of_range(text), text
-    # AND ordinary numbers and hex ids in strings are not
+        with pytest.raises(orjson.JSONDecodeError):  # (each is one orjson refuses)
+            orjson.loads(text)
+    # AND ordinary numbers, hex ids and hashes in strings are not
     for text in (b'[{"a": 1e40, "b": 1.7976931348623157e99, "t": "8c10562b7b994e16150e5651b8d96afd"}]',
-                 b'{"id": "9e123", "n": -0.5e-12}'):
+                 b'{"id": "9e123", "n": -0.5e-12, "h": "sha256:1816E67516CADB6F", "tiny": 1e-400}'):
         assert not maybe_out_of_range(text), text
 
 
