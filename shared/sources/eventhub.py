@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
 
-import msgspec
 import orjson
 
 from .compression import GZIP_MAGIC, gunzip_bounded
@@ -70,43 +69,6 @@ def _records(value: Any) -> list[Any] | None:
     if type(value) is dict and len(value) == 1 and type(value.get("records")) is list:
         return value["records"]
     return None
-
-
-#: an envelope of at least this many records goes on still encoded (``shared.records.Encoded``) for the
-#: route to decode; fewer are decoded here (each encoded event is a chunk of its own: for one record,
-#: that costs more than typed decoding saves)
-MIN_ENCODED_RECORDS = 8
-
-
-class _Envelope(msgspec.Struct, forbid_unknown_fields=True):
-    records: list[msgspec.Raw]
-
-
-_envelope = msgspec.json.Decoder(_Envelope).decode
-
-
-def encoded_records(body: bytes | str | None, limit: int) -> list[Any] | None:
-    """The records of a diagnostic-settings envelope (``{"records": [...]}`` and nothing else, as
-    ``decode_event_body`` reads it) as the bytes of each, split in C; None for any other body, an
-    envelope of fewer than ``MIN_ENCODED_RECORDS`` records, or one strict JSON refuses
-    (``decode_event_body`` then says what it holds)."""
-    if isinstance(body, str):
-        body = body.encode("utf-8")
-    if not body or len(body) > limit:
-        return None
-    if body.startswith(GZIP_MAGIC):
-        try:
-            body = gunzip_bounded(body, limit)
-        except (DecodeError, TooLargeError):
-            return None
-    body = skip_bom(body.lstrip())
-    if body[:1] != b"{" or b'"records"' not in body[:64]:
-        return None
-    try:
-        records = _envelope(body).records
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        return None
-    return records if len(records) >= MIN_ENCODED_RECORDS else None
 
 
 def decode_event_body(body: bytes | str | None, limit: int) -> DecodedEvent:

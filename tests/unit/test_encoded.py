@@ -1,7 +1,7 @@
 """Events that stay encoded until their route decodes them: how the engine takes them.
 
 A source hands the engine ``Encoded`` events (the bytes of each, split in C) when it can: a
-plain JSON body, NDJSON slices, a diagnostic-settings envelope. A single route with a typed path
+plain JSON body, NDJSON slices. A single route with a typed path
 decodes them straight into its columns; a router, or a route without one, gets them as records.
 Either way refs, counts and chunk reports are those of the records they stand for.
 """
@@ -20,7 +20,7 @@ from shared.dispatch import Dispatcher
 from shared.engine import Chunking, Engine
 from shared.records import Encoded, Item
 from shared.sink import UploadResult
-from shared.sources.eventhub import MIN_ENCODED_RECORDS, EventRef, encoded_records
+from shared.sources.eventhub import EventRef
 from shared.sources.http import encoded_events
 from tests.unit.test_plan_equivalence import ROOT
 
@@ -50,10 +50,10 @@ def envelope(count: int, bad: int | None = None) -> bytes:
     return orjson.dumps({"records": records})
 
 
-def test_an_envelope_lands_on_a_typed_route_with_event_hub_refs():
-    # GIVEN a route with a typed path and an envelope of 12 records, one of them with a bad duration
+def test_encoded_events_land_on_a_typed_route_with_the_refs_their_source_gives():
+    # GIVEN a route with a typed path and 12 encoded records named as Event Hub records, one with a bad duration
     route = config({"name": "diag", "stream": "Custom-A"}).routes[0]
-    raws = encoded_records(envelope(12, bad=7), 1 << 20)
+    raws = encoded_events(orjson.dumps(orjson.loads(envelope(12, bad=7))["records"]))
     encoded = Encoded(raws, None, 0, partial(EventRef, "4", 900, "8192"))
     uploader = LandingUploader()
     engine = Engine(Dispatcher(uploader, concurrency=1), 1 << 20)
@@ -99,16 +99,6 @@ def test_encoded_events_are_chunked_and_reported_like_records():
     assert result.landed == 25
     assert [(r.first, r.last, r.records, r.landed) for r in sorted(reports, key=lambda r: r.number)] == [
         (Item(0), Item(9), 10, 10), (Item(10), Item(19), 10, 10), (Item(20), Item(24), 5, 5)]
-
-
-def test_small_or_other_event_hub_bodies_are_decoded_as_before():
-    # GIVEN envelopes below the size that pays, and bodies that are no envelope WHEN split THEN None
-    assert encoded_records(envelope(MIN_ENCODED_RECORDS - 1), 1 << 20) is None
-    assert encoded_records(b'{"records": [], "other": 1}', 1 << 20) is None
-    assert encoded_records(b'[{"records": [1]}]', 1 << 20) is None
-    assert encoded_records(envelope(MIN_ENCODED_RECORDS).replace(b'"durationMs":1', b'"durationMs":NaN'), 1 << 20) is None
-    # AND a gzip envelope with a byte order mark is split
-    assert len(encoded_records(zlib.compress(b"\xef\xbb\xbf" + envelope(9), wbits=31), 1 << 20)) == 9
 
 
 def test_an_encoded_event_json_cannot_carry_is_rejected_naming_its_field_when_made_a_record():
