@@ -13,10 +13,8 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
-import msgspec
 import orjson
 
 from .timeparse import TimeFormatError, normalize_time
@@ -164,19 +162,13 @@ def event_id(route_name: str, event: Any, text: Any = None) -> str:
 
 def canonical_bytes(event: Any, text: Any = None) -> bytes:
     """What ``id_column`` hashes. ``text``: the JSON text the event came in, when the relay handed the
-    event on undecoded (``records.Encoded``); then the text without its whitespace, which is the same on
-    every delivery of the same input and is made in C without decoding the event. Otherwise (and for a
-    text msgspec cannot read, such as a lone surrogate) the event's JSON with its keys sorted."""
+    event on undecoded (``records.Encoded``: a webhook body's element or line); then those bytes as they
+    came, which are the same on every delivery of the same input and need no decoding (compacting them
+    first cost the typed path ~10% on the shipped ``applogs`` route, same run). Otherwise the event's
+    JSON with its keys sorted."""
     if text is not None:
-        try:
-            return compact_json(text)
-        except msgspec.DecodeError:
-            pass
+        return bytes(text)
     return orjson.dumps(event, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
-
-
-#: a JSON text without its whitespace (strings, escapes, number spellings and key order kept)
-compact_json: Callable[[Any], bytes] = partial(msgspec.json.format, indent=-1)
 
 
 def flag_oversized(row: dict, batch: NormalizedBatch, dumps: Callable[..., bytes] = orjson.dumps) -> None:

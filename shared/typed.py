@@ -25,9 +25,9 @@ which is where ``extra`` comes from (in the event's own key order) and what the 
 counts count. The path remembers which kind the last chunk was.
 
 Paths into the trigger's context are read once per chunk (a body has one context) and coerced as
-the general path coerces them. ``id_column`` hashes each event's own text without whitespace
-(``coercion.canonical_bytes``, made in C), and the general path, given the same texts for the
-records that fall back, hashes the same. :meth:`TypedPath.of` returns None for plans it does not
+the general path coerces them. ``id_column`` hashes each event's own bytes as they came
+(``coercion.canonical_bytes``), and the general path, given the same texts for the records that
+fall back, hashes the same. :meth:`TypedPath.of` returns None for plans it does not
 cover (array indexes in paths, a key read as two different types, text ``extra``, keys a Struct
 field cannot be named; :func:`why_not` says which); those routes keep the fast path, and ``relay
 validate`` shows it per route.
@@ -57,7 +57,6 @@ from .coercion import (
     CoercionError,
     EventRejection,
     NormalizedBatch,
-    compact_json,
 )
 from .paths import MISSING, FieldPath
 from .plan import RoutePlan
@@ -406,7 +405,7 @@ class TypedPath:
             columns[slot] = [None if value in _NOTHING else value for value in columns[slot]]
         self._leftovers(chunk, columns)
         if self.id_slot is not None:
-            columns[self.id_slot] = self._ids(chunk.raws, failed)
+            columns[self.id_slot] = self._ids(chunk.raws)
         if self.time_slot is not None and plan.stamp_time:
             ingest_text = format_epoch(chunk.ingest_time)
             columns[self.time_slot] = [ingest_text if value is None else value for value in columns[self.time_slot]]
@@ -419,14 +418,10 @@ class TypedPath:
                       for row, values in enumerate(zip(*columns, strict=True))]
         return [None if body is not None and len(body) > MAX_FIELD_BYTES else body for body in bodies]
 
-    def _ids(self, raws: list[Any], failed: set[int]) -> list[Any]:
+    def _ids(self, raws: list[Any]) -> list[Any]:
         """``id_column``: ``coercion.event_id`` of each record from its text (``canonical_bytes``)."""
         prefix = self.id_prefix
-        try:
-            texts = list(map(compact_json, raws))
-        except msgspec.DecodeError:  # (a text msgspec cannot read: that record takes the general path)
-            return _each(_text_id, prefix, raws, failed)
-        return [sha256(prefix + text).hexdigest()[:32] for text in texts]
+        return [sha256(prefix + raw).hexdigest()[:32] for raw in raws]
 
     def _leftovers(self, chunk: _Chunk, columns: list[list[Any]]) -> None:
         """Per record, the keys no column consumes whole with their raw values (from the key map of a
@@ -626,11 +621,6 @@ def _read(get: Callable[[Any], Any], value: Any) -> Any:
         return get(value)
     except AttributeError:  # an object on the way is null or absent
         return None
-
-
-def _text_id(prefix: bytes, raw: Any) -> str:
-    """``coercion.event_id`` of an event from its text (``canonical_bytes``), in C but for the hash call."""
-    return sha256(prefix + compact_json(raw)).hexdigest()[:32]
 
 
 def _moment(_: Any, value: Any) -> Any:
