@@ -38,9 +38,10 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from hashlib import sha256
 from itertools import repeat
-from operator import attrgetter
+from operator import attrgetter, itemgetter, methodcaller
 from types import NoneType
 from typing import Annotated, Any, NamedTuple
 
@@ -396,11 +397,9 @@ class TypedPath:
         if plan.time is not None:
             chunk.defaulted = columns[0]  # before stamping: None where the time was missing or null
         for slot, sets_time in layout.times:
-            columns[slot] = parsed = _each(_moment, None, columns[slot], failed)
+            columns[slot], epochs = _moments(columns[slot], failed, chunk.ingest_time, sets_time)
             if sets_time:
-                ingest_time = chunk.ingest_time
-                chunk.moments = [ingest_time if moment is None or moment is FAIL else moment.timestamp()
-                                 for moment in parsed]
+                chunk.moments = epochs
         for slot in layout.raws:
             columns[slot] = [None if value in _NOTHING else value for value in columns[slot]]
         self._leftovers(chunk, columns)
@@ -626,6 +625,50 @@ def _read(get: Callable[[Any], Any], value: Any) -> Any:
 def _moment(_: Any, value: Any) -> Any:
     """A datetime column's value in UTC (msgspec writes it as orjson does)."""
     return None if value is None else parse_utc(value)
+
+
+def _moments(values: list[Any], failed: set[int], ingest_time: float, epochs: bool) -> tuple[list[Any], Any]:
+    """A datetime column's values in UTC, and when ``epochs`` (the column sets the rows' times) each row's
+    epoch seconds (the ingestion time where the value is null or absent): in C when every value is text
+    ``parse_utc`` reads with ``fromisoformat`` alone, else value by value (FAIL where one is no time)."""
+    moments = _iso_in_utc(values)
+    if moments is not None:
+        return moments, list(map(_timestamp, moments)) if epochs else None
+    moments = _each(_moment, None, values, failed)
+    if not epochs:
+        return moments, None
+    return moments, [ingest_time if moment is None or moment is FAIL else moment.timestamp() for moment in moments]
+
+
+_timestamp = datetime.timestamp
+_fromisoformat = datetime.fromisoformat
+_zone = attrgetter("tzinfo")
+_fifth = itemgetter(4)
+_to_utc = methodcaller("astimezone", UTC)
+_read_as_utc = methodcaller("replace", tzinfo=UTC)
+
+
+def _iso_in_utc(values: list[Any]) -> list[datetime] | None:
+    """``parse_utc`` of each value, a ``map`` at a time, when each is a ``str`` it sends straight to
+    ``fromisoformat`` (ten characters or more, ``-`` after a four-digit year: no epoch text) and every one
+    parses and has a UTC form; None otherwise (a null, a number, another form, a value ``fromisoformat``
+    refuses, a mix of zone-less and zoned values, a moment out of range in UTC): the caller then takes
+    each value through ``parse_utc``, which decides it as the general path does."""
+    if not values or set(map(type, values)) != _STR or min(map(len, values)) < 10 or set(map(_fifth, values)) != _DASH:
+        return None
+    try:
+        moments = list(map(_fromisoformat, values))
+        zones = set(map(_zone, moments))
+        if zones == _UTC_ONLY:  # +00:00 and Z are UTC itself
+            return moments
+        if None not in zones:  # offsets: as _in_utc converts them (OverflowError: out of range in UTC)
+            return list(map(_to_utc, moments))
+    except (ValueError, OverflowError):
+        return None
+    return list(map(_read_as_utc, moments)) if zones == _NAIVE_ONLY else None  # zone-less: read as UTC
+
+
+_STR, _DASH, _UTC_ONLY, _NAIVE_ONLY = frozenset({str}), frozenset("-"), frozenset({UTC}), frozenset({None})
 
 
 _STEP_ERRORS = (*_DECODE_ERRORS, TimeFormatError)

@@ -1,0 +1,146 @@
+"""The typed path's column steps that run in C over a whole chunk give what the value-by-value steps give.
+
+Time columns whose values are all ISO 8601 text are parsed with ``map(datetime.fromisoformat, ...)``;
+dotted roots are decoded from their values joined into one JSON array; numbers beyond double range
+are looked for by their shape. Each falls back to the value-by-value step when anything does not fit,
+so the general path's rows, reasons and counters stay the typed path's (the chunks here are long and
+uniform, so the C steps are the ones taken; ``test_typed_equivalence.py`` covers mixed chunks).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import shared.typed as typed
+from shared.timeparse import TimeFormatError, parse_utc
+from tests.unit.test_plan_equivalence import build_route
+from tests.unit.test_typed_equivalence import CONTEXT, body_of, both
+
+EXAMPLES = int(os.environ.get("RELAY_EQUIVALENCE_EXAMPLES", "400"))
+ZONES = ("Z", "z", "+00:00", "-00:00", "+0000", "", "-05:00", "+0530", "+01:00", "+23:59", "-23:59:59")
+
+
+def iso(moment: datetime, digits: int, zone: str, separator: str) -> str:
+    text = f"{moment.year:04d}-{moment:%m-%d}{separator}{moment:%H:%M:%S}"  # (strftime's %Y: no zeros before 1000)
+    return text + ("." + (f"{moment.microsecond:06d}" + "123")[:digits] if digits else "") + zone
+
+
+#: ISO 8601 text in every zone form, and at both ends of the range of dates (out of range in UTC there)
+iso_times = st.builds(iso, st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)),
+                      st.integers(0, 9), st.sampled_from(ZONES), st.sampled_from(["T", " "]))
+#: what a chunk's time column may also hold: values the C step must leave to ``parse_utc``
+other_times = st.one_of(
+    st.none(), st.integers(-(2**40), 2**62), st.floats(allow_nan=False),
+    st.sampled_from(["1714557601", "17145576010", "2024-02-30T00:00:00Z", "2024-05-01T25:00:00Z", "2024-05-01",
+                     "20240501", " 2024-05-01T10:00:00Z", "2024-05-01T10:00:00Z ", "Wed, 01 May 2024 10:00:03 GMT",
+                     "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "2024-05-01T10:00:00+24:00",
+                     "yesterday", "", "2024-"]))
+
+
+def zone_of(text: str) -> Any:
+    try:
+        return datetime.fromisoformat(text).tzinfo
+    except ValueError:
+        return "refused"
+
+
+def parsed_one_by_one(values: list[Any]) -> list[Any] | None:
+    """``parse_utc`` of each value, or None when one is no time (the C step must then leave the chunk)."""
+    try:
+        return [None if value is None else parse_utc(value) for value in values]
+    except TimeFormatError:
+        return None
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(values=st.lists(iso_times, min_size=1, max_size=12), others=st.lists(other_times, max_size=2),
+       at=st.integers(0, 12))
+def test_iso_text_parsed_in_c_is_parse_utcs_moment_or_left_to_it(values, others, at):
+    # GIVEN a time column of ISO 8601 text, sometimes with a value of another form among it
+    values[at:at] = others
+    # WHEN the C step parses it
+    moments = typed._iso_in_utc(values)
+    expected = parsed_one_by_one(values)
+    if moments is None:
+        # THEN it leaves the chunk to parse_utc only when a value does not fit: another form, no time, or a mix
+        # of zone-less and zoned text
+        assert others or expected is None or len({zone_of(value) is None for value in values}) > 1
+        return
+    # THEN every moment is parse_utc's, in UTC itself, to the microsecond
+    assert expected is not None
+    assert [moment.isoformat() for moment in moments] == [moment.isoformat() for moment in expected]
+    assert all(moment.tzinfo is UTC for moment in moments)
+
+
+def test_text_parse_utc_does_not_send_to_fromisoformat_is_left_to_it():
+    # GIVEN digit strings (epochs), nulls, numbers, text with spaces around it, one value out of range in UTC
+    for values in (["1714557601", "1714557602"], ["2024-05-01T10:00:00Z", None], ["2024-05-01T10:00:00Z", 1714557601],
+                   ["2024-05-01T10:00:00Z", " 2024-05-01T10:00:00Z"], ["2024-05-01T10:00:00Z", "0001-01-01T00:00:00+01:00"],
+                   ["2024-05-01T10:00:00Z", "2024-05-01T10:00:00"], [], ["20240501T100000Z"]):
+        # WHEN the C step is given them THEN it takes none of them
+        assert typed._iso_in_utc(values) is None
+
+
+def test_zone_less_and_offset_text_is_read_as_parse_utc_reads_it():
+    # GIVEN a column of zone-less text and one of +05:30 offsets
+    for zone in ("", "+05:30", "Z", "+00:00"):
+        values = [f"2024-05-01T10:00:0{n}{zone}" for n in range(5)]
+        # WHEN the C step parses them THEN they are parse_utc's moments, in UTC
+        moments = typed._iso_in_utc(values)
+        assert moments == [parse_utc(value) for value in values]
+        assert {moment.tzinfo for moment in moments} == {UTC}
+
+
+moments = st.tuples(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)),
+                    st.integers(0, 9), st.sampled_from(["T", " "]))
+time_events = st.fixed_dictionaries(
+    {"when": moments, "at": moments, "zones": st.tuples(st.sampled_from(ZONES), st.sampled_from(ZONES)),
+     "msg": st.text(max_size=4)},
+    optional={"nested": st.fixed_dictionaries({}, optional={"a": st.integers(-3, 3), "b": st.integers(0, 2**70)})})
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batch=st.lists(time_events, min_size=1, max_size=24), extra=st.booleans(),
+       zones=st.tuples(st.sampled_from(ZONES), st.sampled_from(ZONES)), every=st.sampled_from([1, 1, 1, 2, 0]))
+def test_time_columns_parsed_in_c_give_the_general_paths_rows_reasons_and_counters(batch, extra, zones, every):
+    # GIVEN a route with time_field and another datetime column, and chunks whose times are all ISO 8601 text:
+    # each column in one zone form (as one sender writes them), in two, or in any
+    route = build_route({"TimeGenerated": "datetime", "At": "datetime", "Msg": "string", "A": "long",
+                         "Extra": "dynamic"},
+                        map={"At": "at", "Msg": "msg", "A": "nested.a"}, time_field="when",
+                        **({"extra": "Extra"} if extra else {}))
+    for number, event in enumerate(batch):
+        own = event.pop("zones")
+        when_zone, at_zone = zones if every and number % every == 0 else own
+        (moment, digits, separator), (at, at_digits, at_separator) = event["when"], event["at"]
+        event["when"], event["at"] = iso(moment, digits, when_zone, separator), iso(at, at_digits, at_zone, at_separator)
+    # WHEN both paths run THEN the rows, indexes, times, reasons and counters are the same
+    general, typed_ = both(route, body_of(batch), CONTEXT)
+    assert typed_ == general
+
+
+def test_a_time_out_of_range_in_utc_leaves_its_chunk_to_parse_utc_and_its_record_to_the_general_path():
+    # GIVEN chunks of ISO 8601 times where one is at the end of the range of dates, its offset taking it past
+    route = build_route({"TimeGenerated": "datetime", "Msg": "string"}, map={"Msg": "msg"}, time_field="when")
+    for edge in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        batch = [{"when": f"2024-05-01T10:00:0{n}+02:00", "msg": str(n)} for n in range(8)]
+        batch[5]["when"] = edge
+        # WHEN both paths run THEN they agree: the others land in UTC, that one is rejected with parse_utc's reason
+        general, typed_ = both(route, body_of(batch))
+        assert typed_ == general
+        assert [row["TimeGenerated"] for row in typed_[0]] == [f"2024-05-01T08:00:0{n}Z" for n in range(8) if n != 5]
+        assert [(index, reason) for index, reason, _ in typed_[3]] == [
+            (5, f"time_field 'when': '{edge}' in UTC is out of the range of dates")]
+
+
+def test_bench_times_are_parsed_in_c():
+    # GIVEN the issue-12 times (isoformat with +00:00, microseconds)
+    base = datetime(2026, 12, 3, 4, 20, 53, 123456, tzinfo=UTC)
+    values = [(base + timedelta(microseconds=n * 1_003)).isoformat() for n in range(100)]
+    # WHEN the C step parses them THEN it takes them all, as parse_utc reads them
+    assert typed._iso_in_utc(values) == [parse_utc(value) for value in values]
