@@ -227,9 +227,10 @@ class _Layout:
     context: list[tuple[int, FieldPath, Callable[[Any], Any] | None]] = field(default_factory=list)
     #: top-level fields a wide decode may hold in another form: (attribute, classes stored as they are, coercer)
     coerced: list[tuple[str, tuple[type, ...], Callable[[Any], Any]]] = field(default_factory=list)
-    #: per root of dotted paths: its attribute, the decoder of its value, (slot, attribute inside) per path
-    nested: list[tuple[str, Callable[[Any], Any], list[tuple[int, Callable[[Any], Any]]]]] = field(
-        default_factory=list)
+    #: per root of dotted paths: its attribute, the decoders of its value and of a JSON array of them (None
+    #: for null), (slot, attribute inside) per path
+    nested: list[tuple[str, Callable[[Any], Any], Callable[[Any], Any], list[tuple[int, Callable[[Any], Any]]]]] = (
+        field(default_factory=list))
 
 
 class TypedPath:
@@ -307,8 +308,9 @@ class TypedPath:
                 kind = next(iter(node.types))
                 layout.coerced.append((f"f{number}", _STORED[kind], COERCERS[kind]))
         for key, reads in nested.items():
-            decoder = msgspec.json.Decoder(_struct("Nested", roots[key].children, False, False)).decode
-            layout.nested.append((f"f{list(roots).index(key)}", decoder, reads))
+            inner = _struct("Nested", roots[key].children, False, False)
+            layout.nested.append((f"f{list(roots).index(key)}", msgspec.json.Decoder(inner).decode,
+                                  msgspec.json.Decoder(list[inner | None]).decode, reads))  # type: ignore[valid-type]
         return layout
 
     # ------------------------------------------------------------------ normalizing
@@ -390,10 +392,10 @@ class TypedPath:
                 except CoercionError:  # every record: the general path says why (or moves it to extra)
                     failed.update(range(len(events)))
             columns[slot] = [value] * len(events)
-        for attribute, decode, reads in layout.nested:
-            inners = _each(_nested, decode, list(map(attrgetter(attribute), events)), failed)
+        for attribute, decode, decode_all, reads in layout.nested:
+            inners = _inners(decode, decode_all, list(map(attrgetter(attribute), events)), failed)
             for slot, get in reads:
-                columns[slot] = _each(_read, get, inners, failed)
+                columns[slot] = _reads(get, inners, failed)
         if plan.time is not None:
             chunk.defaulted = columns[0]  # before stamping: None where the time was missing or null
         for slot, sets_time in layout.times:
@@ -606,6 +608,27 @@ def _each(step: Callable[[Any, Any], Any], using: Any, values: list[Any], failed
                 out.append(FAIL)
                 failed.add(row)
         return out
+
+
+def _inners(decode: Callable[[Any], Any], decode_all: Callable[[Any], Any], raws: list[Any],
+            failed: set[int]) -> list[Any]:
+    """Each record's raw value of a dotted root decoded into its Struct (None when absent or null): the values
+    joined into one JSON array and decoded in one call (only their bytes are read again, not the chunk's);
+    when that fails (a value that is no object, a wrong type inside), value by value, FAIL where one fails."""
+    joined = [NULL if raw == ABSENT else raw for raw in raws] if ABSENT in raws else raws
+    try:
+        return decode_all(b"[" + b",".join(joined) + b"]")  # type: ignore[no-any-return]
+    except _DECODE_ERRORS:
+        return _each(_nested, decode, raws, failed)
+
+
+def _reads(get: Callable[[Any], Any], inners: list[Any], failed: set[int]) -> list[Any]:
+    """A dotted path's values from its root's Structs: one ``map`` when every root is there and every object
+    on the way too, else value by value (None where one is null, absent or FAIL)."""
+    try:
+        return list(map(get, inners))
+    except AttributeError:  # a root or an object on the way is null or absent (None), or the root FAIL
+        return _each(_read, get, inners, failed)
 
 
 def _nested(decode: Callable[[Any], Any], inner: Any) -> Any:

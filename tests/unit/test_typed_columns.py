@@ -13,12 +13,15 @@ import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import shared.typed as typed
+from shared.normalize import Normalizer
+from shared.sources.http import encoded_events
 from shared.timeparse import TimeFormatError, parse_utc
-from tests.unit.test_plan_equivalence import build_route
+from tests.unit.test_plan_equivalence import NOW, build_route
 from tests.unit.test_typed_equivalence import CONTEXT, body_of, both
 
 EXAMPLES = int(os.environ.get("RELAY_EQUIVALENCE_EXAMPLES", "400"))
@@ -136,6 +139,51 @@ def test_a_time_out_of_range_in_utc_leaves_its_chunk_to_parse_utc_and_its_record
         assert [row["TimeGenerated"] for row in typed_[0]] == [f"2024-05-01T08:00:0{n}Z" for n in range(8) if n != 5]
         assert [(index, reason) for index, reason, _ in typed_[3]] == [
             (5, f"time_field 'when': '{edge}' in UTC is out of the range of dates")]
+
+
+nested_values = st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1), st.sampled_from([2**64, "7", 1.5, "x", [1]]))
+roots = st.one_of(
+    st.fixed_dictionaries({}, optional={"a": nested_values, "b": st.one_of(
+        st.none(), st.fixed_dictionaries({}, optional={"c": st.one_of(st.none(), st.text(max_size=3), st.just(5))}),
+        st.just("s")), "z": st.lists(st.integers(), max_size=2)}),
+    st.sampled_from([None, "s", 3, [], [{"a": 1}]]))
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batch=st.lists(st.fixed_dictionaries({"n": st.integers(0, 9)}, optional={"nested": roots}), min_size=1,
+                      max_size=24),
+       extra=st.booleans())
+def test_dotted_roots_decoded_in_one_call_give_the_general_paths_rows_reasons_and_counters(batch, extra):
+    # GIVEN a route reading two dotted paths through one root, and chunks where the root is an object, null,
+    # absent or no object, and the values inside of every type
+    route = build_route({"A": "long", "C": "string", "N": "int", "Extra": "dynamic"},
+                        map={"A": "nested.a", "C": "nested.b.c", "N": "n"}, **({"extra": "Extra"} if extra else {}))
+    # WHEN both paths run THEN the rows, indexes, reasons and counters are the same
+    general, typed_ = both(route, body_of(batch))
+    assert typed_ == general
+
+
+def test_a_chunk_of_object_roots_is_decoded_in_one_call():
+    # GIVEN the issue-12 route and a chunk whose payloads are objects, null or absent
+    from bench.issue12 import build_route as issue_route
+    from bench.issue12 import events as issue_events
+
+    batch: list[Any] = issue_events(50)
+    batch[3]["payload"], batch[7]["payload"] = None, {"tags": []}
+    del batch[9]["payload"]
+    normalizer = Normalizer(issue_route())
+    singles: list[Any] = []
+    real = typed._nested
+    typed._nested = lambda decode, inner: singles.append(inner) or real(decode, inner)  # type: ignore[assignment]
+    try:
+        # WHEN the typed path normalizes it
+        rows = [orjson.loads(row) for row in normalizer.normalize_encoded(encoded_events(body_of(batch)),
+                                                                           now=NOW).rows]
+    finally:
+        typed._nested = real  # type: ignore[assignment]
+    # THEN no payload was decoded on its own, and the rows read N where the payload holds n
+    assert singles == []
+    assert [row.get("N") for row in rows] == [None if n in (3, 7, 9) else n for n in range(50)]
 
 
 def test_bench_times_are_parsed_in_c():
