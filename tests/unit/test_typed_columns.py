@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 import shared.typed as typed
 from shared.normalize import Normalizer
 from shared.sources.http import encoded_events
+from shared.sources.jsontext import maybe_out_of_range
 from shared.timeparse import TimeFormatError, parse_utc
 from tests.unit.test_plan_equivalence import NOW, build_route
 from tests.unit.test_typed_equivalence import CONTEXT, body_of, both
@@ -184,6 +185,47 @@ def test_a_chunk_of_object_roots_is_decoded_in_one_call():
     # THEN no payload was decoded on its own, and the rows read N where the payload holds n
     assert singles == []
     assert [row.get("N") for row in rows] == [None if n in (3, 7, 9) else n for n in range(50)]
+
+
+#: numbers JSON can write, out of double range or not: digits before and after the point, an exponent
+numbers = st.builds(
+    lambda sign, whole, fraction, exponent: (sign + whole + fraction + exponent).encode(),
+    st.sampled_from(["", "-"]),
+    st.one_of(st.just("0"), st.from_regex(r"[1-9][0-9]{0,20}", fullmatch=True),
+              st.integers(180, 320).map(lambda n: "9" * n), st.integers(180, 320).map(lambda n: "1" + "0" * n)),
+    st.one_of(st.just(""), st.from_regex(r"\.[0-9]{1,30}", fullmatch=True)),
+    st.one_of(st.just(""), st.from_regex(r"[eE][+-]?[0-9]{1,4}", fullmatch=True),
+              st.integers(0, 330).map(lambda n: f"e{n}"), st.integers(0, 330).map(lambda n: f"E+{n:04d}")))
+
+
+@settings(max_examples=max(EXAMPLES, 1000), deadline=None)
+@given(number=numbers, space=st.sampled_from([b"", b" ", b"\n  "]))
+def test_a_number_beyond_double_range_is_never_missed(number, space):
+    # GIVEN a number in an event, as a sender writes it
+    text = b'[{"a": "x", "z":' + space + number + b"}, [" + number + b"]]"
+    # WHEN orjson refuses it (a number beyond double range) THEN the shape check says it may be there
+    try:
+        orjson.loads(text)
+    except orjson.JSONDecodeError:
+        assert maybe_out_of_range(text)
+
+
+def test_a_number_of_299_digits_with_a_two_digit_exponent_is_rejected_as_the_general_path_rejects_it():
+    # GIVEN extra and an unknown key holding 9...9e10 (299 nines: no three-digit exponent, under 300 digits)
+    route = build_route({"A": "string", "Extra": "dynamic"}, map={"A": "a"}, extra="Extra")
+    number = b"9" * 299 + b"e10"
+    body = b'[{"a": "y"}, {"a": "x", "z": ' + number + b"}]"
+    raws = encoded_events(body)
+    general = Normalizer(route)
+    general.typed = None
+    # WHEN the typed path and the general path normalize it
+    typed_batch = Normalizer(route).normalize_encoded(raws, now=NOW)
+    general_batch = general.normalize_encoded(raws, now=NOW)
+    # THEN both reject it naming its field, and land the other
+    assert typed_batch.rows == general_batch.rows == [b'{"A":"y"}']
+    assert [(r.index, r.reason) for r in typed_batch.rejections] == [
+        (r.index, r.reason) for r in general_batch.rejections] == [
+        (1, "field 'z' holds " + "9" * 40 + ", a number beyond double range")]
 
 
 def test_bench_times_are_parsed_in_c():
