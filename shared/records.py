@@ -8,7 +8,10 @@ the poison store keep it. No stage translates another stage's positions: summari
 and dead-letter reasons print the ref.
 
 Records and refs are values: nothing changes them once made. They are not declared frozen
-only because a frozen dataclass takes twice as long to build, once per event.
+only because a frozen dataclass takes twice as long to build, once per event. :class:`Item`
+and :class:`Row`, made for every event of an HTTP body, are msgspec Structs for the same reason:
+built in C (50 ns against 250 for a dataclass, whose ``__init__`` is Python), and not tracked by
+the garbage collector (they hold no cycle).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from enum import StrEnum
 from itertools import count, repeat
 from typing import Any, ClassVar, Protocol
 
+import msgspec
 import orjson
 
 #: Rejections and upload failures listed in a result (all of them are counted).
@@ -36,8 +40,7 @@ class Ref(Protocol):
     def fields(self) -> dict[str, Any]: ...
 
 
-@dataclass(slots=True)
-class Item:
+class Item(msgspec.Struct, gc=False):
     """The ``index``-th event of a body (0-based, as the HTTP summary reports it)."""
 
     index: int
@@ -138,8 +141,7 @@ class Encoded:
         return out
 
 
-@dataclass(slots=True)
-class Row:
+class Row(msgspec.Struct, gc=False):
     """One normalized row, serialized once: the bytes that go on the wire, and its TimeGenerated
     as epoch seconds (auxiliary routes pack by it)."""
 
