@@ -234,3 +234,27 @@ def test_bench_times_are_parsed_in_c():
     values = [(base + timedelta(microseconds=n * 1_003)).isoformat() for n in range(100)]
     # WHEN the C step parses them THEN it takes them all, as parse_utc reads them
     assert typed._iso_in_utc(values) == [parse_utc(value) for value in values]
+
+
+def test_a_number_beyond_double_range_anywhere_in_an_event_is_rejected_as_the_general_path_rejects_it():
+    # GIVEN 1e400 (and 9...9e10) in a dynamic column, inside a dotted root, under an unknown key, in a real
+    # column and in a string column, each in a chunk of good events
+    route = build_route({"A": "string", "R": "real", "N": "long", "D": "dynamic", "Extra": "dynamic"},
+                        map={"A": "a", "R": "r", "N": "nested.n", "D": "d"}, extra="Extra")
+    good = b'{"a": "y", "r": 1.5, "nested": {"n": 1}, "d": [1]}'
+    for number in (b"1e400", b"-1E+400", b"9" * 299 + b"e10"):
+        for bad in (b'{"a": "x", "d": {"v": %s}}', b'{"a": "x", "nested": {"n": 2, "m": [%s]}}',
+                    b'{"a": "x", "z": %s}', b'{"a": "x", "r": %s}', b'{"a": %s}'):
+            body = b"[" + b",".join([good, good, bad % number, good]) + b"]"
+            raws = encoded_events(body)
+            general = Normalizer(route)
+            general.typed = None
+            # WHEN the typed path and the general path normalize the chunk
+            typed_batch = Normalizer(route).normalize_encoded(raws, now=NOW)
+            general_batch = general.normalize_encoded(raws, now=NOW)
+            # THEN the same rows land and the same record is rejected, naming its field
+            assert typed_batch.rows == general_batch.rows
+            assert len(typed_batch.rows) == 3
+            assert [(r.index, r.reason) for r in typed_batch.rejections] == [
+                (r.index, r.reason) for r in general_batch.rejections]
+            assert [r.index for r in typed_batch.rejections] == [2]
