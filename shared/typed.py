@@ -73,7 +73,9 @@ FAIL: Any = type("Fail", (), {"__repr__": lambda self: "FAIL", "__slots__": ()})
 #: the key of a field that is always None (slots not read from a top-level key); an event holding
 #: it with a value fails the Struct and takes the general path, so no key is ever misread
 NONE_KEY = "\ufffe"
-_DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError)
+#: what a decoder raises for a record it cannot take (RecursionError: nesting deeper than msgspec goes, which
+#: depends on the stack the decoder runs on, while orjson goes to 1024 levels)
+_DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
 MAX_KEYS = 200  # keys a route's Struct declares, at most
 
 _Int32 = Annotated[int, Meta(ge=INT32[0], le=INT32[1])]
@@ -323,9 +325,10 @@ class TypedPath:
         in one call, keeping its place."""
         batch = NormalizedBatch()
         text = b"[" + b",".join(raws) + b"]"  # type: ignore[arg-type]
-        if maybe_out_of_range(text) and not _parses(text):
-            # raw values (dynamic, extra, dropped keys) are not read: the one holding a number beyond double
-            # range is found, and rejected naming its field, as in a body read whole
+        if not _utf8(text) or (maybe_out_of_range(text) and not _parses(text)):
+            # raw values (dynamic, extra, dropped keys) are not read: a record holding a number beyond double
+            # range, or bytes that are not UTF-8 (the service would refuse the whole request), is read as
+            # the source reads it and rejected on its own, saying why
             self.fall_back(raws, start_index, ingest_time, context, fallback, batch)
             return batch
         events, laxes, uniform = self._events(raws, text)
@@ -695,6 +698,17 @@ _STR, _DASH, _UTC_ONLY, _NAIVE_ONLY = frozenset({str}), frozenset("-"), frozense
 
 
 _STEP_ERRORS = (*_DECODE_ERRORS, TimeFormatError)
+
+
+def _utf8(text: bytes) -> bool:
+    """Whether ``text`` is UTF-8 (msgspec checks only the strings it decodes, not raw values)."""
+    if text.isascii():
+        return True
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _parses(text: bytes) -> bool:
