@@ -318,14 +318,15 @@ class TypedPath:
     # ------------------------------------------------------------------ normalizing
 
     def normalize(self, raws: Sequence[Raw | bytes], ingest_time: float, start_index: int, context: Any,
-                  fallback: Fallback) -> NormalizedBatch:
+                  fallback: Fallback, checked: bool = False) -> NormalizedBatch:
         """Rows of a chunk of encoded events, made a column at a time: each step is one pass over the
         chunk through ``map`` or a comprehension (a Python loop body per record is where the fast path
         spends its time). A record a step cannot take is marked FAIL and decided by the general path,
-        in one call, keeping its place."""
+        in one call, keeping its place. ``checked``: the source made sure the raws are JSON orjson reads
+        (UTF-8, no number beyond double range), so they are not looked at for that again."""
         batch = NormalizedBatch()
         text = b"[" + b",".join(raws) + b"]"  # type: ignore[arg-type]
-        if not _utf8(text) or (maybe_out_of_range(text) and not _parses(text)):
+        if not checked and (not _utf8(text) or (maybe_out_of_range(text) and not _parses(text))):
             # raw values (dynamic, extra, dropped keys) are not read: a record holding a number beyond double
             # range, or bytes that are not UTF-8 (the service would refuse the whole request), is read as
             # the source reads it and rejected on its own, saying why
