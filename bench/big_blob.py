@@ -277,7 +277,9 @@ def main(argv: list[str] | None = None) -> int:
             client = service.get_blob_client(CONTAINER, name)
             made = generate(client, size)
             if args.stages:
-                print_stages(_run_child(name, env, "stages", args), made["rows"])
+                seconds = _run_child(name, env, "stages", args)
+                seconds.pop("child_cpu_seconds")
+                print_stages(seconds, made["rows"])
             measured = compare(name, env, args, made["rows"]) if args.against or args.repeat > 1 else (
                 _run_child(name, env, "stream", args))
             assert measured["rows"] == made["rows"], (measured, made)
@@ -346,7 +348,8 @@ def compare(name: str, env: dict[str, str], args: argparse.Namespace, rows: int)
         best = min(measured, key=lambda run: run["seconds"])
         rates = ", ".join(f"{rows / run['seconds']:,.0f}" for run in measured)
         print(f"  {label:8s} {'typed' if best.get('typed') else 'dicts':5s} best {rows / best['seconds']:9,.0f} rows/s "
-              f"(child CPU {best['child_cpu_seconds']:.1f}s, {best['seconds']:.1f}s wall; runs: {rates}) "
+              f"(child CPU {best['child_cpu_seconds']:.1f}s, {best['seconds']:.1f}s wall, peak RSS "
+              f"{best['peak_rss_mb']:.0f} MB; runs: {rates}) "
               f"{trees[label]}", flush=True)
     return min(runs["this"], key=lambda run: run["seconds"])
 
