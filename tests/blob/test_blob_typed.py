@@ -173,3 +173,26 @@ def test_a_line_nested_deeper_than_the_typed_decoder_goes_is_handled_as_the_dict
     # THEN nothing failed, and both runs give the same outcome
     assert typed.status == "done" and (typed.landed, typed.rejected) == (2, 1), typed.summary()
     assert outcome(world, typed, "typed/a.jsonl") == outcome(world, dicts, "typed/b.jsonl")
+
+
+def test_a_typed_run_out_of_time_pauses_and_its_retry_lands_the_rest_once(typed_blobs: BlobWorld,
+                                                                         monkeypatch: pytest.MonkeyPatch):
+    world = typed_blobs
+    # GIVEN a blob of many chunks, and a clock that moves a second each time the run reads it (no real waiting)
+    events = [app_log(n, "paused", detail="x" * 120) for n in range(3_000)]
+    client = world.put("typed/paused.ndjson.gz", ndjson(events), gzipped=True)
+    import shared.blob_ingest as blob_ingest
+
+    ticks = iter(range(10**9))
+    with monkeypatch.context() as patch:
+        patch.setattr(blob_ingest.time, "monotonic", lambda: float(next(ticks)))
+        # WHEN it runs with a time budget of 12 of those seconds
+        first = world.ingest(client, chunk_bytes=50_000, in_flight=1, time_budget_seconds=12)
+    # THEN it paused part way (not safe: the host retries it), with what it took safe in the checkpoint
+    assert (first.status, first.safe, first.failed) == ("paused", False, 0), first.summary()
+    saved = world.checkpoint("typed/paused.ndjson.gz")
+    assert 0 < saved["handled"] < len(events) and saved["landed"] == first.landed == saved["handled"]
+    # AND the retry lands the rest: every event exactly once
+    second = world.ingest(client, chunk_bytes=50_000, in_flight=1)
+    assert second.status == "done" and second.resumed_from == saved["handled"]
+    assert Counter(row["Message"] for row in world.rows(APPLOGS_TABLE)) == Counter(e["message"] for e in events)
