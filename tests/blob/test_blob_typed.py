@@ -1,6 +1,7 @@
-"""NDJSON blobs on the typed path: a blob route that decodes events itself (no ``id_column`` here, the one
-thing that keeps the shipped blob routes off it for now) gets the file's lines still encoded, and the run
-gives the same rows, rejections, tallies and checkpoint as the dict path gives for the same blob.
+"""NDJSON blobs on the typed path: a blob route that decodes events itself gets the file's lines still
+encoded, and the run gives the same rows, rejections, tallies and checkpoint as the dict path gives for
+the same blob (with ``id_column``, the same but for the ids: a line handed on encoded is hashed as its
+text, ``coercion.canonical_bytes``).
 
 The dict path is the same run with ``Engine.takes_encoded`` answering no (what a run on a route without a
 typed path does). Real Azurite, real emulator.
@@ -17,24 +18,29 @@ import pytest
 import yaml
 
 from shared.engine import Engine
-from shared.normalize import Normalizer
+from shared.normalize import Normalizer, event_id
 from tests.blob.conftest import APPLOGS_TABLE, BlobWorld, app_log, ndjson
 from tests.conftest import routes_file_without
 from tests.routing_support import use_routes
 
 pytestmark = pytest.mark.e2e
 
-#: the shipped blob-applogs route without id_column, on its own folder, the blob's name in Host
+#: the shipped blob-applogs route on its own folder, the blob's name in Host (with or without its id_column)
 TYPED_ROUTE = "blob-typed"
+
+
+def use_typed_route(monkeypatch: pytest.MonkeyPatch, folder: Path, id_column: bool) -> None:
+    shipped = yaml.safe_load((Path(__file__).resolve().parents[2] / "relay.yaml").read_text(encoding="utf-8"))
+    route = next(dict(route) for route in shipped["routes"] if route["name"] == "blob-applogs")
+    if not id_column:
+        route.pop("id_column")
+    route.update(name=TYPED_ROUTE, match="${RELAY_BLOB_CONTAINER}/typed/*", map={**route["map"], "Host": "_blob.name"})
+    use_routes(monkeypatch, routes_file_without(folder, first=(route,)))
 
 
 @pytest.fixture
 def typed_blobs(blobs: BlobWorld, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> BlobWorld:
-    shipped = yaml.safe_load((Path(__file__).resolve().parents[2] / "relay.yaml").read_text(encoding="utf-8"))
-    route = next(dict(route) for route in shipped["routes"] if route["name"] == "blob-applogs")
-    route.pop("id_column")
-    route.update(name=TYPED_ROUTE, match="${RELAY_BLOB_CONTAINER}/typed/*", map={**route["map"], "Host": "_blob.name"})
-    use_routes(monkeypatch, routes_file_without(tmp_path, first=(route,)))
+    use_typed_route(monkeypatch, tmp_path, id_column=False)
     return blobs
 
 
@@ -66,7 +72,7 @@ def outcome(world: BlobWorld, result: Any, name: str) -> dict[str, Any]:
                                                      "events", "chunks", "resumed_from", "partial")}
     checkpoint = {key: value for key, value in world.checkpoint(name).items()
                   if key not in ("blob", "etag", "run_id", "updated")}
-    rows = [{**{key: value for key, value in row.items() if key != "Host"},
+    rows = [{**{key: value for key, value in row.items() if key not in ("Host", "EventId")},
              "TimeGenerated": row["TimeGenerated"] if row["TimeGenerated"].startswith("2024") else "ingestion time"}
             for row in world.rows(APPLOGS_TABLE) if row["Host"] == name]
     return {"summary": summary, "tallies": tallies, "checkpoint": checkpoint,
@@ -97,10 +103,12 @@ def mixed_file(count: int) -> bytes:
     return b"\xef\xbb\xbf" + b"\r\n".join(lines) + b"\r\n"
 
 
+@pytest.mark.parametrize("id_column", [False, True], ids=["no-id", "id_column"])
 @pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzip"])
 def test_a_blob_gives_the_same_rows_rejections_tallies_and_checkpoint_on_the_typed_path(
-        typed_blobs: BlobWorld, monkeypatch: pytest.MonkeyPatch, gzipped: bool):
-    world = typed_blobs
+        blobs: BlobWorld, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, gzipped: bool, id_column: bool):
+    world = blobs
+    use_typed_route(monkeypatch, tmp_path, id_column)
     # GIVEN the same NDJSON file twice, with a byte order mark, CRLF lines, and bad lines, blank lines and
     # {"records": [...]} envelopes in its middle, on a route that has a typed path
     data = mixed_file(600)
@@ -129,6 +137,11 @@ def test_a_blob_gives_the_same_rows_rejections_tallies_and_checkpoint_on_the_typ
     assert any("not valid UTF-8" in reason for reason in reasons)
     assert any("column 'StatusCode' (int)" in reason for reason in reasons)
     assert all(reason.startswith("line ") for reason in reasons)
+    if id_column:  # AND a good line's id hashes its text on the typed path, its sorted keys on the dict path
+        event = app_log(0, "mixed", ok=True, bytes=0)
+        ids = {row["Host"]: row["EventId"] for row in world.rows(APPLOGS_TABLE) if row["Message"] == "mixed event 0"}
+        assert ids == {f"typed/a{suffix}": event_id(TYPED_ROUTE, event, orjson.dumps(event)),
+                       f"typed/b{suffix}": event_id(TYPED_ROUTE, event)}
 
 
 def test_a_typed_run_that_dies_midway_is_resumed_with_every_unit_landed_once(typed_blobs: BlobWorld):
