@@ -16,9 +16,10 @@ Then, as a baseline, the peak RSS of reading the same blob whole (``readall()`` 
     python -m bench.big_blob                     # 512, 1024 and 2048 MB blobs (takes a while)
     python -m bench.big_blob --size-mb 16        # CI / laptop: 8, 16 and 32 MB
 
-The shipped ``blob-applogs`` route has ``id_column``, which keeps its events on the dict path while the
-typed path does not cover it. ``--no-id-column`` runs the same route without it (its lines then stay
-encoded into the typed path, ``shared/typed.py``). ``--against DIR`` also runs each blob with the code of
+``--shape diagnostics`` writes Azure diagnostic records (``bench/eventhub_diagnostics.py``, ~1 KB each) as
+JSON Lines under ``resourcelogs/`` instead (the shipped ``blob-resourcelogs`` route). ``--no-id-column``
+runs the route without its ``id_column``. When the blob's route has a typed path, its lines stay encoded
+into it (``shared/typed.py``). ``--against DIR`` also runs each blob with the code of
 another checkout (a worktree of main, say), taking turns ``--repeat`` times on the same blob, and prints
 each contender's best; ``--stages`` first times where a run's time goes (download from Azurite alone,
 then + gunzip, + splitting lines, + decoding each line into dicts), each a fresh pass over the blob:
@@ -69,7 +70,22 @@ def _lines(seed: int):
         yield b"".join(block), 10_000
 
 
-def generate(client: Any, size_bytes: int, seed: int = 7) -> dict[str, int]:
+def _diagnostic_lines(seed: int):
+    """Endless Azure diagnostic records (Key Vault audit and storage logs, ~1 KB), as JSON Lines in blocks."""
+    import orjson
+
+    from bench.eventhub_diagnostics import records
+
+    while True:
+        block = records(10_000, seed)
+        seed += 1
+        yield b"".join(orjson.dumps(record) + b"\n" for record in block), len(block)
+
+
+SHAPES = {"applogs": (_lines, "applogs"), "diagnostics": (_diagnostic_lines, "resourcelogs")}
+
+
+def generate(client: Any, size_bytes: int, seed: int = 7, shape: str = "applogs") -> dict[str, int]:
     """Upload a gzip NDJSON blob of about ``size_bytes`` compressed, block by block."""
     from azure.storage.blob import BlobBlock
     from isal import isal_zlib
@@ -85,7 +101,7 @@ def generate(client: Any, size_bytes: int, seed: int = 7) -> dict[str, int]:
         client.stage_block(block_id, data)
         blocks.append(BlobBlock(block_id=block_id))
 
-    for text, count in _lines(seed):
+    for text, count in SHAPES[shape][0](seed):
         raw += len(text)
         rows += count
         out = compressor.compress(text)
@@ -231,7 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--upload-latency-ms", type=float, default=0.0, help="null sink: delay per request")
     parser.add_argument("--no-baseline", action="store_true", help="skip reading the main blob whole")
     parser.add_argument("--no-id-column", action="store_true",
-                        help="the blob-applogs route without id_column (its lines take the typed path)")
+                        help="the blob route without its id_column")
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="applogs",
+                        help="app logs (~270 B, blob-applogs) or Azure diagnostic records (~1 KB, blob-resourcelogs)")
     parser.add_argument("--against", type=Path, help="also run each blob with the code of this checkout, in turns")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each contender per blob (best reported)")
     parser.add_argument("--stages", action="store_true", help="first time download, gunzip, line split, decode")
@@ -267,15 +285,15 @@ def main(argv: list[str] | None = None) -> int:
                         "DCR_IMMUTABLE_ID": emulator.dcr_ids["relay"]})
         service = BlobServiceClient.from_connection_string(azurite.connection_string)
         service.create_container(CONTAINER)
-        print(f"blob core on gzip NDJSON in Azurite, sink={args.sink}, python {sys.version.split()[0]}, "
+        print(f"blob core on gzip NDJSON ({args.shape}) in Azurite, sink={args.sink}, python {sys.version.split()[0]}, "
               f"{os.cpu_count()} CPU(s)")
         print(f"{'gzip MB':>8} {'raw MB':>8} {'rows':>11} {'seconds':>8} {'rows/s':>9} {'peak RSS MB':>12} "
               f"{'RSS at start':>12}")
         for scale in scales:
             size = int(args.size_mb * scale * MB)
-            name = f"applogs/bench-{uuid.uuid4().hex[:8]}.ndjson.gz"
+            name = f"{SHAPES[args.shape][1]}/bench-{uuid.uuid4().hex[:8]}.ndjson.gz"
             client = service.get_blob_client(CONTAINER, name)
-            made = generate(client, size)
+            made = generate(client, size, shape=args.shape)
             if args.stages:
                 seconds = _run_child(name, env, "stages", args)
                 seconds.pop("child_cpu_seconds")
@@ -299,13 +317,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def routes_without_id(folder: Path) -> Path:
-    """The shipped routes file with the blob-applogs route's ``id_column`` left out (DCR path made absolute)."""
+    """The shipped routes file with the blob routes' ``id_column`` left out (DCR path made absolute)."""
     import yaml
 
     document = yaml.safe_load((ROOT / "relay.yaml").read_text(encoding="utf-8"))
     document["defaults"]["schema"] = str(ROOT / document["defaults"]["schema"])
     for route in document["routes"]:
-        if route["name"] == "blob-applogs":
+        if route["source"] == "blob":
             route.pop("id_column", None)
     path = folder / "relay.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
