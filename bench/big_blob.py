@@ -15,14 +15,26 @@ Then, as a baseline, the peak RSS of reading the same blob whole (``readall()`` 
 
     python -m bench.big_blob                     # 512, 1024 and 2048 MB blobs (takes a while)
     python -m bench.big_blob --size-mb 16        # CI / laptop: 8, 16 and 32 MB
+
+``--shape diagnostics`` writes Azure diagnostic records (``bench/eventhub_diagnostics.py``, ~1 KB each) as
+JSON Lines under ``resourcelogs/`` instead (the shipped ``blob-resourcelogs`` route). ``--no-id-column``
+runs the route without its ``id_column``. When the blob's route has a typed path, its lines stay encoded
+into it (``shared/typed.py``). ``--against DIR`` also runs each blob with the code of
+another checkout (a worktree of main, say), taking turns ``--repeat`` times on the same blob, and prints
+each contender's best; ``--stages`` first times where a run's time goes (download from Azurite alone,
+then + gunzip, + splitting lines, + decoding each line into dicts), each a fresh pass over the blob:
+
+    python -m bench.big_blob --size-mb 64 --scales 1 --no-id-column --against ../main-base --repeat 3 --stages
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -58,7 +70,22 @@ def _lines(seed: int):
         yield b"".join(block), 10_000
 
 
-def generate(client: Any, size_bytes: int, seed: int = 7) -> dict[str, int]:
+def _diagnostic_lines(seed: int):
+    """Endless Azure diagnostic records (Key Vault audit and storage logs, ~1 KB), as JSON Lines in blocks."""
+    import orjson
+
+    from bench.eventhub_diagnostics import records
+
+    while True:
+        block = records(10_000, seed)
+        seed += 1
+        yield b"".join(orjson.dumps(record) + b"\n" for record in block), len(block)
+
+
+SHAPES = {"applogs": (_lines, "applogs"), "diagnostics": (_diagnostic_lines, "resourcelogs")}
+
+
+def generate(client: Any, size_bytes: int, seed: int = 7, shape: str = "applogs") -> dict[str, int]:
     """Upload a gzip NDJSON blob of about ``size_bytes`` compressed, block by block."""
     from azure.storage.blob import BlobBlock
     from isal import isal_zlib
@@ -74,7 +101,7 @@ def generate(client: Any, size_bytes: int, seed: int = 7) -> dict[str, int]:
         client.stage_block(block_id, data)
         blocks.append(BlobBlock(block_id=block_id))
 
-    for text, count in _lines(seed):
+    for text, count in SHAPES[shape][0](seed):
         raw += len(text)
         rows += count
         out = compressor.compress(text)
@@ -125,6 +152,9 @@ def child(args: argparse.Namespace) -> None:
 
     env = dict(os.environ)
     client = BlobClient.from_connection_string(env["BENCH_CONNECTION"], CONTAINER, args.name)
+    if args.mode == "stages":
+        print(json.dumps(stages(client)))
+        return
     if args.mode == "whole":
         import gzip
 
@@ -154,24 +184,58 @@ def child(args: argparse.Namespace) -> None:
             last[0] = time.monotonic()
             print(f"    ... chunk {number}, peak RSS {peak_rss_mb():.0f} MB", file=sys.stderr, flush=True)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = handle_blob(client, lambda: relay, BlobOptions(time_budget_seconds=24 * 3600, checkpoints=store,
                                                             on_chunk=progress))
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     print(json.dumps({"mode": "stream", "status": result.status, "rows": result.landed + result.rejected,
                       "landed": result.landed, "rejected": result.rejected, "requests": result.requests,
-                      "chunks": result.chunks, "seconds": seconds, "rss_before_mb": before,
-                      "peak_rss_mb": peak_rss_mb()}))
+                      "chunks": result.chunks, "seconds": seconds, "cpu_seconds": cpu, "rss_before_mb": before,
+                      "peak_rss_mb": peak_rss_mb(),
+                      "typed": relay.engine.takes_encoded(relay.config.router("blob", f"{CONTAINER}/{args.name}"))}))
 
 
-def _run_child(name: str, env: dict[str, str], mode: str, args: argparse.Namespace) -> dict[str, Any]:
+def stages(client: Any) -> dict[str, float]:
+    """Seconds of cumulative passes over the blob (each reads it again from Azurite): the download alone,
+    + gunzip, + splitting lines, + decoding each line into a dict (what the dict path does before routing)."""
+    from shared.blob_ingest import BlobReader
+    from shared.sources.blob import gunzip_pieces, iter_lines, ndjson_units
+
+    properties = client.get_blob_properties()
+    limit = 8 << 20
+
+    def read() -> Any:
+        return BlobReader(client, properties.size, properties.etag)
+
+    passes = {
+        "download": lambda: sum(map(len, read())),
+        "gunzip": lambda: sum(map(len, gunzip_pieces(read()))),
+        "lines": lambda: sum(1 for _ in iter_lines(gunzip_pieces(read()), limit)),
+        "decode": lambda: sum(1 for _ in ndjson_units(iter_lines(gunzip_pieces(read()), limit), lambda i: True, limit)),
+    }
+    out = {}
+    for name, run in passes.items():
+        started = time.perf_counter()
+        run()
+        out[name] = time.perf_counter() - started
+    return out
+
+
+def _run_child(name: str, env: dict[str, str], mode: str, args: argparse.Namespace,
+               tree: Path = ROOT) -> dict[str, Any]:
+    """A child process on the blob, with the code of ``tree`` (this checkout, or the one of ``--against``)."""
     command = [sys.executable, "-m", "bench.big_blob", "--child", "--name", name, "--mode", mode,
                "--sink", args.sink, "--upload-latency-ms", str(args.upload_latency_ms)]
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(command, cwd=tree, env={**env, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"child failed ({mode}, {name}):\n{done.stderr[-3000:]}")
     sys.stderr.write(done.stderr)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    #: CPU seconds of the whole child (all its threads, its start-up too): the same measure for any checkout
+    measured["child_cpu_seconds"] = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return measured
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,6 +246,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sink", choices=("null", "emulator"), default="null")
     parser.add_argument("--upload-latency-ms", type=float, default=0.0, help="null sink: delay per request")
     parser.add_argument("--no-baseline", action="store_true", help="skip reading the main blob whole")
+    parser.add_argument("--no-id-column", action="store_true",
+                        help="the blob route without its id_column")
+    parser.add_argument("--shape", choices=sorted(SHAPES), default="applogs",
+                        help="app logs (~270 B, blob-applogs) or Azure diagnostic records (~1 KB, blob-resourcelogs)")
+    parser.add_argument("--against", type=Path, help="also run each blob with the code of this checkout, in turns")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each contender per blob (best reported)")
+    parser.add_argument("--stages", action="store_true", help="first time download, gunzip, line split, decode")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--name", help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="stream", help=argparse.SUPPRESS)
@@ -203,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
                "LOGS_INGESTION_ENDPOINT": "https://127.0.0.1:1", "DCR_IMMUTABLE_ID": "dcr-" + "0" * 32,
                "RELAY_BLOB_CONTAINER": CONTAINER}
         env.pop("RelayStorage", None)
+        if args.no_id_column:
+            env["RELAY_CONFIG"] = str(routes_without_id(Path(tempfile.mkdtemp(prefix="bench-routes-"))))
         if args.sink == "emulator":
             from emulator.server import Emulator
 
@@ -212,16 +285,21 @@ def main(argv: list[str] | None = None) -> int:
                         "DCR_IMMUTABLE_ID": emulator.dcr_ids["relay"]})
         service = BlobServiceClient.from_connection_string(azurite.connection_string)
         service.create_container(CONTAINER)
-        print(f"blob core on gzip NDJSON in Azurite, sink={args.sink}, python {sys.version.split()[0]}, "
+        print(f"blob core on gzip NDJSON ({args.shape}) in Azurite, sink={args.sink}, python {sys.version.split()[0]}, "
               f"{os.cpu_count()} CPU(s)")
         print(f"{'gzip MB':>8} {'raw MB':>8} {'rows':>11} {'seconds':>8} {'rows/s':>9} {'peak RSS MB':>12} "
               f"{'RSS at start':>12}")
         for scale in scales:
             size = int(args.size_mb * scale * MB)
-            name = f"applogs/bench-{uuid.uuid4().hex[:8]}.ndjson.gz"
+            name = f"{SHAPES[args.shape][1]}/bench-{uuid.uuid4().hex[:8]}.ndjson.gz"
             client = service.get_blob_client(CONTAINER, name)
-            made = generate(client, size)
-            measured = _run_child(name, env, "stream", args)
+            made = generate(client, size, shape=args.shape)
+            if args.stages:
+                seconds = _run_child(name, env, "stages", args)
+                seconds.pop("child_cpu_seconds")
+                print_stages(seconds, made["rows"])
+            measured = compare(name, env, args, made["rows"]) if args.against or args.repeat > 1 else (
+                _run_child(name, env, "stream", args))
             assert measured["rows"] == made["rows"], (measured, made)
             print(f"{made['gzip_bytes'] / MB:8.0f} {made['raw_bytes'] / MB:8.0f} {measured['rows']:11,d} "
                   f"{measured['seconds']:8.1f} {measured['rows'] / measured['seconds']:9,.0f} "
@@ -236,6 +314,62 @@ def main(argv: list[str] | None = None) -> int:
             emulator.stop()
         azurite.stop()
     return 0
+
+
+def routes_without_id(folder: Path) -> Path:
+    """The shipped routes file with the blob routes' ``id_column`` left out (DCR path made absolute)."""
+    import yaml
+
+    document = yaml.safe_load((ROOT / "relay.yaml").read_text(encoding="utf-8"))
+    document["defaults"]["schema"] = str(ROOT / document["defaults"]["schema"])
+    for route in document["routes"]:
+        if route["source"] == "blob":
+            route.pop("id_column", None)
+    path = folder / "relay.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def forget(env: dict[str, str], name: str) -> None:
+    """Delete the blob's checkpoint, so that the next run ingests it all again (not "already ingested")."""
+    from azure.core.exceptions import ResourceNotFoundError
+    from azure.storage.blob import BlobClient
+
+    from shared.blob_ingest import CHECKPOINT_CONTAINER, CheckpointStore
+
+    checkpoint = BlobClient.from_connection_string(env["BENCH_CONNECTION"], CHECKPOINT_CONTAINER,
+                                                   CheckpointStore.name_for(f"{CONTAINER}/{name}"))
+    with contextlib.suppress(ResourceNotFoundError):
+        checkpoint.delete_blob()
+
+
+def print_stages(seconds: dict[str, float], rows: int) -> None:
+    """Where a pass over the blob spends its time, each stage on top of the one before."""
+    say_line = "  stages (cumulative passes, rows/s):"
+    before = 0.0
+    for name, spent in seconds.items():
+        say_line += f" {name} {rows / spent:,.0f} (+{spent - before:.2f}s)"
+        before = spent
+    print(say_line, flush=True)
+
+
+def compare(name: str, env: dict[str, str], args: argparse.Namespace, rows: int) -> dict[str, Any]:
+    """This checkout (and the one of ``--against``) on the same blob, taking turns; each one's best run
+    (least disturbed by other load on the machine). Returns this checkout's best."""
+    trees = {"this": ROOT, **({"against": args.against.resolve()} if args.against else {})}
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label in trees}
+    for _ in range(args.repeat):
+        for label, tree in trees.items():
+            forget(env, name)
+            runs[label].append(_run_child(name, env, "stream", args, tree))
+    for label, measured in runs.items():
+        best = min(measured, key=lambda run: run["seconds"])
+        rates = ", ".join(f"{rows / run['seconds']:,.0f}" for run in measured)
+        print(f"  {label:8s} {'typed' if best.get('typed') else 'dicts':5s} best {rows / best['seconds']:9,.0f} rows/s "
+              f"(child CPU {best['child_cpu_seconds']:.1f}s, {best['seconds']:.1f}s wall, peak RSS "
+              f"{best['peak_rss_mb']:.0f} MB; runs: {rates}) "
+              f"{trees[label]}", flush=True)
+    return min(runs["this"], key=lambda run: run["seconds"])
 
 
 if __name__ == "__main__":

@@ -15,6 +15,12 @@ rows of a chunk that was cut in two by the failure, which the result and the log
 name (they carry the same EventId, so they can be de-duplicated). A new ETag (the
 blob was overwritten) starts over; a blob already done for its ETag (Event Grid
 delivers at least once) is skipped.
+
+When the blob's run has one route and that route decodes events from their bytes (the typed
+path, ``Engine.takes_encoded``), an NDJSON file's lines are not decoded here: they go to the
+engine still encoded, in the chunks it would have cut from their records
+(:class:`EncodedFileRecords`), with the same refs, so rejections, chunk reports and the
+checkpoint are those of the dict path. JSON arrays, ``records`` documents and CSV are decoded.
 """
 
 from __future__ import annotations
@@ -26,9 +32,11 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from itertools import accumulate, repeat
 from typing import Any
 
 import orjson
@@ -43,11 +51,11 @@ from azure.storage.blob import BlobClient, ContainerClient
 
 from .config import Route
 from .engine import Chunking, ChunkReport
-from .records import Record, Rejection, Result
+from .records import Encoded, Record, Rejection, Result
 from .records import Unit as UnitRef
 from .routing import Router
 from .runtime import Relay
-from .sources.blob import SKIPPED, Expanded, Unit, open_file
+from .sources.blob import SKIPPED, Expanded, Lines, Unit, open_file
 from .sources.errors import DecodeError
 
 log = logging.getLogger("relay.blob")
@@ -350,6 +358,108 @@ def file_records(units: Iterator[Unit], kind: str, context: Any = None, tally: F
         yield Rejection(UnitRef("file", position + 1, None, position), f"file: {error}")
 
 
+class EncodedFileRecords:
+    """:func:`file_records` of a file opened ``encoded`` (:func:`~shared.sources.blob.ndjson_blocks`), for a
+    run whose route decodes events itself: the same records and rejections with the same refs, tallies and
+    ``stop`` checks, handed on as :class:`~shared.records.Encoded` chunks cut where the engine would cut
+    that list of records (``chunking``, read anew for each chunk: at most ``rows`` items or about ``size``
+    bytes of ``Record.size``). Lines that each hold one JSON object orjson reads stay bytes (``checked``: the
+    typed path need not look at them for what orjson refuses); what the source decoded (an envelope's records,
+    a line that may be one, a bad line's rejection) sits in its place (``mixed``).
+    ``stop(n)``: must the run stop before it takes the next ``n`` units?"""
+
+    def __init__(self, blocks: Iterator[Lines | Unit], kind: str, chunking: Chunking, context: Any = None,
+                 tally: FileTally | Any = None, stop: Callable[[int], bool] | None = None):
+        self.blocks, self.kind, self.chunking, self.context = blocks, kind, chunking, context
+        self.tally = tally if tally is not None else FileTally()
+        self.stop = stop
+        self.position = 0
+        self._start()
+
+    def _start(self) -> None:
+        self.raws: list[Any] = []
+        self.refs: list[UnitRef] = []
+        self.size = 0
+        self.mixed = False
+        self.rows, self.limit = self.chunking.rows, self.chunking.size
+
+    def _full(self) -> bool:
+        return len(self.raws) >= self.rows or self.size >= self.limit
+
+    def _cut(self) -> Encoded:
+        chunk = Encoded(self.raws, self.context, 0, self.refs.__getitem__, self.mixed, checked=True)
+        self._start()
+        return chunk
+
+    def __iter__(self) -> Iterator[Encoded]:
+        try:
+            for block in self.blocks:
+                stopped = yield from (self._lines(block) if type(block) is Lines else self._unit(block))
+                if stopped:
+                    break
+        except DecodeError as error:  # what came before is handled, the rest cannot be read
+            position = self.position
+            yield from self._add(Rejection(UnitRef("file", position + 1, None, position), f"file: {error}"), 0)
+        if self.raws:
+            yield self._cut()
+
+    def _lines(self, block: Lines) -> Iterator[Encoded]:
+        """A block of lines still encoded, taken a chunk's room at a time; True when the run stops."""
+        numbers, lines = block
+        ends = list(accumulate(map(len, lines)))  # the block's bytes up to each line
+        start, count = 0, len(lines)
+        while start < count:
+            if self.stop is not None and self.stop(count - start):
+                return True
+            before = ends[start - 1] if start else 0
+            # up to the first line that fills the chunk's bytes, within its room for rows
+            end = min(count, start + self.rows - len(self.raws),
+                      bisect_left(ends, self.limit - self.size + before, start) + 1)
+            self.raws += lines[start:end]
+            self.refs += map(UnitRef, repeat(self.kind), numbers[start:end], repeat(None),
+                             range(self.position, self.position + end - start))
+            self.size += ends[end - 1] - before
+            self.position += end - start
+            self.tally.units += end - start
+            self.tally.events += end - start
+            start = end
+            if self._full():
+                yield self._cut()
+        return False
+
+    def _unit(self, unit: Unit) -> Iterator[Encoded]:
+        """A unit the source decoded, taken as :func:`file_records` takes it; True when the run stops."""
+        where, payload, error, size = unit
+        if self.stop is not None and self.stop(1):
+            return True
+        ref = UnitRef(self.kind, where, None, self.position)
+        self.position += 1
+        if payload is SKIPPED:
+            self.tally.skipped_units += 1
+            return False
+        self.tally.units += 1
+        if error is not None:
+            yield from self._add(Rejection(ref, error), 0)
+        elif type(payload) is Expanded:
+            self.tally.events += len(payload)
+            for number, event in enumerate(payload):
+                record = Record(UnitRef(self.kind, where, number, ref.position), event, self.context,
+                                size if number == 0 else 0)
+                yield from self._add(record, record.size)
+        else:
+            self.tally.events += 1
+            yield from self._add(Record(ref, payload, self.context, size), size)
+        return False
+
+    def _add(self, item: Record | Rejection, size: int) -> Iterator[Encoded]:
+        self.mixed = True
+        self.raws.append(item)
+        self.refs.append(item.ref)
+        self.size += size
+        if self._full():
+            yield self._cut()
+
+
 # --- the run ------------------------------------------------------------------------------
 
 
@@ -393,17 +503,22 @@ class _Run:
         result = self.result
         reader = BlobReader(self.client, self.properties.size, self.properties.etag, self.options.range_bytes)
         try:
+            # an NDJSON file's lines stay encoded for a route that decodes them itself (Engine.takes_encoded)
+            encoded = self.relay.engine.takes_encoded(self.router)
+            resuming = bool(self.checkpoint.handled or self.checkpoint.done)
             try:
                 opened = open_file(
                     reader, self.properties.name, self.route.format,
                     getattr(self.properties.content_settings, "content_type", "") or "",
-                    should_parse=self.checkpoint.pending,
+                    should_parse=self.checkpoint.pending if resuming or not encoded else None, encoded=encoded,
                 )
             except DecodeError as error:
                 return self._unreadable(str(error))
             result.format, result.compressed = opened.format, opened.compressed
             self.checkpoint.format = opened.format
-            records = file_records(opened.units, opened.where, self.context, result, self._stopping)
+            records: Iterable[Any] = (
+                EncodedFileRecords(opened.units, opened.where, self.chunking, self.context, result, self._stopping)
+                if opened.encoded else file_records(opened.units, opened.where, self.context, result, self._stopping))
             self.relay.engine.run(self.router, records, batch_id=self.checkpoint.run_id, chunking=self.chunking,
                                   on_chunk=self._chunk_done, in_flight=self.in_flight, result=result)
         except ResourceModifiedError:  # the engine counted and reported what it had sent
@@ -416,12 +531,13 @@ class _Run:
             result.seconds = round(time.monotonic() - started, 3)
         return self._finish()
 
-    def _stopping(self) -> bool:
-        """Must the run stop taking units (a failed chunk, a lost checkpoint, the time budget)?
-        The clock is read every ``CLOCK_EVERY_UNITS`` units: a time budget needs no finer grain."""
+    def _stopping(self, units: int = 1) -> bool:
+        """Must the run stop before it takes the next ``units`` units (a failed chunk, a lost checkpoint, the
+        time budget)? The clock is read every ``CLOCK_EVERY_UNITS`` units or so: a time budget needs no finer
+        grain (units still encoded are asked about a block at a time)."""
         if self.stop_reason:
             return True
-        self.units_to_check -= 1
+        self.units_to_check -= units
         if self.units_to_check <= 0:
             self.units_to_check = CLOCK_EVERY_UNITS
             if time.monotonic() > self.deadline:

@@ -25,12 +25,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import repeat
-from operator import attrgetter, is_
+from operator import attrgetter, is_, itemgetter
 from typing import Any, TypeVar
 
-from .coercion import NormalizedBatch
+from .coercion import EventRejection, NormalizedBatch
 from .config import Route
 from .dispatch import Delivery, Dispatcher
 from .normalize import Normalizer
@@ -342,7 +342,9 @@ class Engine:
             return []
         normalizer = self.normalizer(lane.route)
         if type(records) is Encoded:
-            part = normalizer.normalize_encoded(records.raws, now=lane.run.now, context=records.context)
+            part = (_normalize_mixed(normalizer, records, lane.run.now) if records.mixed else
+                    normalizer.normalize_encoded(records.raws, now=lane.run.now, context=records.context,
+                                                 checked=records.checked))
             ref_of: Callable[[int], Any] = records.ref_at
             first = records.first
             refs = list(map(records.refs, map(first.__add__, part.indexes)))
@@ -393,6 +395,51 @@ class Engine:
 
     def close(self) -> None:
         self.dispatcher.close()
+
+
+def _normalize_mixed(normalizer: Normalizer, records: Encoded, now: float) -> NormalizedBatch:
+    """A part of encoded events with the records and rejections of what its source decoded among them
+    (``Encoded.mixed``): the raws on the typed path, the records as records are; outcomes in their places
+    (indexes into the part), the source's rejections first, as the engine takes a list of records."""
+    raws = records.raws
+    refused = [offset for offset, raw in enumerate(raws) if type(raw) is Rejection]
+    decoded = [offset for offset, raw in enumerate(raws) if type(raw) is Record]
+    encoded = [offset for offset, raw in enumerate(raws) if type(raw) is not Record and type(raw) is not Rejection]
+    parts = [(NormalizedBatch(rejections=[EventRejection(index, raws[offset].reason)
+                                          for index, offset in enumerate(refused)]), refused)]
+    if decoded:
+        contexts = [raws[offset].context for offset in decoded]
+        shared = all(map(is_, contexts, repeat(contexts[0])))
+        parts.append((normalizer.normalize([raws[offset].event for offset in decoded], now=now,
+                                           context=contexts[0] if shared else contexts), decoded))
+    if encoded:
+        parts.append((normalizer.normalize_encoded([raws[offset] for offset in encoded], now=now,
+                                                   context=records.context, checked=records.checked), encoded))
+    return _in_order(parts)
+
+
+def _in_order(parts: list[tuple[NormalizedBatch, list[int]]]) -> NormalizedBatch:
+    """Normalized parts of one chunk as one, their rows in the chunk's order and their rejections too, the first
+    part's before the others' (``offsets`` of each part: where its indexes are in the chunk)."""
+    batch = NormalizedBatch()
+    rows: list[tuple[int, bytes, float]] = []
+    rejections: list[tuple[bool, int, EventRejection]] = []
+    for rank, (part, offsets) in enumerate(parts):
+        rows += zip(map(offsets.__getitem__, part.indexes), part.rows, part.times, strict=True)
+        rejections += [(rank > 0, offsets[rejection.index], replace(rejection, index=offsets[rejection.index]))
+                       for rejection in part.rejections]
+        batch.oversized_fields.update(part.oversized_fields)
+        batch.dropped_fields.update(part.dropped_fields)
+        batch.moved_to_extra.update(part.moved_to_extra)
+        batch.time_defaulted += part.time_defaulted
+    if sum(1 for part, _ in parts if part.rows) > 1:  # else in order already
+        rows.sort(key=itemgetter(0))
+    batch.indexes = [row[0] for row in rows]
+    batch.rows = [row[1] for row in rows]
+    batch.times = [row[2] for row in rows]
+    rejections.sort(key=itemgetter(0, 1))
+    batch.rejections = [rejection for _, _, rejection in rejections]
+    return batch
 
 
 def _out_of_window(times: list[float], now: float) -> int:

@@ -105,12 +105,20 @@ class Encoded:
     into the body, or bytes). Decoding waits for the destination: a route with a typed path
     (``shared/typed.py``) decodes them straight into its columns; for any other the engine makes
     them :class:`Record` s first (:meth:`records`), decoded as a source decodes a body. ``refs``
-    names the event at a position (default ``Item``: the ``index``-th event of a body)."""
+    names the item at a position (default ``Item``: the ``index``-th event of a body).
+
+    ``mixed``: a source that decoded some of its input itself (a file's bad line, an envelope's records)
+    left that :class:`Record` or :class:`Rejection` in its place among the raws, so the chunk is the same
+    one a list of records would be (``refs`` names those positions too). ``checked``: the source made sure
+    orjson reads each raw (UTF-8, no number beyond double range; what it refuses was decoded, and rejected,
+    by the source), so the typed path does not look for that again."""
 
     raws: Sequence[Any]
     context: Any = None
     first: int = 0
     refs: Callable[[int], Any] = Item
+    mixed: bool = False
+    checked: bool = False
 
     def __len__(self) -> int:
         return len(self.raws)
@@ -120,7 +128,8 @@ class Encoded:
         return iter(self.records())
 
     def part(self, start: int, stop: int) -> Encoded:
-        return Encoded(self.raws[start:stop], self.context, self.first + start, self.refs)
+        return Encoded(self.raws[start:stop], self.context, self.first + start, self.refs, self.mixed,
+                       self.checked)
 
     def ref_at(self, index: int) -> Any:
         """The ref of the event at ``index`` of this part."""
@@ -128,13 +137,17 @@ class Encoded:
 
     def event_at(self, index: int) -> Any:
         """The event at ``index`` (of this part), decoded."""
-        return orjson.loads(memoryview(self.raws[index]))
+        raw = self.raws[index]
+        return raw.event if type(raw) is Record else orjson.loads(memoryview(raw))
 
     def records(self) -> list[Record | Rejection]:
         from .sources.jsontext import Unreadable, read_element
 
         out: list[Record | Rejection] = []
         for index, raw in enumerate(self.raws, start=self.first):
+            if self.mixed and (type(raw) is Record or type(raw) is Rejection):
+                out.append(raw)
+                continue
             event = read_element(memoryview(raw))
             ref = self.refs(index)
             out.append(Rejection(ref, event.reason) if type(event) is Unreadable else Record(ref, event, self.context))

@@ -73,7 +73,9 @@ FAIL: Any = type("Fail", (), {"__repr__": lambda self: "FAIL", "__slots__": ()})
 #: the key of a field that is always None (slots not read from a top-level key); an event holding
 #: it with a value fails the Struct and takes the general path, so no key is ever misread
 NONE_KEY = "\ufffe"
-_DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError)
+#: what a decoder raises for a record it cannot take (RecursionError: nesting deeper than msgspec goes, which
+#: depends on the stack the decoder runs on, while orjson goes to 1024 levels)
+_DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
 MAX_KEYS = 200  # keys a route's Struct declares, at most
 
 _Int32 = Annotated[int, Meta(ge=INT32[0], le=INT32[1])]
@@ -316,16 +318,18 @@ class TypedPath:
     # ------------------------------------------------------------------ normalizing
 
     def normalize(self, raws: Sequence[Raw | bytes], ingest_time: float, start_index: int, context: Any,
-                  fallback: Fallback) -> NormalizedBatch:
+                  fallback: Fallback, checked: bool = False) -> NormalizedBatch:
         """Rows of a chunk of encoded events, made a column at a time: each step is one pass over the
         chunk through ``map`` or a comprehension (a Python loop body per record is where the fast path
         spends its time). A record a step cannot take is marked FAIL and decided by the general path,
-        in one call, keeping its place."""
+        in one call, keeping its place. ``checked``: the source made sure the raws are JSON orjson reads
+        (UTF-8, no number beyond double range), so they are not looked at for that again."""
         batch = NormalizedBatch()
         text = b"[" + b",".join(raws) + b"]"  # type: ignore[arg-type]
-        if maybe_out_of_range(text) and not _parses(text):
-            # raw values (dynamic, extra, dropped keys) are not read: the one holding a number beyond double
-            # range is found, and rejected naming its field, as in a body read whole
+        if not checked and (not _utf8(text) or (maybe_out_of_range(text) and not _parses(text))):
+            # raw values (dynamic, extra, dropped keys) are not read: a record holding a number beyond double
+            # range, or bytes that are not UTF-8 (the service would refuse the whole request), is read as
+            # the source reads it and rejected on its own, saying why
             self.fall_back(raws, start_index, ingest_time, context, fallback, batch)
             return batch
         events, laxes, uniform = self._events(raws, text)
@@ -695,6 +699,17 @@ _STR, _DASH, _UTC_ONLY, _NAIVE_ONLY = frozenset({str}), frozenset("-"), frozense
 
 
 _STEP_ERRORS = (*_DECODE_ERRORS, TimeFormatError)
+
+
+def _utf8(text: bytes) -> bool:
+    """Whether ``text`` is UTF-8 (msgspec checks only the strings it decodes, not raw values)."""
+    if text.isascii():
+        return True
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _parses(text: bytes) -> bool:

@@ -13,22 +13,29 @@ A unit normally carries one event; an NDJSON line or array element that is itsel
 a diagnostic-settings envelope ``{"records": [...]}`` carries several
 (:class:`Expanded`). A bad unit carries a reason naming its line (or element), and
 the units after it still come.
+
+For a route that decodes events from their bytes itself (the typed path, ``shared/typed.py``),
+an NDJSON file is read into blocks instead (:func:`ndjson_blocks`): the lines that each hold
+one JSON object orjson reads, and no key ``records``, stay bytes (:class:`Lines`); every other
+line becomes the unit :func:`ndjson_units` makes of it, in its place.
 """
 
 from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from operator import attrgetter
+from typing import Any, NamedTuple
 
+import msgspec
 import orjson
 from isal import isal_zlib
 
 from .errors import DecodeError
 from .jsonstream import ArrayStream
-from .jsontext import LENIENT_FAILED, Unreadable, lenient_loads, problem, read_line
+from .jsontext import LENIENT_FAILED, Unreadable, lenient_loads, maybe_out_of_range, problem, read_line
 from .registry import Source, globs, register
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -143,30 +150,35 @@ def read_whole(pieces: Iterable[bytes], limit: int) -> bytes:
     return b"".join(parts)
 
 
-def iter_lines(pieces: Iterable[bytes], max_line: int) -> Iterator[tuple[int, bytes | None]]:
-    """(line number, line without its newline) for each line; None for a line over ``max_line``
-    bytes, which is skipped without being held."""
-    number = 0
+def line_lists(pieces: Iterable[bytes], max_line: int) -> Iterator[list[bytes | None]]:
+    """The lines of each piece (without their newlines), a list per piece, in order; None for a line
+    over ``max_line`` bytes, which is skipped without being held."""
     carry = b""
     oversized = False
     for piece in pieces:
         if carry:
             piece = carry + piece
-        lines = piece.split(b"\n")
+        lines: list[Any] = piece.split(b"\n")
         carry = lines.pop()
-        for line in lines:
-            number += 1
-            if oversized:
-                oversized = False
-                yield number, None
-            elif len(line) > max_line:
-                yield number, None
-            else:
-                yield number, line
+        if lines:
+            if max(map(len, lines)) > max_line:
+                lines = [None if len(line) > max_line else line for line in lines]
+            if oversized:  # the end of a line whose start was dropped
+                oversized, lines[0] = False, None
+            yield lines
         if len(carry) > max_line:
             oversized, carry = True, b""
     if carry or oversized:
-        yield number + 1, None if oversized else carry
+        yield [None if oversized else carry]
+
+
+def iter_lines(pieces: Iterable[bytes], max_line: int) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, line without its newline) for each line; None for a line over ``max_line``
+    bytes, which is skipped without being held."""
+    number = 0
+    for lines in line_lists(pieces, max_line):
+        yield from zip(range(number + 1, number + 1 + len(lines)), lines, strict=True)
+        number += len(lines)
 
 
 # --- formats ----------------------------------------------------------------------------
@@ -232,6 +244,122 @@ def ndjson_units(lines: Iterable[tuple[int, bytes | None]], should_parse: Callab
                 yield number, None, value.reason, len(line)
                 continue
         yield number, unwrap_records(value), None, len(line)
+
+
+class Lines(NamedTuple):
+    """Consecutive units of an NDJSON file that are each one JSON object, not an envelope, still encoded:
+    their line numbers and lines (what :func:`ndjson_blocks` gives instead of a unit per line)."""
+
+    numbers: Sequence[int]
+    lines: list[bytes]
+
+
+#: what an NDJSON line is first decoded into: a check in C that it holds exactly one JSON object, and whether
+#: that object has a key ``records`` (escaped or not: msgspec matches keys decoded), so it may be an envelope
+_NO_RECORDS = msgspec.Raw(b"")
+_probe = msgspec.json.Decoder(msgspec.defstruct("Probe", [("records", msgspec.Raw, _NO_RECORDS)])).decode
+_records_of = attrgetter("records")
+_PROBE_ERRORS = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)  # RecursionError: nested too deep for it
+
+
+def _plain(lines: list[Any]) -> bool:
+    """No line of the list is over the size limit, blank or all white space."""
+    return None not in lines and b"" not in lines and not any(map(bytes.isspace, lines))
+
+
+def _objects(lines: list[bytes]) -> bool:
+    """Every line holds exactly one JSON object, none with a key ``records``, and all of it is JSON orjson
+    reads too: UTF-8 (msgspec does not check the values it skips) with no number beyond double range.
+    Checked in C, a list at a time (a line that fails is then checked, and decoded, on its own)."""
+    try:
+        probes = list(map(_probe, lines))
+    except _PROBE_ERRORS:
+        return False
+    if not all(map(_NO_RECORDS.__eq__, map(_records_of, probes))):
+        return False
+    text = b"\n".join(lines) if len(lines) > 1 else lines[0]
+    if not text.isascii():
+        try:
+            text.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    return not maybe_out_of_range(text) or all(map(_reads, lines))
+
+
+def _reads(line: bytes) -> bool:
+    try:
+        orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+def ndjson_blocks(lists: Iterable[list[bytes | None]], should_parse: Callable[[int], bool] | None,
+                  max_line: int) -> Iterator[Lines | Unit]:
+    """:func:`ndjson_units`, except that lines which each hold one JSON object with no key ``records`` come
+    as :class:`Lines` blocks, still encoded, for a route that decodes them itself; a line that may be a
+    ``{"records": [...]}`` envelope, a bad one (orjson refuses it: ``_objects``), a blank, long or skipped
+    line is what ``ndjson_units`` makes of it. The same units in the same order at the same positions, a
+    list of lines checked in a few calls (``should_parse`` None: every unit is parsed)."""
+    number = index = 0
+    for lines in lists:
+        first, number = number + 1, number + len(lines)
+        if first == 1 and lines[0] is not None and lines[0].startswith(_UTF8_BOM):
+            lines = [lines[0][3:], *lines[1:]]
+        if _plain(lines) and (should_parse is None or all(map(should_parse, range(index, index + len(lines))))) \
+                and _objects(lines):  # type: ignore[arg-type]
+            index += len(lines)
+            yield Lines(range(first, number + 1), lines)  # type: ignore[arg-type]
+            continue
+        blocks = _line_blocks(range(first, number + 1), lines, index, should_parse, max_line)
+        index = blocks.pop()
+        yield from blocks
+
+
+def _line_blocks(numbers: range, lines: list[bytes | None], index: int, should_parse: Callable[[int], bool] | None,
+                 max_line: int) -> list[Any]:
+    """The blocks of one list of lines taken line by line (one is blank, too long, bad, skipped or may be an
+    envelope), as ``ndjson_units`` takes them; the index of the next unit last."""
+    units: list[Unit] = []  # as ndjson_units gives them, a line to parse as (number, line, None, 0)
+    for number, line in zip(numbers, lines, strict=True):
+        if line is None:
+            units.append((number, None, f"line {number}: longer than {max_line} bytes", 0))
+        elif not line or line.isspace():
+            continue
+        elif should_parse is not None and not should_parse(index):
+            units.append((number, SKIPPED, None, len(line)))
+        else:
+            units.append((number, line, None, 0))
+        index += 1
+    parsed = [unit[1] for unit in units if unit[2] is None and unit[1] is not SKIPPED]
+    every = bool(parsed) and _objects(parsed)  # type: ignore[arg-type]
+    out: list[Any] = []
+    run = Lines([], [])
+    for unit in units:
+        number, line, error, _ = unit
+        if error is None and line is not SKIPPED and (every or _objects([line])):
+            run.numbers.append(number)  # type: ignore[attr-defined]
+            run.lines.append(line)
+            continue
+        if run.lines:
+            out.append(run)
+            run = Lines([], [])
+        out.append(unit if error is not None or line is SKIPPED else _decoded(number, line))
+    if run.lines:
+        out.append(run)
+    out.append(index)
+    return out
+
+
+def _decoded(number: int, line: bytes) -> Unit:
+    """One line decoded as :func:`ndjson_units` decodes it (a bad one names its line and field)."""
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        value = read_line(line, number)
+        if type(value) is Unreadable:
+            return number, None, value.reason, len(line)
+    return number, unwrap_records(value), None, len(line)
 
 
 def _array_units(pieces: Iterable[bytes], head: bytes, records: bool, should_parse: Callable[[int], bool],
@@ -367,6 +495,8 @@ class OpenedFile:
     compressed: bool
     units: Iterator[Unit]
     where: str  # "line" or "element"/"record": how ``where`` numbers read
+    #: NDJSON asked for ``encoded``: among the units, :class:`Lines` blocks of lines still encoded
+    encoded: bool = False
 
 
 def open_file(
@@ -376,9 +506,13 @@ def open_file(
     content_type: str = "",
     should_parse: Callable[[int], bool] | None = None,
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    encoded: bool = False,
 ) -> OpenedFile:
     """Sniff gzip and the format (unless ``fmt`` says it), and return the file's units lazily.
-    Raises DecodeError when the format cannot be told or a CSV header is unusable."""
+    Raises DecodeError when the format cannot be told or a CSV header is unusable. ``encoded``: an NDJSON
+    file's good lines come as :class:`Lines` blocks, still encoded (:func:`ndjson_blocks`), for a route that
+    decodes them itself; ``should_parse`` None: every unit is parsed."""
+    blocks_should_parse = should_parse
     should_parse = should_parse or (lambda index: True)
     head, pieces = peek(pieces, 2)
     compressed = head.startswith(GZIP_MAGIC)
@@ -391,6 +525,9 @@ def open_file(
         fmt = detect_format(name, head, content_type)
     if fmt not in FORMATS:
         raise DecodeError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+    if fmt == "ndjson" and encoded:
+        blocks = ndjson_blocks(line_lists(pieces, max_event_bytes), blocks_should_parse, max_event_bytes)
+        return OpenedFile(fmt, compressed, blocks, "line", encoded=True)  # type: ignore[arg-type]
     if fmt == "ndjson":
         units = ndjson_units(iter_lines(pieces, max_event_bytes), should_parse, max_event_bytes)
         return OpenedFile(fmt, compressed, units, "line")

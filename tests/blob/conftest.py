@@ -85,8 +85,16 @@ class BlobWorld:
             return None
 
 
-def expected_ids(events: list[dict[str, Any]], route: str = "blob-applogs") -> list[str]:
-    return [event_id(route, e) for e in events]
+def expected_ids(events: list[dict[str, Any]], route: str = "blob-applogs", lines: bool = False) -> list[str]:
+    """The EventIds the relay gives these events of a blob on ``route``. ``lines``: they came as NDJSON lines
+    written by :func:`ndjson`, which a route with a typed path takes still encoded and hashes as their text
+    (``coercion.canonical_bytes``); otherwise (a decoder made them: JSON arrays, records, CSV, or a route
+    without a typed path) hashed with sorted keys."""
+    from shared.runtime import get_relay
+
+    relay = get_relay()
+    encoded = lines and relay.engine.takes_encoded(next(r for r in relay.config.routes if r.name == route))
+    return [event_id(route, e, orjson.dumps(e) if encoded else None) for e in events]
 
 
 def _world(emulator: Any, azurite: Any, monkeypatch: pytest.MonkeyPatch, poison: bool,

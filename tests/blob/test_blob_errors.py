@@ -33,7 +33,7 @@ def test_a_malformed_line_in_the_middle_is_rejected_by_line_number_and_the_rest_
     assert reasons[0].startswith("line 50: not valid JSON")
     assert reasons[1].startswith("line 70: column 'StatusCode' (int)")
     good = [e for i, e in enumerate(events) if i not in (49, 69)]
-    assert sorted(blobs.landed_ids()) == sorted(expected_ids(good))
+    assert sorted(blobs.landed_ids()) == sorted(expected_ids(good, lines=True))
 
 
 def test_a_csv_record_with_the_wrong_field_count_is_rejected_and_the_rest_lands(blobs: BlobWorld):
@@ -77,7 +77,7 @@ def test_a_truncated_gzip_file_lands_what_inflated_and_reports_the_corruption(bl
     assert any("gzip data is truncated" in r["reason"] for r in result.rejections)
     landed = blobs.landed_ids()
     assert len(landed) == len(set(landed)) == result.landed
-    assert set(landed) <= set(expected_ids(events))
+    assert set(landed) <= set(expected_ids(events, lines=True))
 
 
 def test_a_blob_no_route_matches_is_reported_left_in_place_and_recorded(blobs: BlobWorld,
@@ -139,7 +139,7 @@ def test_ndjson_lines_json_cannot_carry_are_rejected_naming_the_field_and_the_re
         "line 7: field 'status' holds an invalid Unicode escape (a lone surrogate)",
     ]
     good = [e for i, e in enumerate(events) if i not in (2, 4, 6)]
-    assert sorted(blobs.landed_ids()) == sorted(expected_ids(good))
+    assert sorted(blobs.landed_ids()) == sorted(expected_ids(good, lines=True))
 
 
 @pytest.mark.parametrize("name, body", [

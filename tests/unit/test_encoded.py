@@ -112,3 +112,32 @@ def test_an_encoded_event_json_cannot_carry_is_rejected_naming_its_field_when_ma
     # THEN the good one lands and the other is rejected at its index, naming the field, as a body read whole says
     assert (result.received, result.landed, result.rejected) == (2, 1, 1)
     assert result.rejections == [{"index": 1, "reason": "field 'durationMs' holds 1e400, a number beyond double range"}]
+
+
+def test_an_encoded_event_holding_bytes_that_are_not_utf8_is_rejected_on_its_own_and_never_sent():
+    # GIVEN a typed route and encoded events, one holding bytes that are not UTF-8 in a field the route keeps
+    # raw (extra): msgspec does not look inside raw values, and the service would refuse the whole request
+    route = config({"name": "diag", "stream": "Custom-A"}).routes[0]
+    raws = [b'{"category": "Audit", "durationMs": 1}', b'{"category": "Sign", "note": "caf\xe9"}',
+            b'{"category": "Sign", "durationMs": 3}']
+    uploader = LandingUploader()
+    engine = Engine(Dispatcher(uploader, concurrency=1), 1 << 20)
+    # WHEN the engine runs them
+    result = engine.run(route, [Encoded(raws, None)], batch_id="b")
+    # THEN the other two land, and that one is rejected at its index, saying why (nothing raised)
+    assert (result.received, result.landed, result.rejected) == (3, 2, 1)
+    assert result.rejections == [
+        {"index": 1, "reason": "not valid JSON at column 1: str is not valid UTF-8: surrogates not allowed"}]
+    assert [row["DurationMs"] for row in uploader.rows] == [1, 3]
+
+
+def test_an_encoded_event_nested_deeper_than_msgspec_goes_takes_the_general_path():
+    # GIVEN a typed route and an encoded event nesting a value 1,010 levels deep (orjson reads it)
+    route = config({"name": "diag", "stream": "Custom-A"}).routes[0]
+    deep = b'{"category": "Deep", "v": ' + b"[" * 1010 + b"]" * 1010 + b"}"
+    engine = Engine(Dispatcher(LandingUploader(), concurrency=1), 1 << 20)
+    # WHEN the engine runs it with a good one
+    result = engine.run(route, [Encoded([b'{"category": "Ok"}', deep], None)], batch_id="b")
+    # THEN nothing raised: the good one lands and the deep one gets the general path's answer
+    assert (result.received, result.landed, result.rejected) == (2, 1, 1)
+    assert result.rejections == [{"index": 1, "reason": "cannot be encoded as JSON: Recursion limit reached"}]
