@@ -288,7 +288,7 @@ def encoded_events(body: bytes) -> list[Any] | None:
             raws = [_one_value(body)]
         else:
             return None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # (nested deeper than msgspec goes: read whole, as before)
         return None
     return _not_event_grid(raws)
 

@@ -228,7 +228,7 @@ def _raw_slice(chunk: list[bytes]) -> RawSlice | None:
     line reader takes the slice and names the bad lines)."""
     try:
         raws = RawSlice(map(_one_value, chunk))
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return None
     raws.objects = any(line.lstrip()[:1] == b"{" for line in chunk)
     return raws

@@ -141,3 +141,16 @@ def test_an_encoded_event_nested_deeper_than_msgspec_goes_takes_the_general_path
     # THEN nothing raised: the good one lands and the deep one gets the general path's answer
     assert (result.received, result.landed, result.rejected) == (2, 1, 1)
     assert result.rejections == [{"index": 1, "reason": "cannot be encoded as JSON: Recursion limit reached"}]
+
+
+def test_a_webhook_body_nested_deeper_than_msgspec_splits_is_read_whole_instead_of_raising():
+    from shared.sources.http import decode_http_body
+
+    # GIVEN a JSON array and an NDJSON body whose one event holds a value nested 1,000 levels deep
+    deep = b'{"category": "Audit", "d": ' + b"[" * 1000 + b"]" * 1000 + b"}"
+    for content_type, body in (("application/json", b"[" + deep + b"]"), ("application/x-ndjson", deep + b"\n")):
+        # WHEN the HTTP source splits it for a route that decodes encoded events
+        decoded = decode_http_body({"Content-Type": content_type}, body, 1 << 20, encoded=True)
+        # THEN it does not raise: the body is read as a decoder reads it whole, and its one event is there
+        records = list(decoded.records(None))
+        assert len(records) == 1, content_type
