@@ -267,6 +267,9 @@ class TypedPath:
         self.id_prefix = plan.route.encode() + b"\n"
         self.time_slot = layout.names.index("TimeGenerated") if "TimeGenerated" in layout.names else None
         self.prefer_strict, self.prefer_wide = True, False  # what the last chunk was
+        #: the top-level fields kept raw (their numbers are not read by msgspec): dynamic columns, dotted roots
+        self.raw_fields = [f"f{number}" for number, node in enumerate(roots.values())
+                           if node.children or "dynamic" in node.types]
         self.conversions = 0  # values a wide decode took and converted, ever
 
     @classmethod
@@ -327,28 +330,46 @@ class TypedPath:
         (UTF-8, no number beyond double range), so they are not looked at for that again."""
         batch = NormalizedBatch()
         text = b"[" + b",".join(raws) + b"]"  # type: ignore[arg-type]
-        if not checked and (not _utf8(text) or (maybe_out_of_range(text) and not _parses(text))):
-            # raw values (dynamic, extra, dropped keys) are not read: a record holding a number beyond double
-            # range, or bytes that are not UTF-8 (the service would refuse the whole request), is read as
-            # the source reads it and rejected on its own, saying why
+        if not checked and not _utf8(text):
+            # raw values (dynamic, extra, dropped keys) are not read: a record holding bytes that are not UTF-8
+            # (the service would refuse the whole request) is read as the source reads it and rejected on its own
             self.fall_back(raws, start_index, ingest_time, context, fallback, batch)
             return batch
         events, laxes, uniform = self._events(raws, text)
-        kept = [offset for offset, event in enumerate(events) if event is not FAIL]
-        if len(kept) < len(events):
+        whole = FAIL not in events  # every record decoded (a wide decode may leave one it could not convert)
+        if not checked and maybe_out_of_range(self._unchecked(text, events, laxes, uniform and whole)) and not _parses(
+                text):
+            # nor are they read as numbers: the one holding a number beyond double range is found, and rejected
+            # naming its field, as in a body read whole
+            self.fall_back(raws, start_index, ingest_time, context, fallback, batch)
+            return batch
+        kept: Sequence[int] = range(len(events))
+        if not whole:
+            kept = [offset for offset, event in enumerate(events) if event is not FAIL]
             events, laxes = [events[offset] for offset in kept], [laxes[offset] for offset in kept]
-        chunk = _Chunk(events, laxes, [raws[offset] for offset in kept], ingest_time, context or {},
-                       text=text if len(kept) == len(raws) else None)
+        chunk = _Chunk(events, laxes, raws if whole else [raws[offset] for offset in kept],  # type: ignore[arg-type]
+                       ingest_time, context or {}, text=text if whole else None)
         bodies = self._rows(chunk) if events else []
         if uniform and events:  # strict next time unless a key outside the Struct's came
             self.prefer_strict = not laxes[0] or chunk.leftovers is None or all(
                 map(self.loose_keys.issuperset, chunk.leftovers))
         made = [row for row, body in enumerate(bodies) if body is not None] if None in bodies else range(len(bodies))
-        self._take(batch, chunk, bodies, made, [start_index + offset for offset in kept])
+        self._take(batch, chunk, bodies, made, list(range(start_index, start_index + len(raws))) if whole else [
+            start_index + offset for offset in kept])
+        if whole and len(made) == len(raws):  # every record made its row (the common case: nothing to sort out)
+            return batch
         deferred = sorted(set(range(len(raws))).difference(kept[row] for row in made))
         if deferred:
             self._general(raws, deferred, start_index, ingest_time, context, fallback, batch)
         return batch
+
+    def _unchecked(self, text: bytes, events: list[Any], laxes: list[bool], whole: bool) -> bytes:
+        """The bytes of the chunk msgspec did not check for numbers beyond double range: when the strict Struct
+        took every record in one call, only its raw fields (dynamic columns, roots of dotted paths) were not read
+        as numbers; else (keys the plan does not read were skipped, or records decoded one by one) the text."""
+        if not whole or not events or laxes[0]:
+            return text
+        return b",".join([b",".join(map(attrgetter(attribute), events)) for attribute in self.raw_fields])
 
     def _take(self, batch: NormalizedBatch, chunk: _Chunk, bodies: list[bytes | None], made: Sequence[int],
               indexes: list[int]) -> None:

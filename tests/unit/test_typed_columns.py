@@ -258,3 +258,22 @@ def test_a_number_beyond_double_range_anywhere_in_an_event_is_rejected_as_the_ge
             assert [(r.index, r.reason) for r in typed_batch.rejections] == [
                 (r.index, r.reason) for r in general_batch.rejections]
             assert [r.index for r in typed_batch.rejections] == [2]
+
+
+def test_a_chunk_a_wide_decode_takes_with_a_record_it_cannot_convert_keeps_the_others_typed():
+    # GIVEN a chunk the strict wide Struct takes in one call, one record holding a word for an int column, and
+    # the same chunk with a number beyond double range in a dynamic value of another record
+    route = build_route({"N": "int", "D": "dynamic"}, map={"N": "n", "D": "d"})
+    body = b'[{"n": "7", "d": 1}, {"n": "x", "d": [2]}, {"n": 3, "d": {"e": %s}}]'
+    for number, rejected in ((b"1", [1]), (b"1e400", [1, 2])):
+        raws = encoded_events(body % number)
+        general = Normalizer(route)
+        general.typed = None
+        # WHEN both paths run
+        typed_batch = Normalizer(route).normalize_encoded(raws, now=NOW)
+        general_batch = general.normalize_encoded(raws, now=NOW)
+        # THEN they agree: the word (and the number) rejected, the rest landed
+        assert list(map(orjson.loads, typed_batch.rows)) == list(map(orjson.loads, general_batch.rows))
+        assert [(r.index, r.reason) for r in typed_batch.rejections] == [
+            (r.index, r.reason) for r in general_batch.rejections]
+        assert [r.index for r in typed_batch.rejections] == rejected
