@@ -208,4 +208,3 @@ class FastPath:
             times_append(moment)
         batch.time_defaulted = time_defaulted
         return batch
-

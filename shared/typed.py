@@ -53,12 +53,12 @@ from .coercion import (
     COERCERS,
     INT32,
     INT64,
-    JSON_WHITESPACE,
     MAX_EXACT_FLOAT_INT,
     MAX_FIELD_BYTES,
     CoercionError,
     EventRejection,
     NormalizedBatch,
+    canonical_bytes,
 )
 from .paths import MISSING, FieldPath
 from .plan import RoutePlan
@@ -448,7 +448,7 @@ class TypedPath:
     def _ids(self, raws: list[Any]) -> list[Any]:
         """``id_column``: ``coercion.event_id`` of each record from its text (``canonical_bytes``)."""
         prefix = self.id_prefix
-        return [sha256(prefix + bytes(raw).strip(JSON_WHITESPACE)).hexdigest()[:32] for raw in raws]
+        return [sha256(prefix + canonical_bytes(None, raw)).hexdigest()[:32] for raw in raws]
 
     def _leftovers(self, chunk: _Chunk, columns: list[list[Any]]) -> None:
         """Per record, the keys no column consumes whole with their raw values (from the key map of a
