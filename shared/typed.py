@@ -62,7 +62,7 @@ from .coercion import (
 )
 from .paths import MISSING, FieldPath
 from .plan import RoutePlan
-from .sources.jsontext import Unreadable, maybe_out_of_range, read_element
+from .sources.jsontext import Unreadable, maybe_out_of_range, nested_too_deep, read_element
 from .timeparse import TimeFormatError, format_epoch, parse_utc
 
 #: the general path for the records the typed path leaves: (events, ingest_time, start_index, context, texts)
@@ -336,6 +336,8 @@ class TypedPath:
             self.fall_back(raws, start_index, ingest_time, context, fallback, batch)
             return batch
         events, laxes, uniform = self._events(raws, text)
+        for offset in nested_too_deep(raws):  # raw values are not read: the general path decides these
+            events[offset] = FAIL
         whole = FAIL not in events  # every record decoded (a wide decode may leave one it could not convert)
         if not checked and maybe_out_of_range(self._unchecked(text, events, laxes, uniform and whole)) and not _parses(
                 text):

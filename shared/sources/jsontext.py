@@ -15,9 +15,9 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import islice
+from itertools import accumulate, islice
 from typing import Any
 
 import msgspec
@@ -167,6 +167,39 @@ def maybe_out_of_range(text: bytes) -> bool:
     digits) only cost a full parse (so do exponents from 100 to 308); a miss is impossible."""
     shapes = text.translate(_NUMBER_SHAPES)
     return _LONG_DIGITS in shapes or _FAR_EXPONENT.search(shapes) is not None
+
+
+#: orjson encodes values nested at most 254 levels deep (a row: its object, a column, the value's levels);
+#: a record nested this deep may make a deeper row, which the general path rejects ("Recursion limit reached")
+MAY_BE_TOO_DEEP = 250
+#: a JSON string (what may hold brackets that nest nothing)
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
+_NESTING = [1 if c in b"[{" else -1 for c in range(256)]  # indexed by the bytes left: brackets only
+
+
+def nested_too_deep(raws: Sequence[Any]) -> list[int]:
+    """Offsets of the ``raws`` nested at least ``MAY_BE_TOO_DEEP`` levels: the typed path keeps their values
+    raw, so it leaves them to the general path, which rejects or lands them as a body read whole would.
+    A record that deep has as many opening and closing brackets, so a shorter one is never looked at and
+    one with fewer opening brackets is never scanned: typical chunks cost one ``len`` per record."""
+    least = 2 * MAY_BE_TOO_DEEP
+    if not raws or max(map(len, raws)) < least:
+        return []
+    deep = []
+    for offset, raw in enumerate(raws):
+        if len(raw) < least:
+            continue
+        text = raw if raw.__class__ is bytes else bytes(raw)  # (msgspec.Raw: no count of its own)
+        if text.count(b"[") + text.count(b"{") >= MAY_BE_TOO_DEEP and _depth(text) >= MAY_BE_TOO_DEEP:
+            deep.append(offset)
+    return deep
+
+
+def _depth(text: bytes) -> int:
+    """How deep ``text`` (JSON) nests: its brackets outside strings, counted."""
+    brackets = _STRING.sub(b"", text).translate(None, _NOT_BRACKETS)
+    return max(accumulate(map(_NESTING.__getitem__, brackets)), default=0)
 
 
 _JSON_NAMES = {type(None): "null", bool: "true or false", int: "a number", float: "a number", str: "a string"}

@@ -277,3 +277,35 @@ def test_a_chunk_a_wide_decode_takes_with_a_record_it_cannot_convert_keeps_the_o
         assert [(r.index, r.reason) for r in typed_batch.rejections] == [
             (r.index, r.reason) for r in general_batch.rejections]
         assert [r.index for r in typed_batch.rejections] == rejected
+
+
+def nested(depth: int) -> bytes:
+    """A JSON value nested ``depth`` levels deep, a sibling at each level and brackets in a string on the way."""
+    return b'[[], "]]}", ' * (depth - 1) + b"[]" + b"]" * (depth - 1)
+
+
+def test_a_record_nested_past_the_row_encoders_bound_is_decided_as_the_general_path_decides_it():
+    # GIVEN records nesting a value in a dynamic column, inside a dotted root and under an unknown key (extra),
+    # at depths around the 254 levels a row may hold, each in a chunk of good events
+    route = build_route({"A": "string", "N": "long", "D": "dynamic", "Extra": "dynamic"},
+                        map={"A": "a", "N": "nested.n", "D": "d"}, extra="Extra")
+    good = b'{"a": "y", "nested": {"n": 1}, "d": [1], "z": "' + b"[" * 600 + b'"}'  # long, its brackets in a string
+    landed = set()
+    for depth in (2, 249, 250, 251, 252, 253, 254, 255, 300, 900):
+        for bad in (b'{"a": "x", "d": %s}', b'{"a": "x", "nested": {"n": 2, "m": %s}}', b'{"a": "x", "z": %s}'):
+            body = b"[" + b",".join([good, bad % nested(depth), good]) + b"]"
+            raws = encoded_events(body)
+            general = Normalizer(route)
+            general.typed = None
+            # WHEN the typed path and the general path normalize the chunk
+            typed_batch = Normalizer(route).normalize_encoded(raws, now=NOW)
+            general_batch = general.normalize_encoded(raws, now=NOW)
+            # THEN the same rows land and the same records are rejected, with the same reason
+            assert list(map(orjson.loads, typed_batch.rows)) == list(map(orjson.loads, general_batch.rows)), depth
+            assert [(r.index, r.reason) for r in typed_batch.rejections] == [
+                (r.index, r.reason) for r in general_batch.rejections], (depth, bad)
+            assert len(typed_batch.rows) + len(typed_batch.rejections) == 3
+            if len(typed_batch.rows) == 3:
+                landed.add(depth)
+    # (and the bound is where a row can hold the value: the shallow ones land, the deep ones are rejected)
+    assert {2, 249, 250, 251, 252} <= landed and not {255, 300, 900} & landed
