@@ -52,7 +52,7 @@ def both(route: Route, events: list[Any], context: Any = None) -> tuple[tuple, t
 
 
 def iso(moment: datetime, digits: int, zone: str = "Z", separator: str = "T") -> str:
-    text = moment.strftime(f"%Y-%m-%d{separator}%H:%M:%S")
+    text = f"{moment.year:04d}-{moment:%m-%d}{separator}{moment:%H:%M:%S}"  # (strftime's %Y: no zeros before 1000)
     return text + ("." + (f"{moment.microsecond:06d}" + "123")[:digits] if digits else "") + zone
 
 
