@@ -12,8 +12,9 @@ rejected with a reason, or parked in the poison store. A unit whose records span
 chunks (an envelope line or element ``{"records": [...]}`` larger than a chunk) is
 safe only once every chunk that held part of it is (:class:`SafeUnits`). A run that
 fails (upload neither landed nor parked), runs out of its time budget, or crashes is
-retried by the host and resumes after the last safe unit, skipping only safe units:
-no row that did not land is skipped. Rows that landed are sent again only when they belong to a chunk
+retried by the host and resumes after the last safe unit, skipping only safe units
+(a unit rejected before is not rejected, nor counted, again): no row that did not
+land is skipped. Rows that landed are sent again only when they belong to a chunk
 that was cut in two by the failure, or to an envelope unit a run left with some of
 its chunks not safe (sent again whole); the log names them (a cut chunk is in the
 result's ``partial`` too), and they carry the same EventId, so they can be

@@ -1,11 +1,13 @@
 """Resuming a blob never skips a row that did not land: a unit whose records span chunks (an envelope line
 or array element ``{"records": [...]}`` larger than a chunk) is safe only once every chunk that held part of
 it is, so a run that stops between those chunks sends the whole unit again on resume (its rows that had
-landed carry the same EventId). Real Azurite, real emulator.
+landed carry the same EventId). And a unit an earlier run already rejected is not rejected, nor counted,
+again. Real Azurite, real emulator.
 """
 
 from __future__ import annotations
 
+import gzip
 from collections import defaultdict
 from types import SimpleNamespace
 from typing import Any
@@ -14,6 +16,7 @@ import orjson
 import pytest
 
 from shared.engine import Engine
+from shared.sources.blob import DEFAULT_MAX_EVENT_BYTES
 from tests.blob.conftest import APPLOGS_TABLE, BlobWorld, app_log, ndjson
 
 pytestmark = pytest.mark.e2e
@@ -153,3 +156,26 @@ def test_a_run_out_of_time_inside_an_envelope_pauses_after_it_and_its_retry_send
     landed = landed_by_message(world)
     assert set(landed) == {event["message"] for event in events} and all(len(ids) == 1 for ids in landed.values())
     assert world.checkpoint(client.blob_name)["landed"] == len(events)
+
+
+@pytest.mark.parametrize("shape", ["ndjson-typed", "ndjson-dicts"])
+def test_a_line_over_the_size_limit_rejected_before_a_crash_is_not_rejected_again_on_resume(
+        blobs: BlobWorld, monkeypatch: pytest.MonkeyPatch, shape: str):
+    world = blobs
+    # GIVEN a gzip NDJSON blob whose 51st line is over the size limit, among 300 good lines read 100 a chunk,
+    # and a worker that dies once chunk 2 is safe (the long line was rejected in chunk 1)
+    events = [app_log(n, f"long-{shape}") for n in range(300)]
+    lines = [orjson.dumps(event) for event in events]
+    lines.insert(50, b'{"message": "' + b"x" * DEFAULT_MAX_EVENT_BYTES + b'"}')
+    client = world.put("applogs/long-line.ndjson.gz", gzip.compress(b"\n".join(lines)))
+    with pytest.raises(SystemExit):
+        ingest(world, client, shape, monkeypatch, **CHUNKING, **crash_after_chunk_2(world))
+    saved = world.checkpoint(client.blob_name)
+    assert saved["rejected"] == 1 and saved["handled"] > 50, saved
+    # WHEN the host retries the blob
+    second = ingest(world, client, shape, monkeypatch, **CHUNKING)
+    # THEN the retry skipped the long line with the other safe units: it is rejected, and counted, once in all
+    assert second.status == "done" and second.rejected == 0, second.summary()
+    assert second.skipped_units == saved["handled"]
+    done = world.checkpoint(client.blob_name)
+    assert (done["status"], done["handled"], done["rejected"], done["landed"]) == ("done", 301, 1, 300)
