@@ -7,14 +7,19 @@ memory therefore depends on the chunk size and concurrency, not on the blob size
 
 Progress is kept in a checkpoint blob ``relay-checkpoints/<container>/<name>.json``
 in the same storage account, keyed by the blob's ETag: which units (lines, array
-elements, records, CSV records) are safely handled — landed, rejected with a
-reason, or parked in the poison store. A run that fails (upload neither landed nor
-parked), runs out of its time budget, or crashes is retried by the host and
-resumes after the last safe unit; nothing that landed is sent again, except the
-rows of a chunk that was cut in two by the failure, which the result and the log
-name (they carry the same EventId, so they can be de-duplicated). A new ETag (the
-blob was overwritten) starts over; a blob already done for its ETag (Event Grid
-delivers at least once) is skipped.
+elements, records, CSV records) are safely handled — every row of the unit landed,
+rejected with a reason, or parked in the poison store. A unit whose records span
+chunks (an envelope line or element ``{"records": [...]}`` larger than a chunk) is
+safe only once every chunk that held part of it is (:class:`SafeUnits`). A run that
+fails (upload neither landed nor parked), runs out of its time budget, or crashes is
+retried by the host and resumes after the last safe unit, skipping only safe units
+(a unit rejected before is not rejected, nor counted, again): no row that did not
+land is skipped. Rows that landed are sent again only when they belong to a chunk
+that was cut in two by the failure, or to an envelope unit a run left with some of
+its chunks not safe (sent again whole); the log names them (a cut chunk is in the
+result's ``partial`` too), and they carry the same EventId, so they can be
+de-duplicated. A new ETag (the blob was overwritten) starts over; a blob already
+done for its ETag (Event Grid delivers at least once) is skipped.
 
 When the blob's run has one route and that route decodes events from their bytes (the typed
 path, ``Engine.takes_encoded``), an NDJSON file's lines are not decoded here: they go to the
@@ -130,6 +135,60 @@ class Checkpoint:
         raw = orjson.loads(data)
         known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+
+class SafeUnits:
+    """Marks on a run's checkpoint the units its chunk reports make safe, in chunk order (reports come out of
+    order when several chunks are in flight). A unit is safe once every chunk that held part of it is: an
+    envelope unit's records may run on from one chunk into the next, so a chunk that ends with one of them
+    leaves that unit open until the next chunk shows whether it goes on, or the input ends. The units between
+    two chunks held no records (skipped on resume, an empty envelope): the later chunk marks them. Work per
+    chunk, none per record: a chunk is judged by its first and last refs."""
+
+    def __init__(self, checkpoint: Checkpoint):
+        self.checkpoint = checkpoint
+        self.waiting: dict[int, tuple[UnitRef, UnitRef, bool]] = {}  # reports that came before an earlier one
+        self.next = 1  # the number of the next chunk to take
+        self.resolved = 0  # units before it are marked, or were in a chunk that was not safe
+        self.open: UnitRef | None = None  # the last ref of the chunk that left the unit at ``resolved`` open
+        self.open_safe = True  # every chunk that held part of the open unit was safe
+
+    def report(self, number: int, first: UnitRef, last: UnitRef, safe: bool) -> None:
+        """Chunk ``number`` (1, 2, ...) of the run, from its first ref to its last, is ``safe`` or not."""
+        self.waiting[number] = (first, last, safe)
+        while self.next in self.waiting:
+            self._take(*self.waiting.pop(self.next))
+            self.next += 1
+
+    def _take(self, first: UnitRef, last: UnitRef, safe: bool) -> None:
+        checkpoint, start = self.checkpoint, self.resolved
+        if self.open is not None and first.position != start:  # the open unit ended with the chunk before
+            if self.open_safe:
+                checkpoint.mark(start, start + 1)
+            start, self.open = start + 1, None
+        head_safe = safe and (self.open is None or self.open_safe)  # the first unit: with what came before it
+        end = last.position if last.record is not None else last.position + 1  # the last unit may go on
+        if start < end:
+            if head_safe:
+                checkpoint.mark(start, end)
+            elif safe and start + 1 < end:  # all but the unit that came on from a chunk that was not safe
+                checkpoint.mark(start + 1, end)
+        if last.record is None:
+            self.open, self.open_safe = None, True
+        else:  # its records so far: this chunk's, and those before it when it is the unit that came on
+            self.open, self.open_safe = last, head_safe if start == end else safe
+        self.resolved = end
+
+    def close(self) -> None:
+        """The input ended, or the run stopped taking it (which it does only between units): the open unit is
+        whole, and safe if its chunks were."""
+        if self.open is not None and self.open_safe and not self.waiting:
+            self.checkpoint.mark(self.resolved, self.resolved + 1)
+            self.open = None
+
+    def left_open(self) -> str | None:
+        """The unit the checkpoint leaves pending though some of its records went out in safe chunks."""
+        return None if self.open is None else f"{self.open.kind} {self.open.number}"
 
 
 class CheckpointConflict(RuntimeError):
@@ -496,6 +555,7 @@ class _Run:
         self.units_to_check = 0
         self.last_save = time.monotonic()
         self.stop_reason = ""
+        self.safe_units = SafeUnits(checkpoint)
 
     def execute(self) -> BlobResult:
         started = time.monotonic()
@@ -521,9 +581,12 @@ class _Run:
                 if opened.encoded else file_records(opened.units, opened.where, self.context, result, self._stopping))
             self.relay.engine.run(self.router, records, batch_id=self.checkpoint.run_id, chunking=self.chunking,
                                   on_chunk=self._chunk_done, in_flight=self.in_flight, result=result)
+            self.safe_units.close()
+            self._warn_if_open()
         except ResourceModifiedError:  # the engine counted and reported what it had sent
             self.stop_reason = "changed"
         except BaseException:
+            self._warn_if_open()
             self._save(final=True, quiet=True)
             raise
         finally:
@@ -559,8 +622,8 @@ class _Run:
         result.chunks += 1
         self._adapt(chunk)
         start, end = chunk.first.position, chunk.last.position + 1
+        self.safe_units.report(chunk.number, chunk.first, chunk.last, chunk.safe)
         if chunk.safe:
-            checkpoint.mark(start, end)
             checkpoint.landed += chunk.landed
             checkpoint.parked += chunk.parked
             checkpoint.deadlettered += chunk.deadlettered
@@ -582,6 +645,15 @@ class _Run:
             self.options.on_chunk(chunk.number, chunk)
         if time.monotonic() - self.last_save >= self.options.checkpoint_every_seconds:
             self._save()
+
+    def _warn_if_open(self) -> None:
+        """Name a unit whose rows a retry may send twice: it had records in safe chunks and others not (yet)."""
+        unit = self.safe_units.left_open()
+        if unit is not None:
+            log.warning("blob %s: %s held records of more than one chunk and not all of them were made safe; a "
+                        "retry sends it again whole (its rows that landed carry the same EventId)",
+                        self.result.blob, unit)
+
     def _save(self, final: bool = False, quiet: bool = False) -> None:
         self.last_save = time.monotonic()
         try:

@@ -223,8 +223,11 @@ def ndjson_units(lines: Iterable[tuple[int, bytes | None]], should_parse: Callab
     index = 0
     loads = orjson.loads
     for number, line in lines:
-        if line is None:
-            yield number, None, f"line {number}: longer than {max_line} bytes", 0
+        if line is None:  # rejected, unless an earlier run did (resume): then skipped like any handled unit
+            if should_parse(index):
+                yield number, None, f"line {number}: longer than {max_line} bytes", 0
+            else:
+                yield number, SKIPPED, None, 0
             index += 1
             continue
         if number == 1 and line.startswith(_UTF8_BOM):
@@ -322,12 +325,12 @@ def _line_blocks(numbers: range, lines: list[bytes | None], index: int, should_p
     envelope), as ``ndjson_units`` takes them; the index of the next unit last."""
     units: list[Unit] = []  # as ndjson_units gives them, a line to parse as (number, line, None, 0)
     for number, line in zip(numbers, lines, strict=True):
-        if line is None:
-            units.append((number, None, f"line {number}: longer than {max_line} bytes", 0))
-        elif not line or line.isspace():
+        if line is not None and (not line or line.isspace()):
             continue
-        elif should_parse is not None and not should_parse(index):
-            units.append((number, SKIPPED, None, len(line)))
+        if should_parse is not None and not should_parse(index):  # a long line too: an earlier run rejected it
+            units.append((number, SKIPPED, None, 0 if line is None else len(line)))
+        elif line is None:
+            units.append((number, None, f"line {number}: longer than {max_line} bytes", 0))
         else:
             units.append((number, line, None, 0))
         index += 1
