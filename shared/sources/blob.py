@@ -464,6 +464,14 @@ def csv_units(lines: Iterable[tuple[int, bytes | None]], should_parse: Callable[
         bad, state["bad"] = state["bad"], []
         if not row or (len(row) == 1 and not row[0].strip()):
             start = end + 1
+            if not bad:
+                continue
+            # a line over the size limit reads as an empty one: it is a record rejected, never dropped
+            if header is None:
+                raise DecodeError(f"CSV header (line {bad[0][0]}) cannot be read: {bad[0][1]}")
+            index += 1
+            yield (bad[0][0], None, f"line {bad[0][0]}: {bad[0][1]}", 0) if should_parse(index - 1) else (
+                bad[0][0], SKIPPED, None, 0)
             continue
         if header is None:
             header = [name.strip() for name in row]

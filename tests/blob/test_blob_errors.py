@@ -230,3 +230,17 @@ def test_a_big_json_array_with_bad_elements_resumes_after_a_crash_with_every_goo
     assert (done["status"], done["handled"], done["landed"], done["rejected"]) == (
         "done", 4_000, 4_000 - len(bad), len(bad))
     assert {r["element"] for r in result.rejections} == {n + 1 for n in bad if n >= saved["handled"]}
+
+
+def test_a_csv_record_over_the_size_limit_is_rejected_by_line_not_dropped(blobs: BlobWorld):
+    from shared.sources.blob import DEFAULT_MAX_EVENT_BYTES
+
+    # GIVEN a CSV file whose fourth record is longer than the event size limit
+    rows = [b"timestamp,level,message,status"] + [b"2024-05-01T10:00:%02dZ,info,row %d,200" % (n, n) for n in range(6)]
+    rows[4] = b"2024-05-01T10:00:03Z,info," + b"x" * DEFAULT_MAX_EVENT_BYTES + b",200"
+    client = blobs.put("applogs/long.csv", b"\n".join(rows) + b"\n")
+    # WHEN it is ingested
+    result = blobs.ingest(client)
+    # THEN that record is rejected with its line number (it was dropped without a word before); the others landed
+    assert (result.landed, result.rejected) == (5, 1)
+    assert result.rejections[0]["reason"] == "line 5: longer than the event size limit"

@@ -275,3 +275,26 @@ def test_a_line_that_is_no_utf8_is_rejected_on_its_own_and_never_sent():
         {"line": 2, "reason": "line 2: not valid JSON at column 1: str is not valid UTF-8: surrogates not allowed"}]
     assert [row["N"] for row in typed.uploader.rows] == [1, 3]
     assert typed.tally.events == 2
+
+
+def test_csv_units_reject_a_line_over_the_limit_and_skip_it_when_an_earlier_run_did():
+    from shared.sources.blob import SKIPPED, csv_units
+    from shared.sources.errors import DecodeError
+
+    # GIVEN CSV lines as the line reader gives them: None for a line over the size limit
+    lines = [(1, b"a,b"), (2, b"1,2"), (3, None), (4, b"3,4")]
+    # WHEN they are read fresh, and on a resume that already handled units 0 and 1
+    fresh = list(csv_units(iter(lines), lambda index: True))
+    resumed = list(csv_units(iter(lines), lambda index: index >= 2))
+    # THEN the long line is a rejected unit in its place (the next record's index moves past it) ...
+    assert fresh == [(2, {"a": "1", "b": "2"}, None, 4), (3, None, "line 3: longer than the event size limit", 0),
+                     (4, {"a": "3", "b": "4"}, None, 4)]
+    # ... skipped, not rejected again, when an earlier run rejected it
+    assert [unit[1] for unit in resumed] == [SKIPPED, SKIPPED, {"a": "3", "b": "4"}]
+    # AND a header over the limit fails the file, naming the line
+    try:
+        list(csv_units(iter([(1, None), (2, b"1,2")]), lambda index: True))
+    except DecodeError as error:
+        assert str(error) == "CSV header (line 1) cannot be read: longer than the event size limit"
+    else:
+        raise AssertionError("a header over the limit was read")
