@@ -25,6 +25,15 @@ each contender's best; ``--stages`` first times where a run's time goes (downloa
 then + gunzip, + splitting lines, + decoding each line into dicts), each a fresh pass over the blob:
 
     python -m bench.big_blob --size-mb 64 --scales 1 --no-id-column --against ../main-base --repeat 3 --stages
+
+A timed run is ``bench/tree_child.py blob`` of *this* checkout, started with ``PYTHONPATH`` and the working
+directory of the tree under test: the harness is the same for every contender and imports nothing from
+the other tree's ``bench/``, so ``--against`` also takes a checkout older than this benchmark, whose
+``shared`` API differs (commit 430b7a8, where issue 12 was filed: ``Processor`` instead of ``Engine``).
+With ``--against`` both trees read a routes file of the shipped blob routes alone (DCR file of this
+checkout): the other routes use keys an older config parser refuses. Issue 12's blob target, in turns:
+
+    python -m bench.big_blob --size-mb 64 --scales 1 --no-baseline --against ../old-430b7a8 --repeat 3
 """
 
 from __future__ import annotations
@@ -50,6 +59,8 @@ MB = 1024 * 1024
 BLOCK_BYTES = 8 * MB
 CONTAINER = "ingest"
 LEVELS = (b"info",) * 6 + (b"warning", b"error", b"debug")
+#: The timed run's child, a file of this checkout whatever tree it measures (module docstring).
+TREE_CHILD = Path(__file__).resolve().parent / "tree_child.py"
 
 
 def _lines(seed: int):
@@ -123,32 +134,10 @@ def generate(client: Any, size_bytes: int, seed: int = 7, shape: str = "applogs"
     return {"gzip_bytes": written, "raw_bytes": raw, "rows": rows}
 
 
-class NullUploader:
-    """Accepts every request (optionally after a delay, like a real round trip)."""
-
-    def __init__(self, latency_ms: float = 0.0):
-        self._latency = latency_ms / 1000.0
-
-    def upload(self, endpoint: str, dcr: str, stream: str, gzipped_body: bytes, request_id: str) -> Any:
-        from shared.sink import UploadResult
-
-        if self._latency:
-            time.sleep(self._latency)
-        return UploadResult(request_id, 1, status=204)
-
-
 def child(args: argparse.Namespace) -> None:
-    """Run in a fresh process: ingest one blob, print one JSON line with rows/s and peak RSS."""
+    """Run in a fresh process on one blob (stages, or the whole-blob baseline); print one JSON line.
+    Timed runs of the relay are ``bench/tree_child.py blob`` (``_run_child``)."""
     from azure.storage.blob import BlobClient
-
-    import shared.blob_ingest as blob_ingest
-    from shared.blob_ingest import BlobOptions, handle_blob
-    from shared.config import load_config
-    from shared.dispatch import Dispatcher
-    from shared.engine import Engine
-    from shared.gctune import tune_for_batches
-    from shared.runtime import Relay
-    from shared.settings import Settings
 
     env = dict(os.environ)
     client = BlobClient.from_connection_string(env["BENCH_CONNECTION"], CONTAINER, args.name)
@@ -166,33 +155,7 @@ def child(args: argparse.Namespace) -> None:
         print(json.dumps({"mode": "whole", "rows": lines, "seconds": seconds, "rss_before_mb": before,
                           "peak_rss_mb": peak_rss_mb()}))
         return
-    tune_for_batches()  # the worker's GC thresholds (runtime.get_relay() sets them once per process)
-    if args.sink == "emulator":
-        relay = Relay.from_env(env)
-    else:
-        settings = Settings.from_env(env, ROOT)
-        config = load_config(settings.config_path, env, base=ROOT)
-        engine = Engine(Dispatcher(NullUploader(args.upload_latency_ms), concurrency=settings.upload_concurrency),
-                        settings.max_request_bytes)
-        relay = Relay(settings, config, None, engine)  # type: ignore[arg-type]
-    store = blob_ingest.CheckpointStore.beside(client)
-    before = peak_rss_mb()
-    last = [time.monotonic()]
-
-    def progress(number: int, chunk: Any) -> None:
-        if time.monotonic() - last[0] > 15:
-            last[0] = time.monotonic()
-            print(f"    ... chunk {number}, peak RSS {peak_rss_mb():.0f} MB", file=sys.stderr, flush=True)
-
-    started, cpu = time.perf_counter(), time.process_time()
-    result = handle_blob(client, lambda: relay, BlobOptions(time_budget_seconds=24 * 3600, checkpoints=store,
-                                                            on_chunk=progress))
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    print(json.dumps({"mode": "stream", "status": result.status, "rows": result.landed + result.rejected,
-                      "landed": result.landed, "rejected": result.rejected, "requests": result.requests,
-                      "chunks": result.chunks, "seconds": seconds, "cpu_seconds": cpu, "rss_before_mb": before,
-                      "peak_rss_mb": peak_rss_mb(),
-                      "typed": relay.engine.takes_encoded(relay.config.router("blob", f"{CONTAINER}/{args.name}"))}))
+    raise SystemExit(f"unknown child mode {args.mode!r}")
 
 
 def stages(client: Any) -> dict[str, float]:
@@ -223,9 +186,13 @@ def stages(client: Any) -> dict[str, float]:
 
 def _run_child(name: str, env: dict[str, str], mode: str, args: argparse.Namespace,
                tree: Path = ROOT) -> dict[str, Any]:
-    """A child process on the blob, with the code of ``tree`` (this checkout, or the one of ``--against``)."""
-    command = [sys.executable, "-m", "bench.big_blob", "--child", "--name", name, "--mode", mode,
-               "--sink", args.sink, "--upload-latency-ms", str(args.upload_latency_ms)]
+    """A child process on the blob, with the code of ``tree`` (this checkout, or the one of ``--against``).
+    A timed run (``stream``) is ``bench/tree_child.py`` of this checkout, the same harness for every tree."""
+    if mode == "stream":
+        command = [sys.executable, "-P", str(TREE_CHILD), "blob", "--name", name, "--sink", args.sink,
+                   "--upload-latency-ms", str(args.upload_latency_ms)]
+    else:
+        command = [sys.executable, "-m", "bench.big_blob", "--child", "--name", name, "--mode", mode]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(command, cwd=tree, env={**env, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -233,6 +200,8 @@ def _run_child(name: str, env: dict[str, str], mode: str, args: argparse.Namespa
         raise SystemExit(f"child failed ({mode}, {name}):\n{done.stderr[-3000:]}")
     sys.stderr.write(done.stderr)
     measured = json.loads(done.stdout.strip().splitlines()[-1])
+    if mode == "stream" and Path(measured["tree"]) != tree.resolve():
+        raise SystemExit(f"the child for {tree} imported shared from {measured['tree']}")
     #: CPU seconds of the whole child (all its threads, its start-up too): the same measure for any checkout
     measured["child_cpu_seconds"] = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     return measured
@@ -274,8 +243,9 @@ def main(argv: list[str] | None = None) -> int:
                "LOGS_INGESTION_ENDPOINT": "https://127.0.0.1:1", "DCR_IMMUTABLE_ID": "dcr-" + "0" * 32,
                "RELAY_BLOB_CONTAINER": CONTAINER}
         env.pop("RelayStorage", None)
-        if args.no_id_column:
-            env["RELAY_CONFIG"] = str(routes_without_id(Path(tempfile.mkdtemp(prefix="bench-routes-"))))
+        if args.no_id_column or args.against:
+            env["RELAY_CONFIG"] = str(blob_routes(Path(tempfile.mkdtemp(prefix="bench-routes-")),
+                                                  id_column=not args.no_id_column, only=bool(args.against)))
         if args.sink == "emulator":
             from emulator.server import Emulator
 
@@ -316,14 +286,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def routes_without_id(folder: Path) -> Path:
-    """The shipped routes file with the blob routes' ``id_column`` left out (DCR path made absolute)."""
+def blob_routes(folder: Path, id_column: bool = True, only: bool = False) -> Path:
+    """The shipped routes file (DCR path made absolute), the blob routes without their ``id_column``
+    unless ``id_column``, and with ``only`` nothing but the blob routes: what a checkout of another era
+    parses too (``--against``; newer routes use keys, such as ``where`` and ``continue``, that an older
+    config parser refuses)."""
     import yaml
 
     document = yaml.safe_load((ROOT / "relay.yaml").read_text(encoding="utf-8"))
     document["defaults"]["schema"] = str(ROOT / document["defaults"]["schema"])
+    if only:
+        document["routes"] = [route for route in document["routes"] if route["source"] == "blob"]
     for route in document["routes"]:
-        if route["source"] == "blob":
+        if route["source"] == "blob" and not id_column:
             route.pop("id_column", None)
     path = folder / "relay.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
@@ -369,6 +344,13 @@ def compare(name: str, env: dict[str, str], args: argparse.Namespace, rows: int)
               f"(child CPU {best['child_cpu_seconds']:.1f}s, {best['seconds']:.1f}s wall, peak RSS "
               f"{best['peak_rss_mb']:.0f} MB; runs: {rates}) "
               f"{trees[label]}", flush=True)
+    outcomes = {(run["landed"], run["rejected"]) for measured in runs.values() for run in measured}
+    if "against" in runs:
+        best = {label: rows / min(run["seconds"] for run in measured) for label, measured in runs.items()}
+        print(f"  this / against = {best['this'] / best['against']:.2f}x (best runs); landed, rejected: "
+              f"{'equal' if len(outcomes) == 1 else 'DIFFER'} {sorted(outcomes)}", flush=True)
+    if len(outcomes) != 1:  # the rates are not comparable when the runs did not land the same rows
+        raise SystemExit(f"runs landed different rows: {runs}")
     return min(runs["this"], key=lambda run: run["seconds"])
 
 

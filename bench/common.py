@@ -192,12 +192,22 @@ def ratio_line(result: dict[str, Any], requests: str) -> str:
 
 
 def bench_main(doc: str | None, events: int, run: Callable[..., dict[str, Any]],
-               lines: Callable[[dict[str, Any]], list[str]]) -> None:
-    """``python -m bench.<shape> [--events N] [--repeat K]``: run one shape and print its lines."""
+               lines: Callable[[dict[str, Any]], list[str]],
+               against: Callable[[Path, int, int], list[str]] | None = None) -> None:
+    """``python -m bench.<shape> [--events N] [--repeat K]``: run one shape and print its lines.
+
+    A shape that passes ``against`` also takes ``--against DIR``: then only ``against(DIR, events,
+    repeat)`` runs (this checkout against another one's code, in turns), and its lines are printed."""
     import argparse
 
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=events)
     parser.add_argument("--repeat", type=int, default=5)
+    if against is not None:
+        parser.add_argument("--against", type=Path, metavar="DIR",
+                            help="time this checkout against the code of the checkout DIR instead, in turns")
     arguments = parser.parse_args()
+    if against is not None and arguments.against is not None:
+        print("\n".join(against(arguments.against, arguments.events, arguments.repeat)))
+        return
     print("\n".join(lines(run(arguments.events, arguments.repeat))))

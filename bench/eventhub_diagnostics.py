@@ -28,14 +28,32 @@ columns, ``extra: Properties``, ``id_column: EventId``) with its stream declared
 ``columns:``) and without ``Source: _eventhub``. The Event Hub trigger decodes bodies into dicts
 whatever the route (``shared/eventhub_ingest.records``: on these records the typed path is the
 slower), so the relay and its ablations take the fast path ``shared/fastpath.py``.
+
+``--against DIR`` times the relay alone, this checkout against the code of the checkout DIR, on the
+same batches (issue 12's Event Hub target is a multiple of the rate of commit 430b7a8, where it was
+filed). The batches and the route are written to a temporary folder; each of the ``--repeat`` rounds
+starts ``bench/tree_child.py eventhub`` of this checkout once per tree, taking turns (this tree, DIR,
+this tree, ...), with ``PYTHONPATH`` and the working directory of that tree, so ``shared`` is its code
+and the harness is the same. The child builds that tree's relay on a null uploader (``Engine`` or, before
+the redesign, ``Processor``), applies its GC tuning, makes one untimed pass over every batch (what the
+in-process run's first call does) and one timed pass. Each tree's best and median round are reported,
+and the rows landed must be equal:
+
+    python -m bench.eventhub_diagnostics --against ../old-430b7a8 --repeat 5
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
+import statistics
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -48,6 +66,7 @@ from bench.common import (
     bench_main,
     contender_lines,
     interleaved,
+    load_average,
     ratio_line,
     say,
     with_gc_thresholds,
@@ -297,5 +316,60 @@ def lines(result: dict[str, Any]) -> list[str]:
     return rows
 
 
+def against(tree: Path, count: int = EVENTS, repeat: int = 5) -> list[str]:
+    """``--against DIR``: the relay of this checkout and of ``tree`` on the same batches, in turns (module docstring)."""
+    trees = {"this": ROOT, "against": tree.resolve()}
+    say(f"eventhub diagnostics --against: {count:,} records, {RECORDS_PER_EVENT} per event body, {BATCH_EVENTS} "
+        f"events per batch; {repeat} rounds of {', '.join(map(str, trees.values()))}")
+    posted = batches(count)
+    load = load_average()
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label in trees}
+    with tempfile.TemporaryDirectory(prefix="bench-eventhub-against-") as name:  # ~55 MB of batches at 40k
+        folder = Path(name)
+        (folder / "batches.json").write_bytes(orjson.dumps({"hub": HUB, "batches": [
+            [{"body": event.body.decode(), "sequence_number": event.sequence_number, "offset": event.offset,
+              "enqueued_time": event.enqueued_time.isoformat(), "partition_key": event.partition_key,
+              "metadata": event.metadata} for event in batch] for batch in posted]}))
+        (folder / "routes.yaml").write_text(yaml.safe_dump({"routes": _routes(id_column=True)}), encoding="utf-8")
+        for round_number in range(repeat):
+            for label, path in trees.items():
+                runs[label].append(_tree_child(path, folder))
+                say(f"  round {round_number + 1} {label}: {count / runs[label][-1]['best_s']:,.0f} rows/s")
+    out = [f"{count:,} diagnostic-log records, {RECORDS_PER_EVENT} per Event Hub event body, {BATCH_EVENTS} events "
+           f"per batch, relay (handle_eventhub, null uploader) of each checkout in turns, {repeat} rounds "
+           f"(a child per round and tree: one untimed pass, one timed; load average at start {load}):", ""]
+    best = {}
+    for label, measured in runs.items():
+        seconds = [run["best_s"] for run in measured]
+        last = measured[-1]
+        best[label] = count / min(seconds)
+        out.append(f"- {label} ({trees[label]}, {last['core']}): {min(seconds):.3f} s best, "
+                   f"{statistics.median(seconds):.3f} s median, **{best[label]:,.0f} rows/s** (runs: "
+                   f"{', '.join(f'{count / each:,.0f}' for each in seconds)}); {last['landed']:,} rows landed, "
+                   f"{last['rejected']:,} rejected, {last['requests']} requests")
+    landed = {label: {(run["landed"], run["rejected"], run["rows"]) for run in measured}
+              for label, measured in runs.items()}
+    same = len({value for values in landed.values() for value in values}) == 1
+    out += ["", f"**this / against = {best['this'] / best['against']:.2f}x** (best rounds); rows landed "
+                f"{'equal' if same else 'DIFFER: ' + repr(landed)}"]
+    if not same:
+        out.append("the trees did not land the same rows: the rates are not comparable")
+    return out
+
+
+def _tree_child(tree: Path, folder: Path) -> dict[str, Any]:
+    """One round of one tree: ``bench/tree_child.py`` of this checkout with ``shared`` from ``tree``."""
+    command = [sys.executable, "-P", str(ROOT / "bench" / "tree_child.py"), "eventhub",
+               "--batches", str(folder / "batches.json"), "--routes", str(folder / "routes.yaml")]
+    done = subprocess.run(command, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"tree child failed ({tree}):\n{done.stderr[-3000:]}")
+    measured = json.loads(done.stdout.strip().splitlines()[-1])
+    if Path(measured["tree"]) != tree.resolve():
+        raise SystemExit(f"the child for {tree} imported shared from {measured['tree']}")
+    return measured
+
+
 if __name__ == "__main__":
-    bench_main(__doc__ + "\n--events counts diagnostic-log records (rows).", EVENTS, run, lines)
+    bench_main(__doc__ + "\n--events counts diagnostic-log records (rows).", EVENTS, run, lines, against)

@@ -40,3 +40,16 @@ def test_the_issue_12_bench_reports_its_bulk_posts(thresholds, monkeypatch):
     assert (result["relay_landed"], result["relay_rejected"]) == (200, 0)
     assert result["bulk"]["relay_landed"] == result["bulk"]["events"] and result["bulk"]["relay_vs_sdk"] > 0
     assert any("Bulk posts" in line for line in issue12.lines(result))
+
+
+def test_the_event_hub_shape_against_a_checkout_lands_the_same_rows_in_each_tree():
+    # GIVEN the Event Hub shape's --against, pointed at this checkout itself (its child builds the relay of
+    # whatever tree it is given: this one has shared.engine, an older one shared.pipeline.Processor)
+    import bench.eventhub_diagnostics as eventhub
+    from bench.common import ROOT
+
+    # WHEN it takes two turns on 200 records
+    lines = eventhub.against(ROOT, 200, repeat=2)
+    # THEN both contenders landed every row, and the ratio line says so
+    assert sum("200 rows landed, 0 rejected" in line for line in lines) == 2
+    assert "rows landed equal" in lines[-1]
