@@ -22,7 +22,8 @@ runs the route without its ``id_column``. When the blob's route has a typed path
 into it (``shared/typed.py``). ``--against DIR`` also runs each blob with the code of
 another checkout (a worktree of main, say), taking turns ``--repeat`` times on the same blob, and prints
 each contender's best; ``--stages`` first times where a run's time goes (download from Azurite alone,
-then + gunzip, + splitting lines, + decoding each line into dicts), each a fresh pass over the blob:
+then + gunzip, + splitting lines, + decoding each line into dicts, and the passthrough: download, gunzip,
+split, decode, encode and gzip with no per-field work, the ceiling of any blob relay), each a fresh pass:
 
     python -m bench.big_blob --size-mb 64 --scales 1 --no-id-column --against ../main-base --repeat 3 --stages
 
@@ -160,7 +161,8 @@ def child(args: argparse.Namespace) -> None:
 
 def stages(client: Any) -> dict[str, float]:
     """Seconds of cumulative passes over the blob (each reads it again from Azurite): the download alone,
-    + gunzip, + splitting lines, + decoding each line into a dict (what the dict path does before routing)."""
+    + gunzip, + splitting lines, + decoding each line into a dict (what the dict path does before routing); then the
+    passthrough (decode, encode and gzip with no per-field work: the ceiling of any relay on this blob)."""
     from shared.blob_ingest import BlobReader
     from shared.sources.blob import gunzip_pieces, iter_lines, ndjson_units
 
@@ -175,6 +177,7 @@ def stages(client: Any) -> dict[str, float]:
         "gunzip": lambda: sum(map(len, gunzip_pieces(read()))),
         "lines": lambda: sum(1 for _ in iter_lines(gunzip_pieces(read()), limit)),
         "decode": lambda: sum(1 for _ in ndjson_units(iter_lines(gunzip_pieces(read()), limit), lambda i: True, limit)),
+        "passthrough": lambda: passthrough(iter_lines(gunzip_pieces(read()), limit)),
     }
     out = {}
     for name, run in passes.items():
@@ -316,6 +319,22 @@ def forget(env: dict[str, str], name: str) -> None:
                                                    CheckpointStore.name_for(f"{CONTAINER}/{name}"))
     with contextlib.suppress(ResourceNotFoundError):
         checkpoint.delete_blob()
+
+
+def passthrough(lines: Any, per_request: int = 5_000) -> int:
+    """The blob's lines decoded, encoded and gzipped with no per-field work, in requests of ``per_request``
+    rows (DESIGN.md section 8's passthrough, as the other shapes time it): the ceiling of any blob relay."""
+    import orjson
+    from isal import igzip
+
+    loads, rows, sent = orjson.loads, [], 0
+    for _, line in lines:
+        if line:
+            rows.append(loads(line))
+            if len(rows) == per_request:
+                sent += len(igzip.compress(orjson.dumps(rows), 1))
+                rows = []
+    return sent + (len(igzip.compress(orjson.dumps(rows), 1)) if rows else 0)
 
 
 def print_stages(seconds: dict[str, float], rows: int) -> None:

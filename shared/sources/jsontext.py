@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import accumulate, islice
+from itertools import accumulate, compress, islice
 from typing import Any
 
 import msgspec
@@ -184,12 +184,12 @@ def nested_too_deep(raws: Sequence[Any]) -> list[int]:
     A record that deep has as many opening and closing brackets, so a shorter one is never looked at and
     one with fewer opening brackets is never scanned: typical chunks cost one ``len`` per record."""
     least = 2 * MAY_BE_TOO_DEEP
-    if not raws or max(map(len, raws)) < least:
+    lengths = list(map(len, raws))
+    if not lengths or max(lengths) < least:
         return []
     deep = []
-    for offset, raw in enumerate(raws):
-        if len(raw) < least:
-            continue
+    for offset in compress(range(len(lengths)), map(least.__le__, lengths)):  # the long ones, found in C
+        raw = raws[offset]
         text = raw if raw.__class__ is bytes else bytes(raw)  # (msgspec.Raw: no count of its own)
         if text.count(b"[") + text.count(b"{") >= MAY_BE_TOO_DEEP and _depth(text) >= MAY_BE_TOO_DEEP:
             deep.append(offset)
