@@ -51,7 +51,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -71,6 +70,7 @@ from bench.common import (
     say,
     with_gc_thresholds,
 )
+from bench.tree_child import HubEvent  # (the child's own, so both measure the same event type)
 
 EVENTS = 40_000  # records (rows), not Event Hub events
 RECORDS_PER_EVENT = 20
@@ -189,21 +189,6 @@ def records(count: int, seed: int = SEED) -> list[dict[str, Any]]:
     make = (_vault_record, _blob_record)
     return [make[rng.randrange(2)](rng, BASE + timedelta(microseconds=n * 2_137), SUBSCRIPTIONS[n % 2])
             for n in range(count)]
-
-
-@dataclass(slots=True)
-class HubEvent:
-    """The parts of ``azure.functions.EventHubEvent`` the relay reads (``shared.sources.eventhub.EventLike``)."""
-
-    body: bytes
-    sequence_number: int
-    offset: str
-    enqueued_time: datetime
-    partition_key: str | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-    def get_body(self) -> bytes:
-        return self.body
 
 
 def batches(count: int = EVENTS, per_event: int = RECORDS_PER_EVENT, per_batch: int = BATCH_EVENTS) -> list[list[HubEvent]]:
