@@ -389,9 +389,11 @@ class FileTally:
 
 
 def file_records(units: Iterator[Unit], kind: str, context: Any = None, tally: FileTally | Any = None,
-                 stop: Callable[[], bool] | None = None) -> Iterator[Record | Rejection]:
+                 stop: Callable[[], bool] | None = None,
+                 pending: Callable[[int], bool] | None = None) -> Iterator[Record | Rejection]:
     """Records of a file's units (an envelope unit gives one per record), rejections of its bad units,
-    until ``stop()`` says so. A file that stops decoding (corrupt gzip) ends with a rejection naming it."""
+    until ``stop()`` says so. A file that stops decoding (corrupt gzip) ends with a rejection naming it,
+    unless an earlier run made that rejection safe (``pending``: the checkpoint's, on resume)."""
     tally = tally if tally is not None else FileTally()
     position = 0
     try:
@@ -414,7 +416,8 @@ def file_records(units: Iterator[Unit], kind: str, context: Any = None, tally: F
                 tally.events += 1
                 yield Record(ref, payload, context, size)
     except DecodeError as error:  # what came before is handled, the rest cannot be read
-        yield Rejection(UnitRef("file", position + 1, None, position), f"file: {error}")
+        if pending is None or pending(position):
+            yield Rejection(UnitRef("file", position + 1, None, position), f"file: {error}")
 
 
 class EncodedFileRecords:
@@ -425,13 +428,14 @@ class EncodedFileRecords:
     bytes of ``Record.size``). Lines that each hold one JSON object orjson reads stay bytes (``checked``: the
     typed path need not look at them for what orjson refuses); what the source decoded (an envelope's records,
     a line that may be one, a bad line's rejection) sits in its place (``mixed``).
-    ``stop(n)``: must the run stop before it takes the next ``n`` units?"""
+    ``stop(n)``: must the run stop before it takes the next ``n`` units? ``pending``: as for ``file_records``."""
 
     def __init__(self, blocks: Iterator[Lines | Unit], kind: str, chunking: Chunking, context: Any = None,
-                 tally: FileTally | Any = None, stop: Callable[[int], bool] | None = None):
+                 tally: FileTally | Any = None, stop: Callable[[int], bool] | None = None,
+                 pending: Callable[[int], bool] | None = None):
         self.blocks, self.kind, self.chunking, self.context = blocks, kind, chunking, context
         self.tally = tally if tally is not None else FileTally()
-        self.stop = stop
+        self.stop, self.pending = stop, pending
         self.position = 0
         self._start()
 
@@ -458,7 +462,8 @@ class EncodedFileRecords:
                     break
         except DecodeError as error:  # what came before is handled, the rest cannot be read
             position = self.position
-            yield from self._add(Rejection(UnitRef("file", position + 1, None, position), f"file: {error}"), 0)
+            if self.pending is None or self.pending(position):  # (an earlier run's is safe: not again)
+                yield from self._add(Rejection(UnitRef("file", position + 1, None, position), f"file: {error}"), 0)
         if self.raws:
             yield self._cut()
 
@@ -577,8 +582,10 @@ class _Run:
             result.format, result.compressed = opened.format, opened.compressed
             self.checkpoint.format = opened.format
             records: Iterable[Any] = (
-                EncodedFileRecords(opened.units, opened.where, self.chunking, self.context, result, self._stopping)
-                if opened.encoded else file_records(opened.units, opened.where, self.context, result, self._stopping))
+                EncodedFileRecords(opened.units, opened.where, self.chunking, self.context, result, self._stopping,
+                                   self.checkpoint.pending)
+                if opened.encoded else file_records(opened.units, opened.where, self.context, result, self._stopping,
+                                                    self.checkpoint.pending))
             self.relay.engine.run(self.router, records, batch_id=self.checkpoint.run_id, chunking=self.chunking,
                                   on_chunk=self._chunk_done, in_flight=self.in_flight, result=result)
             self.safe_units.close()

@@ -298,3 +298,25 @@ def test_csv_units_reject_a_line_over_the_limit_and_skip_it_when_an_earlier_run_
         assert str(error) == "CSV header (line 1) cannot be read: longer than the event size limit"
     else:
         raise AssertionError("a header over the limit was read")
+
+
+def test_a_file_rejection_an_earlier_run_made_safe_is_not_made_again_on_resume():
+    from shared.sources.errors import DecodeError
+
+    def units() -> Any:  # two good lines, then the gzip stream breaks (a corrupt tail)
+        yield 1, {"n": 1}, None, 8
+        yield 2, {"n": 2}, None, 8
+        raise DecodeError("gzip stream is corrupt")
+
+    def rejections(items: list[Any]) -> list[str]:
+        inner = [raw for item in items for raw in (item.raws if isinstance(item, Encoded) else [item])]
+        return [item.reason for item in inner if isinstance(item, Rejection)]
+
+    for pending, expected in ((lambda index: True, ["file: gzip stream is corrupt"]),  # a first run
+                              (lambda index: index > 2, [])):  # a resume past a run that made it safe
+        # WHEN the file's records are read, dict path and typed path alike
+        by_dicts = list(file_records(units(), "line", pending=pending))
+        by_bytes = list(EncodedFileRecords(units(), "line", Chunking(), pending=pending))
+        # THEN the file's rejection is made once: by the run that first reaches it, not again by a resume
+        assert rejections(by_dicts) == expected
+        assert rejections(by_bytes) == expected
