@@ -16,7 +16,7 @@ from typing import IO, Any
 
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-from shared.blob_ingest import file_records
+from shared.blob_ingest import EncodedFileRecords, file_records
 from shared.config import ConfigError, load_config
 from shared.credentials import check_credential_fits
 from shared.engine import Chunking, ChunkReport
@@ -199,10 +199,15 @@ def cmd_send(args: argparse.Namespace) -> int:
         stopped, message = Exit.OK, ""
         try:
             with stream:
-                opened = open_file(progress.reader(stream), name, args.format)
-                relay.engine.run(route, file_records(opened.units, opened.where), batch_id=total.batch_id,
-                                 chunking=Chunking(rows=args.chunk_rows), on_chunk=lambda c: progress.update(c, total),
-                                 result=total)
+                # an NDJSON file's lines stay encoded for a route that decodes them itself, as the blob trigger
+                # hands them on: the same rows and EventIds whichever way a file comes in
+                chunking = Chunking(rows=args.chunk_rows)
+                opened = open_file(progress.reader(stream), name, args.format,
+                                   encoded=relay.engine.takes_encoded(route))
+                records = (EncodedFileRecords(opened.units, opened.where, chunking) if opened.encoded
+                           else file_records(opened.units, opened.where))
+                relay.engine.run(route, records, batch_id=total.batch_id, chunking=chunking,
+                                 on_chunk=lambda c: progress.update(c, total), result=total)
         except (DecodeError, EOFError) as error:  # the rest of the input cannot be read: bad input
             stopped = Exit.REJECTED
             message = f"{name} stops decoding: {error}"

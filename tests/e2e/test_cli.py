@@ -117,3 +117,21 @@ def test_send_to_an_unknown_route_is_a_usage_error(relay_env, tmp_path, capsys):
     path.write_text("{}\n")
     assert main(["send", "nosuch", str(path)]) == EXIT_USAGE
     assert "no route named 'nosuch'" in capsys.readouterr().err
+
+
+def test_send_gives_an_ndjson_file_the_event_ids_the_blob_trigger_gives_it(relay_env, emulator, tmp_path, capsys):
+    from shared.normalize import event_id
+
+    # GIVEN an NDJSON backfill whose lines are not compact sorted-keys JSON (as most writers leave them)
+    events = [{"timestamp": "2024-05-01T10:00:00Z", "message": f"m{n}", "level": "info", "status": 200}
+              for n in range(300)]
+    path = tmp_path / "backfill.ndjson"
+    path.write_bytes(b"\n".join(orjson.dumps(event) for event in events) + b"\n")
+    # WHEN it is sent through the applogs route (typed: its lines stay encoded, as the blob trigger keeps them)
+    code = main(["send", "applogs", str(path), "--chunk-rows", "100", "--quiet"])
+    # THEN every row landed with the EventId the blob trigger gives the same lines, so a file sent and also
+    # dropped into the container de-duplicates on EventId
+    assert code == EXIT_OK
+    as_lines = [event_id("applogs", event, orjson.dumps(event)) for event in events]  # the line's own bytes
+    assert sorted(row["EventId"] for row in emulator.rows("AppLogs_CL")) == sorted(as_lines)
+    assert not set(as_lines) & {event_id("applogs", event) for event in events}  # (not the sorted-keys form)
