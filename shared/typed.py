@@ -62,7 +62,14 @@ from .coercion import (
 )
 from .paths import MISSING, FieldPath
 from .plan import RoutePlan
-from .sources.jsontext import Unreadable, maybe_out_of_range, nested_too_deep, read_element
+from .sources.jsontext import (
+    Unreadable,
+    is_utf8,
+    maybe_out_of_range,
+    nested_too_deep,
+    orjson_reads,
+    read_element,
+)
 from .timeparse import TimeFormatError, format_epoch, parse_utc
 
 #: the general path for the records the typed path leaves: (events, ingest_time, start_index, context, texts)
@@ -330,7 +337,7 @@ class TypedPath:
         (UTF-8, no number beyond double range), so they are not looked at for that again."""
         batch = NormalizedBatch()
         text = b"[" + b",".join(raws) + b"]"  # type: ignore[arg-type]
-        if not checked and not _utf8(text):
+        if not checked and not is_utf8(text):
             # raw values (dynamic, extra, dropped keys) are not read: a record holding bytes that are not UTF-8
             # (the service would refuse the whole request) is read as the source reads it and rejected on its own
             self.fall_back(raws, start_index, ingest_time, context, fallback, batch)
@@ -339,7 +346,7 @@ class TypedPath:
         for offset in nested_too_deep(raws):  # raw values are not read: the general path decides these
             events[offset] = FAIL
         whole = FAIL not in events  # every record decoded (a wide decode may leave one it could not convert)
-        if not checked and maybe_out_of_range(self._unchecked(text, events, laxes, uniform and whole)) and not _parses(
+        if not checked and maybe_out_of_range(self._unchecked(text, events, laxes, uniform and whole)) and not orjson_reads(
                 text):
             # nor are they read as numbers: the one holding a number beyond double range is found, and rejected
             # naming its field, as in a body read whole
@@ -723,25 +730,6 @@ _STR, _DASH, _UTC_ONLY, _NAIVE_ONLY = frozenset({str}), frozenset("-"), frozense
 
 
 _STEP_ERRORS = (*_DECODE_ERRORS, TimeFormatError)
-
-
-def _utf8(text: bytes) -> bool:
-    """Whether ``text`` is UTF-8 (msgspec checks only the strings it decodes, not raw values)."""
-    if text.isascii():
-        return True
-    try:
-        text.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _parses(text: bytes) -> bool:
-    try:
-        orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return False
-    return True
 
 
 def merge(into: NormalizedBatch, part: NormalizedBatch) -> None:

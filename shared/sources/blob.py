@@ -35,7 +35,16 @@ from isal import isal_zlib
 
 from .errors import DecodeError
 from .jsonstream import ArrayStream
-from .jsontext import LENIENT_FAILED, Unreadable, lenient_loads, maybe_out_of_range, problem, read_line
+from .jsontext import (
+    LENIENT_FAILED,
+    Unreadable,
+    is_utf8,
+    lenient_loads,
+    maybe_out_of_range,
+    orjson_reads,
+    problem,
+    read_line,
+)
 from .registry import Source, globs, register
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -281,20 +290,7 @@ def _objects(lines: list[bytes]) -> bool:
     if not all(map(_NO_RECORDS.__eq__, map(_records_of, probes))):
         return False
     text = b"\n".join(lines) if len(lines) > 1 else lines[0]
-    if not text.isascii():
-        try:
-            text.decode("utf-8")
-        except UnicodeDecodeError:
-            return False
-    return not maybe_out_of_range(text) or all(map(_reads, lines))
-
-
-def _reads(line: bytes) -> bool:
-    try:
-        orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return False
-    return True
+    return is_utf8(text) and (not maybe_out_of_range(text) or all(map(orjson_reads, lines)))
 
 
 def ndjson_blocks(lists: Iterable[list[bytes | None]], should_parse: Callable[[int], bool] | None,
@@ -469,9 +465,9 @@ def csv_units(lines: Iterable[tuple[int, bytes | None]], should_parse: Callable[
             # a line over the size limit reads as an empty one: it is a record rejected, never dropped
             if header is None:
                 raise DecodeError(f"CSV header (line {bad[0][0]}) cannot be read: {bad[0][1]}")
+            number, reason = bad[0]
+            yield (number, None, f"line {number}: {reason}", 0) if should_parse(index) else (number, SKIPPED, None, 0)
             index += 1
-            yield (bad[0][0], None, f"line {bad[0][0]}: {bad[0][1]}", 0) if should_parse(index - 1) else (
-                bad[0][0], SKIPPED, None, 0)
             continue
         if header is None:
             header = [name.strip() for name in row]

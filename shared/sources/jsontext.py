@@ -169,6 +169,26 @@ def maybe_out_of_range(text: bytes) -> bool:
     return _LONG_DIGITS in shapes or _FAR_EXPONENT.search(shapes) is not None
 
 
+def is_utf8(text: bytes) -> bool:
+    """Whether ``text`` is UTF-8 (msgspec checks only the strings it decodes, not the values it skips)."""
+    if text.isascii():
+        return True
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def orjson_reads(text: bytes) -> bool:
+    """Whether orjson reads ``text`` (what a body read whole would be refused for, it refuses)."""
+    try:
+        orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
 #: orjson encodes values nested at most 254 levels deep (a row: its object, a column, the value's levels);
 #: a record nested this deep may make a deeper row, which the general path rejects ("Recursion limit reached")
 MAY_BE_TOO_DEEP = 250
