@@ -11,8 +11,9 @@ import hashlib
 import math
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -20,6 +21,9 @@ import orjson
 from .timeparse import TimeFormatError, normalize_time
 
 MAX_FIELD_BYTES = 64 * 1024  # the service truncates longer field values
+#: The service replaces a TimeGenerated older or further ahead than this with the ingestion time.
+TIME_WINDOW_PAST_SECONDS = 2 * 24 * 3600
+TIME_WINDOW_FUTURE_SECONDS = 24 * 3600
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
 MAX_EXACT_FLOAT_INT = 2**53
@@ -142,7 +146,13 @@ class EventRejection:
 
 @dataclass
 class NormalizedBatch:
-    """Rows ready to pack (serialized once), with the input index each came from."""
+    """Rows ready to pack (serialized once), with the input index each came from.
+
+    ``times``: each row's TimeGenerated as epoch seconds, which the packer splits auxiliary routes by. The
+    general and fast paths always take them; the typed path only for a plan that needs them
+    (``RoutePlan.row_times``), else leaves the list empty (an epoch per row is the single dearest step of
+    its time handling). ``time_out_of_window``: rows whose ``time_field`` time is outside the window the
+    service keeps (:func:`out_of_window`), counted by whoever normalized them."""
 
     rows: list[bytes] = field(default_factory=list)
     indexes: list[int] = field(default_factory=list)
@@ -152,6 +162,23 @@ class NormalizedBatch:
     dropped_fields: Counter[str] = field(default_factory=Counter)
     moved_to_extra: Counter[str] = field(default_factory=Counter)
     time_defaulted: int = 0
+    time_out_of_window: int = 0
+
+
+def out_of_window(times: Sequence[Any], now: float) -> int:
+    """Rows whose TimeGenerated the service replaces with the ingestion time: more than about
+    2 days old or 1 day ahead (DESIGN.md section 4). Counted, never changed: the route can keep
+    the original in a column of its own (``original_time_column``). ``times``: epoch seconds, or
+    aware datetimes (the typed path's, compared as they are: no epoch taken per row)."""
+    if not times:
+        return 0
+    earliest: Any = now - TIME_WINDOW_PAST_SECONDS
+    latest: Any = now + TIME_WINDOW_FUTURE_SECONDS
+    if type(times[0]) is not float:
+        earliest, latest = datetime.fromtimestamp(earliest, UTC), datetime.fromtimestamp(latest, UTC)
+    if min(times) >= earliest and max(times) <= latest:
+        return 0
+    return sum(1 for moment in times if moment < earliest or moment > latest)
 
 
 def event_id(route_name: str, event: Any, text: Any = None) -> str:

@@ -43,9 +43,6 @@ R = TypeVar("R", bound=Result)
 
 #: Requests gzipped together on the pool while a held body decodes.
 GZIP_TOGETHER = 8
-#: The service replaces a TimeGenerated older or further ahead than this with the ingestion time.
-TIME_WINDOW_PAST_SECONDS = 2 * 24 * 3600
-TIME_WINDOW_FUTURE_SECONDS = 24 * 3600
 
 
 @dataclass
@@ -361,7 +358,7 @@ class Engine:
         self._count(lane, part)
         for rejection in part.rejections:
             lane.reject(Rejection(ref_of(rejection.index), rejection.reason, rejection.event), chunk)
-        rows = list(map(Row, refs, part.rows, part.times))
+        rows = list(map(Row, refs, part.rows, part.times) if part.times else map(Row, refs, part.rows))
         limit = self.max_request_bytes - 2
         if part.rows and max(map(len, part.rows)) > limit:
             for row, index in zip(rows, part.indexes, strict=True):
@@ -375,10 +372,9 @@ class Engine:
     @staticmethod
     def _count(lane: _Lane, part: NormalizedBatch) -> None:
         """The counters of a normalized part, into every result of the lane."""
-        out_of_window = _out_of_window(part.times, lane.run.now) if lane.route.time_field else 0
         for result in lane.results:
             result.time_defaulted += part.time_defaulted
-            result.time_out_of_window += out_of_window
+            result.time_out_of_window += part.time_out_of_window
             for counted, more in ((result.oversized_fields, part.oversized_fields),
                                   (result.dropped_fields, part.dropped_fields),
                                   (result.moved_to_extra, part.moved_to_extra)):
@@ -425,13 +421,15 @@ def _in_order(parts: list[tuple[NormalizedBatch, list[int]]]) -> NormalizedBatch
     rows: list[tuple[int, bytes, float]] = []
     rejections: list[tuple[bool, int, EventRejection]] = []
     for rank, (part, offsets) in enumerate(parts):
-        rows += zip(map(offsets.__getitem__, part.indexes), part.rows, part.times, strict=True)
+        rows += zip(map(offsets.__getitem__, part.indexes), part.rows, part.times or repeat(0.0, len(part.rows)),
+                    strict=True)
         rejections += [(rank > 0, offsets[rejection.index], replace(rejection, index=offsets[rejection.index]))
                        for rejection in part.rejections]
         batch.oversized_fields.update(part.oversized_fields)
         batch.dropped_fields.update(part.dropped_fields)
         batch.moved_to_extra.update(part.moved_to_extra)
         batch.time_defaulted += part.time_defaulted
+        batch.time_out_of_window += part.time_out_of_window
     if sum(1 for part, _ in parts if part.rows) > 1:  # else in order already
         rows.sort(key=itemgetter(0))
     batch.indexes = [row[0] for row in rows]
@@ -440,18 +438,6 @@ def _in_order(parts: list[tuple[NormalizedBatch, list[int]]]) -> NormalizedBatch
     rejections.sort(key=itemgetter(0, 1))
     batch.rejections = [rejection for _, _, rejection in rejections]
     return batch
-
-
-def _out_of_window(times: list[float], now: float) -> int:
-    """Rows whose TimeGenerated the service replaces with the ingestion time: more than about
-    2 days old or 1 day ahead (DESIGN.md section 4). Counted, never changed: the route can keep
-    the original in a column of its own (``original_time_column``)."""
-    if not times:
-        return 0
-    earliest, latest = now - TIME_WINDOW_PAST_SECONDS, now + TIME_WINDOW_FUTURE_SECONDS
-    if min(times) >= earliest and max(times) <= latest:
-        return 0
-    return sum(1 for moment in times if moment < earliest or moment > latest)
 
 
 def _first_ref(items: list[Record | Rejection] | Encoded) -> Any:

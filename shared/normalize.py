@@ -24,6 +24,7 @@ from .coercion import (
     _datetime_and_epoch,
     event_id,
     flag_oversized,
+    out_of_window,
 )
 from .config import Route
 from .fastpath import FastPath
@@ -60,12 +61,21 @@ class Normalizer:
     ) -> NormalizedBatch:
         """``context`` is metadata shared by all events (a mapping) or one mapping per event. ``texts``: the
         JSON text of each event, when it came encoded (``id_column`` hashes it: ``coercion.canonical_bytes``)."""
+        ingest_time = now if now is not None else time.time()
         if self._fast is not None:
-            return self._fast(events, now if now is not None else time.time(), start_index, context, orjson, texts)
+            batch = self._fast(events, ingest_time, start_index, context, orjson, texts)
+        else:
+            batch = self._general(events, ingest_time, start_index, context, texts)
+        if self.plan.time is not None:
+            batch.time_out_of_window = out_of_window(batch.times, ingest_time)
+        return batch
+
+    def _general(self, events: Iterable[Any], ingest_time: float, start_index: int, context: Any,
+                 texts: Sequence[Any] | None) -> NormalizedBatch:
+        """The general path: the plan walked event by event (``_row``), the reference the others equal."""
         batch = NormalizedBatch()
         shared_context = context if isinstance(context, Mapping) or context is None else None
         shared_context = shared_context or {}
-        ingest_time = now if now is not None else time.time()
         ingest_text = format_epoch(ingest_time)
         for offset, event in enumerate(events):
             index = start_index + offset

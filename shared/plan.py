@@ -58,6 +58,9 @@ class RoutePlan:
     move_bad_values: bool  # ``on_type_error: extra``: a value that does not fit goes to ``extra``
     consumed: frozenset[str]  # top-level keys read whole by a column or the time: never in ``extra``
     uses_context: bool  # some path reads the trigger's context
+    #: auxiliary: the packer splits requests by the rows' times, so every row's epoch is needed (else the
+    #: typed path takes none: the window count compares its datetimes as they are)
+    row_times: bool = False
 
     @classmethod
     def of(cls, route: Route) -> RoutePlan:
@@ -86,4 +89,5 @@ class RoutePlan:
             move_bad_values=route.on_type_error == "extra",
             consumed=consumed,
             uses_context=any(path.from_context for path in paths),
+            row_times=route.auxiliary,
         )

@@ -66,6 +66,7 @@ from .coercion import (
     EventRejection,
     NormalizedBatch,
     canonical_bytes,
+    out_of_window,
 )
 from .paths import MISSING, FieldPath
 from .plan import RoutePlan
@@ -444,8 +445,13 @@ class TypedPath:
         whole = len(made) == len(bodies)
         batch.rows = bodies if whole else [bodies[row] for row in made]  # type: ignore[assignment]
         batch.indexes = indexes if whole else [indexes[row] for row in made]
-        moments = chunk.moments if chunk.moments is not None else [chunk.ingest_time] * len(bodies)
-        batch.times = moments if whole else [moments[row] for row in made]
+        if self.plan.row_times:
+            moments = chunk.moments if chunk.moments is not None else [chunk.ingest_time] * len(bodies)
+            batch.times = moments if whole else [moments[row] for row in made]
+        if self.plan.time is not None and made:
+            batch.time_out_of_window = out_of_window(batch.times, chunk.ingest_time) if self.plan.row_times else (
+                _in_window_count(chunk.instants if whole else [chunk.instants[row] for row in made],  # type: ignore[index]
+                                 chunk.ingest_time))
         if chunk.leftovers is not None and self.extra_slot is None:
             for row in made:
                 if chunk.leftovers[row]:
@@ -490,10 +496,11 @@ class TypedPath:
             chunk.defaulted = _column(events, _slot(0))  # before stamping: None where the time was missing or null
         for slot, sets_time in layout.times:
             moments, epochs = _moments(chunk.defaulted if slot == 0 and plan.time is not None else
-                                       _column(events, _slot(slot)), failed, chunk.ingest_time, sets_time)
+                                       _column(events, _slot(slot)), failed, chunk.ingest_time,
+                                       sets_time and plan.row_times)
             _put(events, slot, moments)
             if sets_time:
-                chunk.moments = epochs
+                chunk.moments, chunk.instants = epochs, moments
         for slot in layout.raws:
             _put(events, slot, [None if value in _NOTHING else value for value in _column(events, _slot(slot))])
         self._leftovers(chunk)
@@ -574,6 +581,8 @@ class TypedPath:
         among the typed ones (a call per record would cost more than the typed path saves)."""
         part = NormalizedBatch()
         self.fall_back([raws[offset] for offset in offsets], 0, ingest_time, context, fallback, part)
+        if not self.plan.row_times:
+            part.times = []  # as the typed rows: none taken (the part counted its window itself)
         at = [start_index + offset for offset in offsets]
         part.indexes = [at[index] for index in part.indexes]
         part.rejections = [replace(rejection, index=at[rejection.index]) for rejection in part.rejections]
@@ -583,8 +592,8 @@ class TypedPath:
         indexes = batch.indexes + part.indexes
         order = sorted(range(len(indexes)), key=indexes.__getitem__)
         rows, times = batch.rows + part.rows, batch.times + part.times
-        batch.rows, batch.indexes, batch.times = [rows[i] for i in order], [indexes[i] for i in order], [
-            times[i] for i in order]
+        batch.rows, batch.indexes = [rows[i] for i in order], [indexes[i] for i in order]
+        batch.times = [times[i] for i in order] if times else []
         part.rows, part.indexes, part.times = [], [], []
         merge(batch, part)
 
@@ -687,7 +696,8 @@ class _Chunk:
     raws: list[Any]
     ingest_time: float
     context: Any = None
-    moments: list[float] | None = None  # the rows' epochs, when a column sets them
+    moments: list[float] | None = None  # the rows' epochs, when a column sets them and the plan takes them
+    instants: list[Any] | None = None  # the rows' times as that column holds them (None: the ingestion time)
     defaulted: list[Any] | None = None  # the time_field column as decoded (None: stamped)
     leftovers: list[dict[str, Any]] | None = None
     text: bytes | None = None  # the chunk's events as one JSON array, when every one was kept
@@ -838,3 +848,11 @@ def merge(into: NormalizedBatch, part: NormalizedBatch) -> None:
     into.dropped_fields.update(part.dropped_fields)
     into.moved_to_extra.update(part.moved_to_extra)
     into.time_defaulted += part.time_defaulted
+    into.time_out_of_window += part.time_out_of_window
+
+
+def _in_window_count(instants: list[Any], ingest_time: float) -> int:
+    """``out_of_window`` of the rows' times as datetimes (None: stamped with the ingestion time, in it)."""
+    if None in instants:
+        instants = [instant for instant in instants if instant is not None]
+    return out_of_window(instants, ingest_time)
