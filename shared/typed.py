@@ -85,7 +85,10 @@ Fallback = Callable[[list[Any], float, int, Any, Sequence[Any]], NormalizedBatch
 
 ABSENT = Raw(b"")  # a raw field's default: the key is not in the event
 NULL = Raw(b"null")
-FAIL: Any = type("Fail", (), {"__repr__": lambda self: "FAIL", "__slots__": ()})()  # a record a step cannot take
+#: a record a step cannot take; the one falsy value among events, rows and times (a Struct, a row's bytes and a
+#: datetime are true, and a raw value is never empty but ABSENT), so ``all()`` looks for it, and None, and ABSENT,
+#: in C without comparing (``x in list`` compares every value that is not x itself: ~150 instructions each)
+FAIL: Any = type("Fail", (), {"__repr__": lambda self: "FAIL", "__bool__": lambda self: False, "__slots__": ()})()
 #: what the keys of fields that are always None start with (row slots not read from a top-level key); an event holding
 #: it with a value fails the Struct and takes the general path, so no key is ever misread
 NONE_KEY = "\ufffe"
@@ -404,7 +407,7 @@ class TypedPath:
         events, laxes, uniform = self._events(raws, text)
         for offset in nested_too_deep(raws):  # raw values are not read: the general path decides these
             events[offset] = FAIL
-        whole = FAIL not in events  # every record decoded (a wide decode may leave one it could not convert)
+        whole = all(events)  # every record decoded (a wide decode may leave one it could not convert)
         if not checked and maybe_out_of_range(self._unchecked(text, events, laxes, uniform and whole)) and not orjson_reads(
                 text):
             # nor are they read as numbers: the one holding a number beyond double range is found, and rejected
@@ -421,7 +424,8 @@ class TypedPath:
         if uniform and events:  # strict next time unless a key outside the Struct's came
             self.prefer_strict = not laxes[0] or chunk.leftovers is None or all(
                 map(self.loose_keys.issuperset, chunk.leftovers))
-        made = [row for row, body in enumerate(bodies) if body is not None] if None in bodies else range(len(bodies))
+        made = [row for row, body in enumerate(bodies) if body is not None] if not all(bodies) else range(
+            len(bodies))
         self._take(batch, chunk, bodies, made, list(range(start_index, start_index + len(raws))) if whole else [
             start_index + offset for offset in kept])
         if whole and len(made) == len(raws):  # every record made its row (the common case: nothing to sort out)
@@ -456,7 +460,8 @@ class TypedPath:
             for row in made:
                 if chunk.leftovers[row]:
                     batch.dropped_fields.update(chunk.leftovers[row].keys())
-        if chunk.defaulted is not None:  # stamped with the ingestion time
+        unstamped = whole and chunk.instants is not None and all(chunk.instants)  # (FAIL and None are falsy)
+        if chunk.defaulted is not None and not unstamped:  # some stamped with the ingestion time
             batch.time_defaulted += chunk.defaulted.count(None) if whole else sum(
                 1 for row in made if chunk.defaulted[row] is None)
 
@@ -508,7 +513,7 @@ class TypedPath:
             _put(events, self.id_slot, self._ids(chunk.raws))
         if self.time_slot is not None and plan.stamp_time:
             stamped = _column(events, _slot(self.time_slot))
-            if None in stamped:
+            if not all(stamped):
                 ingest_text = format_epoch(chunk.ingest_time)
                 _put(events, self.time_slot, [ingest_text if value is None else value for value in stamped])
         return self._encoded(events, failed)
@@ -757,7 +762,7 @@ def _inners(decode: Callable[[Any], Any], decode_all: Callable[[Any], Any], raws
     """Each record's raw value of a dotted root decoded into its Struct (None when absent or null): the values
     joined into one JSON array and decoded in one call (only their bytes are read again, not the chunk's);
     when that fails (a value that is no object, a wrong type inside), value by value, FAIL where one fails."""
-    joined = [NULL if raw == ABSENT else raw for raw in raws] if ABSENT in raws else raws
+    joined = raws if all(raws) else [NULL if raw == ABSENT else raw for raw in raws]
     try:
         return decode_all(b"[" + b",".join(joined) + b"]")  # type: ignore[no-any-return]
     except _DECODE_ERRORS:
@@ -853,6 +858,6 @@ def merge(into: NormalizedBatch, part: NormalizedBatch) -> None:
 
 def _in_window_count(instants: list[Any], ingest_time: float) -> int:
     """``out_of_window`` of the rows' times as datetimes (None: stamped with the ingestion time, in it)."""
-    if None in instants:
+    if not all(instants):
         instants = [instant for instant in instants if instant is not None]
     return out_of_window(instants, ingest_time)
