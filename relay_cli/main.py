@@ -203,7 +203,7 @@ def cmd_send(args: argparse.Namespace) -> int:
                 # hands them on: the same rows and EventIds whichever way a file comes in
                 chunking = Chunking(rows=args.chunk_rows)
                 opened = open_file(progress.reader(stream), name, args.format,
-                                   encoded=relay.engine.takes_encoded(route))
+                                   encoded=relay.engine.takes_encoded(route) is not None)
                 records = (EncodedFileRecords(opened.units, opened.where, chunking) if opened.encoded
                            else file_records(opened.units, opened.where))
                 relay.engine.run(route, records, batch_id=total.batch_id, chunking=chunking,

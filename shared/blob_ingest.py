@@ -569,7 +569,7 @@ class _Run:
         reader = BlobReader(self.client, self.properties.size, self.properties.etag, self.options.range_bytes)
         try:
             # an NDJSON file's lines stay encoded for a route that decodes them itself (Engine.takes_encoded)
-            encoded = self.relay.engine.takes_encoded(self.router)
+            encoded = self.relay.engine.takes_encoded(self.router) is not None
             resuming = bool(self.checkpoint.handled or self.checkpoint.done)
             try:
                 opened = open_file(

@@ -37,6 +37,7 @@ from .normalize import Normalizer
 from .packer import AUXILIARY_MAX_SPAN_SECONDS, Packer, Request
 from .records import Encoded, Record, Rejection, Result, Row
 from .routing import UNROUTED_REASON, Router
+from .typed import TypedPath
 
 log = logging.getLogger("relay.engine")
 R = TypeVar("R", bound=Result)
@@ -289,11 +290,12 @@ class Engine:
             normalizer = self._normalizers[route.name] = Normalizer(route)
         return normalizer
 
-    def takes_encoded(self, target: Route | Router | None) -> bool:
-        """Whether a run on ``target`` decodes encoded events itself (one route, with a typed path): only
-        then is it worth a source's while to hand them on encoded (``shared.records.Encoded``)."""
+    def takes_encoded(self, target: Route | Router | None) -> TypedPath | None:
+        """What decodes encoded events itself on a run on ``target`` (one route, with a typed path), or None:
+        only then is it worth a source's while to hand them on encoded (``shared.records.Encoded``); the HTTP
+        source offers it a JSON array body whole first (``TypedPath.predecode``)."""
         route = target if isinstance(target, Route) else target.single if target is not None else None
-        return route is not None and self.normalizer(route).typed is not None
+        return self.normalizer(route).typed if route is not None else None
 
     def run(
         self,
@@ -341,7 +343,7 @@ class Engine:
         if type(records) is Encoded:
             part = (_normalize_mixed(normalizer, records, lane.run.now) if records.mixed else
                     normalizer.normalize_encoded(records.raws, now=lane.run.now, context=records.context,
-                                                 checked=records.checked))
+                                                 checked=records.checked, decoded=records.decoded))
             ref_of: Callable[[int], Any] = records.ref_at
             first = records.first
             refs = list(map(records.refs, map(first.__add__, part.indexes)))
@@ -461,6 +463,9 @@ def _chunks(items: Iterable[Record | Rejection | list[Record | Rejection] | Enco
             if chunk:
                 yield chunk
                 chunk, size = [], 0
+            if item.decoded is not None:  # decoded whole (its body's bytes bound it): one chunk
+                yield item
+                continue
             for start in range(0, len(item), chunking.rows):
                 yield item.part(start, start + chunking.rows)
             rows, limit = chunking.rows, chunking.size

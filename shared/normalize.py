@@ -98,13 +98,15 @@ class Normalizer:
         return batch
 
     def normalize_encoded(self, raws: Sequence[Any], now: float | None = None, start_index: int = 0,
-                          context: Mapping[str, Any] | None = None, checked: bool = False) -> NormalizedBatch:
+                          context: Mapping[str, Any] | None = None, checked: bool = False,
+                          decoded: list[Any] | None = None) -> NormalizedBatch:
         """``normalize`` of events still encoded (each the bytes of one JSON value): on the typed path, each
         record it cannot take through ``normalize``; without one, decoded as a source decodes them.
-        ``checked``: the source made sure orjson reads every one (``records.Encoded.checked``)."""
+        ``checked``: the source made sure orjson reads every one (``records.Encoded.checked``); ``decoded``: the
+        typed path decoded them all already (``records.Encoded.decoded``)."""
         ingest_time = now if now is not None else time.time()
         if self.typed is not None:
-            return self.typed.normalize(raws, ingest_time, start_index, context, self._fall_back, checked)
+            return self.typed.normalize(raws, ingest_time, start_index, context, self._fall_back, checked, decoded)
         batch = NormalizedBatch()
         TypedPath.fall_back(raws, start_index, ingest_time, context, self._fall_back, batch)
         return batch

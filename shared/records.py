@@ -99,6 +99,35 @@ def item_slices(slices: Iterable[Sequence[Any]], context: Any = None) -> Iterato
         first += len(events)
 
 
+class LazyRaws(Sequence[Any]):
+    """The elements of a JSON array body that was decoded whole (``Encoded.decoded``), as the bytes of each:
+    split in C only when something asks for one (a record the typed path leaves to the general path, an
+    ``id_column`` hash, a rejection's text). Its length is known without splitting."""
+
+    def __init__(self, text: bytes, count: int):
+        self.text = text
+        self.count = count
+        self._raws: list[Any] | None = None
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.raws[index]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.raws)
+
+    @property
+    def raws(self) -> list[Any]:
+        if self._raws is None:
+            self._raws = _split_array(self.text)
+        return self._raws
+
+
+_split_array = msgspec.json.Decoder(list[msgspec.Raw]).decode
+
+
 @dataclass(slots=True)
 class Encoded:
     """Events of one input not decoded yet: each the bytes of one JSON value (a ``msgspec.Raw`` view
@@ -119,6 +148,9 @@ class Encoded:
     refs: Callable[[int], Any] = Item
     mixed: bool = False
     checked: bool = False
+    #: every event, already decoded by the route's typed path from the array ``raws`` came from (a
+    #: :class:`LazyRaws`): the engine hands them on as one chunk, and nothing splits the array unless asked
+    decoded: list[Any] | None = None
 
     def __len__(self) -> int:
         return len(self.raws)
@@ -129,7 +161,7 @@ class Encoded:
 
     def part(self, start: int, stop: int) -> Encoded:
         return Encoded(self.raws[start:stop], self.context, self.first + start, self.refs, self.mixed,
-                       self.checked)
+                       self.checked)  # (decoded events are one chunk: never parted)
 
     def ref_at(self, index: int) -> Any:
         """The ref of the event at ``index`` of this part."""

@@ -96,6 +96,10 @@ NONE_KEY = "\ufffe"
 #: depends on the stack the decoder runs on, while orjson goes to 1024 levels)
 _DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
 MAX_KEYS = 200  # keys a route's Struct declares, at most
+#: a body :meth:`TypedPath.predecode` decodes whole is at most this large: a chunk's input (``engine.Chunking.size``)
+PREDECODE_MAX_BYTES = 4 << 20
+#: the keys whose presence makes a body Event Grid's (``sources.http._is_event_grid``)
+EVENT_GRID_KEYS = ("eventType", "dataVersion", "metadataVersion")
 
 _Int32 = Annotated[int, Meta(ge=INT32[0], le=INT32[1])]
 _Int64 = Annotated[int, Meta(ge=INT64[0], le=INT64[1])]
@@ -334,6 +338,8 @@ class TypedPath:
         self.id_prefix = plan.route.encode() + b"\n"
         self.time_slot = layout.names.index("TimeGenerated") if "TimeGenerated" in layout.names else None
         self.prefer_strict, self.prefer_wide = True, False  # what the last chunk was
+        #: a strict decode may take an Event Grid event (its keys are all read): the source must see it first
+        self.reads_event_grid = EVENT_GRID_KEYS[0] in roots and any(key in roots for key in EVENT_GRID_KEYS[1:])
         #: the top-level fields kept raw (their numbers are not read by msgspec): dynamic columns, dotted roots
         self.raw_fields = [layout.keys[key] for key, node in roots.items() if node.children or "dynamic" in node.types]
         self.conversions = 0  # values a wide decode took and converted, ever
@@ -391,25 +397,33 @@ class TypedPath:
     # ------------------------------------------------------------------ normalizing
 
     def normalize(self, raws: Sequence[Raw | bytes], ingest_time: float, start_index: int, context: Any,
-                  fallback: Fallback, checked: bool = False) -> NormalizedBatch:
+                  fallback: Fallback, checked: bool = False, decoded: list[Any] | None = None) -> NormalizedBatch:
         """Rows of a chunk of encoded events, made a column at a time: each step is one pass over the
         chunk through ``map`` or a comprehension (a Python loop body per record is where the fast path
         spends its time). A record a step cannot take is marked FAIL and decided by the general path,
         in one call, keeping its place. ``checked``: the source made sure the raws are JSON orjson reads
-        (UTF-8, no number beyond double range), so they are not looked at for that again."""
+        (UTF-8, no number beyond double range), so they are not looked at for that again. ``decoded``: the
+        events :meth:`predecode` made of the array ``raws`` (a ``records.LazyRaws``) came from."""
         batch = NormalizedBatch()
-        text = b"[" + b",".join(raws) + b"]"  # type: ignore[arg-type]
+        text = raws.text if decoded is not None else b"[" + b",".join(raws) + b"]"  # type: ignore[arg-type,attr-defined]
         if not checked and not is_utf8(text):
             # raw values (dynamic, extra, dropped keys) are not read: a record holding bytes that are not UTF-8
             # (the service would refuse the whole request) is read as the source reads it and rejected on its own
             self.fall_back(raws, start_index, ingest_time, context, fallback, batch)
             return batch
-        events, laxes, uniform = self._events(raws, text)
-        for offset in nested_too_deep(raws):  # raw values are not read: the general path decides these
+        if decoded is not None:
+            events, laxes, uniform = decoded, [False] * len(decoded), True
+            self.prefer_wide = False
+        else:
+            events, laxes, uniform = self._events(raws, text)
+        strict = uniform and bool(events) and not laxes[0] and all(events)  # raw fields the only raw values
+        columns = {attribute: _column(events, attribute) for attribute in self.raw_fields} if strict else None
+        for offset in _too_deep(raws, columns):  # raw values are not read: the general path decides these
             events[offset] = FAIL
         whole = all(events)  # every record decoded (a wide decode may leave one it could not convert)
-        if not checked and maybe_out_of_range(self._unchecked(text, events, laxes, uniform and whole)) and not orjson_reads(
-                text):
+        unchecked = b",".join([b",".join(column) for column in columns.values()]) if columns is not None and whole \
+            else text  # what msgspec did not read as numbers: the raw fields, else (keys skipped) the whole text
+        if not checked and maybe_out_of_range(unchecked) and not orjson_reads(text):
             # nor are they read as numbers: the one holding a number beyond double range is found, and rejected
             # naming its field, as in a body read whole
             self.fall_back(raws, start_index, ingest_time, context, fallback, batch)
@@ -419,7 +433,8 @@ class TypedPath:
             kept = [offset for offset, event in enumerate(events) if event is not FAIL]
             events, laxes = [events[offset] for offset in kept], [laxes[offset] for offset in kept]
         chunk = _Chunk(events, laxes, raws if whole else [raws[offset] for offset in kept],  # type: ignore[arg-type]
-                       ingest_time, context or {}, text=text if whole else None)
+                       ingest_time, context or {}, text=text if whole else None,
+                       raw_columns=columns if whole else None)
         bodies = self._rows(chunk) if events else []
         if uniform and events:  # strict next time unless a key outside the Struct's came
             self.prefer_strict = not laxes[0] or chunk.leftovers is None or all(
@@ -435,13 +450,20 @@ class TypedPath:
             self._general(raws, deferred, start_index, ingest_time, context, fallback, batch)
         return batch
 
-    def _unchecked(self, text: bytes, events: list[Any], laxes: list[bool], whole: bool) -> bytes:
-        """The bytes of the chunk msgspec did not check for numbers beyond double range: when the strict Struct
-        took every record in one call, only its raw fields (dynamic columns, roots of dotted paths) were not read
-        as numbers; else (keys the plan does not read were skipped, or records decoded one by one) the text."""
-        if not whole or not events or laxes[0]:
-            return text
-        return b",".join([b",".join(map(attrgetter(attribute), events)) for attribute in self.raw_fields])
+    def predecode(self, body: bytes) -> list[Any] | None:
+        """Every event of a JSON array body decoded in one call, as the last chunks were (strict and exact), before
+        anything splits the body into its elements: a source that gets them hands the body on as one chunk
+        (``records.Encoded.decoded``), split only if something asks for an element. None (split it) when the body
+        is larger than a chunk, not an array or not all of it decodes so; or when the route reads the keys that
+        make an event Event Grid's, whose body the source must be able to tell (``sources.http``)."""
+        if (len(body) > PREDECODE_MAX_BYTES or not self.prefer_strict or self.prefer_wide or self.reads_event_grid
+                or body[:64].lstrip()[:1] != b"["):
+            return None
+        try:
+            events = self.decoders[MODES[0]][0](body)
+        except _DECODE_ERRORS:
+            return None
+        return events or None
 
     def _take(self, batch: NormalizedBatch, chunk: _Chunk, bodies: list[bytes | None], made: Sequence[int],
               indexes: list[int]) -> None:
@@ -493,8 +515,9 @@ class TypedPath:
             _put(events, slot, _column(events, attribute))
         for slot, path, coerce in layout.context:  # the same value for every record of the chunk
             _put(events, slot, repeat(_context_value(path, coerce, chunk.context, count, failed), count))
+        raw_columns = chunk.raw_columns or {}
         for attribute, decode, decode_all, reads in layout.nested:
-            inners = _inners(decode, decode_all, _column(events, attribute), failed)
+            inners = _inners(decode, decode_all, raw_columns.get(attribute) or _column(events, attribute), failed)
             for slot, get in reads:
                 _put(events, slot, _reads(get, inners, failed))
         if plan.time is not None:
@@ -545,8 +568,8 @@ class TypedPath:
             chunk.leftovers = self._chunk_leftovers(chunk)
         elif not any(chunk.laxes) and len(self.loose_roots) == 1:  # the common case, in one comprehension
             ((key, attribute),) = self.loose_roots
-            chunk.leftovers = [{} if value == ABSENT else {key: value} for value in map(attrgetter(attribute),
-                                                                                         chunk.events)]
+            values = (chunk.raw_columns or {}).get(attribute) or _column(chunk.events, attribute)
+            chunk.leftovers = [{key: value} if value else {} for value in values]  # (ABSENT: the one empty raw)
         elif not any(chunk.laxes):
             chunk.leftovers = list(map(self._strict_leftovers, chunk.events)) if self.loose_roots else None
         else:
@@ -706,6 +729,7 @@ class _Chunk:
     defaulted: list[Any] | None = None  # the time_field column as decoded (None: stamped)
     leftovers: list[dict[str, Any]] | None = None
     text: bytes | None = None  # the chunk's events as one JSON array, when every one was kept
+    raw_columns: dict[str, list[Any]] | None = None  # the raw fields' values, when a strict decode kept every one
 
 
 _NOTHING = (ABSENT, NULL)
@@ -715,6 +739,16 @@ def _slot(slot: int) -> str:
     """The attribute of a row slot, interned: ``setattr`` interns names it is given, and a class change
     compares the two classes' attribute names (both are quick only for the very same string)."""
     return sys.intern(f"c{slot}")
+
+
+def _too_deep(raws: Sequence[Any], columns: dict[str, list[Any]] | None) -> list[int]:
+    """The records nested too deep for the typed path (``nested_too_deep``): with ``columns`` (a strict decode:
+    the raw fields' values are the only values kept raw), looked for in those values, one level below the record,
+    so a body decoded whole is never split for it; else in the records."""
+    if columns is None:
+        return nested_too_deep(raws)
+    deep = [nested_too_deep(column, levels_above=1) for column in columns.values()]
+    return sorted(set().union(*deep)) if any(deep) else []
 
 
 def _context_value(path: FieldPath, coerce: Callable[[Any], Any] | None, context: Any, count: int,

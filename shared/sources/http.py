@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 from urllib.parse import unquote
 
 import msgspec
 import orjson
 
-from ..records import Encoded, Item, Record, Rejection, items
+from ..records import Encoded, Item, LazyRaws, Record, Rejection, items
 from .compression import gunzip_bounded
 from .errors import DecodeError, TooLargeError
 from .jsontext import (
@@ -58,7 +58,9 @@ class DecodedBody:
     handshake: dict[str, Any] | None = None
     slices: Iterator[list[Any]] | None = None
     #: a plain JSON array or object: its events still encoded, one JSON value each (``events`` stays empty)
-    raws: list[Any] | None = None
+    raws: Sequence[Any] | None = None
+    #: a JSON array the route's typed path decoded whole (``Predecoder``): its events (``raws`` splits on demand)
+    decoded: list[Any] | None = None
 
     def all_events(self) -> list[Any]:
         """Every good event, decoding what is left of ``slices`` (then they are used up)."""
@@ -77,7 +79,7 @@ class DecodedBody:
         body order (a line that did not decode keeps its index and names its line too); events still
         encoded go to the engine as they are (the route decodes them)."""
         if self.raws is not None:
-            return iter([Encoded(self.raws, context)])
+            return iter([Encoded(self.raws, context, decoded=self.decoded)])
         records = body_records([self.events] if self.slices is None else self.slices, context)
         return _some_object(records) if self.kind == "ndjson" else records
 
@@ -308,10 +310,18 @@ _split_array = msgspec.json.Decoder(list[msgspec.Raw]).decode
 _one_value = msgspec.json.Decoder(msgspec.Raw).decode
 
 
-def decode_http_body(headers: Mapping[str, str], body: bytes, limit: int, encoded: bool = True) -> DecodedBody:
+class Predecoder(Protocol):
+    """A route's typed path (``Engine.takes_encoded``), which may decode a whole JSON array body itself."""
+
+    def predecode(self, body: bytes) -> list[Any] | None: ...
+
+
+def decode_http_body(headers: Mapping[str, str], body: bytes, limit: int,
+                     encoded: bool | Predecoder = True) -> DecodedBody:
     """Decode a POSTed body into events. Raises DecodeError (400) or TooLargeError (413). ``encoded``: a
     plain JSON or NDJSON body's events may stay encoded (``raws``, ``RawSlice`` s) for a route that
-    decodes them itself (``Engine.takes_encoded``); else they are decoded here."""
+    decodes them itself (``Engine.takes_encoded``); else they are decoded here. Given the route's typed
+    path, a JSON array body is first offered to it whole (``Predecoder``)."""
     if len(body) > limit:
         raise TooLargeError(f"body of {len(body)} bytes is over the limit of {limit} bytes")
     encoding = header(headers, "Content-Encoding").strip().lower()
@@ -339,8 +349,12 @@ def decode_http_body(headers: Mapping[str, str], body: bytes, limit: int, encode
     return _json_body(headers, body, encoded)
 
 
-def _json_body(headers: Mapping[str, str], body: bytes, encoded: bool) -> DecodedBody:
+def _json_body(headers: Mapping[str, str], body: bytes, encoded: bool | Predecoder) -> DecodedBody:
     """A body that is JSON (one value or an array), NDJSON sent as JSON, or Event Grid."""
+    if encoded and not header(headers, "aeg-event-type"):
+        events = encoded.predecode(body) if encoded is not True else None  # type: ignore[union-attr]
+        if events is not None:  # (a route that cannot take an Event Grid event decoded every one)
+            return DecodedBody(kind="json", raws=LazyRaws(body, len(events)), decoded=events)
     raws = encoded_events(body) if encoded and not header(headers, "aeg-event-type") else None
     if raws is not None:
         return DecodedBody(kind="json", raws=raws)

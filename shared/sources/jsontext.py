@@ -198,20 +198,21 @@ _NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
 _NESTING = [1 if c in b"[{" else -1 for c in range(256)]  # indexed by the bytes left: brackets only
 
 
-def nested_too_deep(raws: Sequence[Any]) -> list[int]:
-    """Offsets of the ``raws`` nested at least ``MAY_BE_TOO_DEEP`` levels: the typed path keeps their values
-    raw, so it leaves them to the general path, which rejects or lands them as a body read whole would.
-    A record that deep has as many opening and closing brackets, so a shorter one is never looked at and
-    one with fewer opening brackets is never scanned: typical chunks cost one ``len`` per record."""
-    least = 2 * MAY_BE_TOO_DEEP
-    lengths = list(map(len, raws))
-    if not lengths or max(lengths) < least:
+def nested_too_deep(raws: Sequence[Any], levels_above: int = 0) -> list[int]:
+    """Offsets of the ``raws`` nested at least ``MAY_BE_TOO_DEEP`` levels (``levels_above``: how deep they sit in
+    their record, for values of one): the typed path keeps their values raw, so it leaves them to the general
+    path, which rejects or lands them as a body read whole would. A value that deep has as many opening and
+    closing brackets, so a shorter one is never looked at and one with fewer opening brackets is never
+    scanned: typical chunks cost one ``len`` per value."""
+    levels = MAY_BE_TOO_DEEP - levels_above
+    least = 2 * levels
+    if not raws or max(map(len, raws)) < least:
         return []
     deep = []
-    for offset in compress(range(len(lengths)), map(least.__le__, lengths)):  # the long ones, found in C
+    for offset in compress(range(len(raws)), map(least.__le__, map(len, raws))):  # the long ones, found in C
         raw = raws[offset]
         text = raw if raw.__class__ is bytes else bytes(raw)  # (msgspec.Raw: no count of its own)
-        if text.count(b"[") + text.count(b"{") >= MAY_BE_TOO_DEEP and _depth(text) >= MAY_BE_TOO_DEEP:
+        if text.count(b"[") + text.count(b"{") >= levels and _depth(text) >= levels:
             deep.append(offset)
     return deep
 
