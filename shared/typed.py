@@ -535,7 +535,8 @@ class TypedPath:
         if self.id_slot is not None:
             _put(events, self.id_slot, self._ids(chunk.raws))
         if self.time_slot is not None and plan.stamp_time:
-            stamped = _column(events, _slot(self.time_slot))
+            stamped = chunk.instants if self.time_slot == 0 and plan.time is not None else _column(
+                events, _slot(self.time_slot))  # (the time_field's: what the times step just put there)
             if not all(stamped):
                 ingest_text = format_epoch(chunk.ingest_time)
                 _put(events, self.time_slot, [ingest_text if value is None else value for value in stamped])
@@ -858,21 +859,23 @@ def _iso_in_utc(values: list[Any]) -> list[datetime] | None:
     parses and has a UTC form; None otherwise (a null, a number, another form, a value ``fromisoformat``
     refuses, a mix of zone-less and zoned values, a moment out of range in UTC): the caller then takes
     each value through ``parse_utc``, which decides it as the general path does."""
-    if not values or set(map(type, values)) != _STR or min(map(len, values)) < 10 or set(map(_fifth, values)) != _DASH:
+    if not values:
         return None
-    try:
+    try:  # (a value that is no str, a number or null, has no len: TypeError)
+        if min(map(len, values)) < 10 or "".join(map(_fifth, values)).strip("-"):
+            return None
         moments = list(map(_fromisoformat, values))
         zones = set(map(_zone, moments))
         if zones == _UTC_ONLY:  # +00:00 and Z are UTC itself
             return moments
         if None not in zones:  # offsets: as _in_utc converts them (OverflowError: out of range in UTC)
             return list(map(_to_utc, moments))
-    except (ValueError, OverflowError):
+    except (ValueError, OverflowError, TypeError):
         return None
     return list(map(_read_as_utc, moments)) if zones == _NAIVE_ONLY else None  # zone-less: read as UTC
 
 
-_STR, _DASH, _UTC_ONLY, _NAIVE_ONLY = frozenset({str}), frozenset("-"), frozenset({UTC}), frozenset({None})
+_UTC_ONLY, _NAIVE_ONLY = frozenset({UTC}), frozenset({None})
 
 
 _STEP_ERRORS = (*_DECODE_ERRORS, TimeFormatError)
