@@ -214,7 +214,7 @@ def time_http_arrays(label: str, route: Any, posted: list[bytes], context: Any, 
     input_bytes = sum(map(len, posted))
     return {
         "events": count, "bodies": len(posted), "input_bytes": input_bytes,
-        "bytes_per_event": round(input_bytes / count, 1), "repeat": repeat, "typed_path": encoded,
+        "bytes_per_event": round(input_bytes / count, 1), "repeat": repeat, "typed_path": bool(encoded),
         **{name: {**timings[name].as_dict(), "rows_per_s": round(rates[name])} for name in timings},
         "relay_landed": landed, "relay_rejected": rejected, "relay_requests": requests,
         "sdk_requests": len(results["sdk"]), "passthrough_requests": len(results["passthrough"]),
