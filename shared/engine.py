@@ -463,9 +463,6 @@ def _chunks(items: Iterable[Record | Rejection | list[Record | Rejection] | Enco
             if chunk:
                 yield chunk
                 chunk, size = [], 0
-            if item.decoded is not None:  # decoded whole (its body's bytes bound it): one chunk
-                yield item
-                continue
             for start in range(0, len(item), chunking.rows):
                 yield item.part(start, start + chunking.rows)
             rows, limit = chunking.rows, chunking.size

@@ -102,11 +102,14 @@ def item_slices(slices: Iterable[Sequence[Any]], context: Any = None) -> Iterato
 class LazyRaws(Sequence[Any]):
     """The elements of a JSON array body that was decoded whole (``Encoded.decoded``), as the bytes of each:
     split in C only when something asks for one (a record the typed path leaves to the general path, an
-    ``id_column`` hash, a rejection's text). Its length is known without splitting."""
+    ``id_column`` hash, a rejection's text). Its length is known without splitting; a :meth:`part` shares the
+    one split of the whole body."""
 
-    def __init__(self, text: bytes, count: int):
+    def __init__(self, text: bytes, count: int, start: int = 0, whole: LazyRaws | None = None):
         self.text = text
         self.count = count
+        self.start = start
+        self._whole = whole
         self._raws: list[Any] | None = None
 
     def __len__(self) -> int:
@@ -118,10 +121,16 @@ class LazyRaws(Sequence[Any]):
     def __iter__(self) -> Iterator[Any]:
         return iter(self.raws)
 
+    def part(self, start: int, stop: int) -> LazyRaws:
+        whole = self._whole or self
+        stop = min(stop, self.count)
+        return LazyRaws(self.text, max(stop - start, 0), self.start + start, whole)
+
     @property
     def raws(self) -> list[Any]:
         if self._raws is None:
-            self._raws = _split_array(self.text)
+            self._raws = (_split_array(self.text) if self._whole is None else
+                          self._whole.raws[self.start:self.start + self.count])
         return self._raws
 
 
@@ -149,7 +158,7 @@ class Encoded:
     mixed: bool = False
     checked: bool = False
     #: every event, already decoded by the route's typed path from the array ``raws`` came from (a
-    #: :class:`LazyRaws`): the engine hands them on as one chunk, and nothing splits the array unless asked
+    #: :class:`LazyRaws`): nothing splits the array unless asked, not even the engine cutting it into chunks
     decoded: list[Any] | None = None
 
     def __len__(self) -> int:
@@ -160,8 +169,11 @@ class Encoded:
         return iter(self.records())
 
     def part(self, start: int, stop: int) -> Encoded:
+        if self.decoded is not None:  # (raws: a LazyRaws, parted without splitting it)
+            return Encoded(self.raws.part(start, stop), self.context, self.first + start, self.refs,  # type: ignore[attr-defined]
+                           self.mixed, self.checked, self.decoded[start:stop])
         return Encoded(self.raws[start:stop], self.context, self.first + start, self.refs, self.mixed,
-                       self.checked)  # (decoded events are one chunk: never parted)
+                       self.checked)
 
     def ref_at(self, index: int) -> Any:
         """The ref of the event at ``index`` of this part."""

@@ -405,8 +405,8 @@ class TypedPath:
         (UTF-8, no number beyond double range), so they are not looked at for that again. ``decoded``: the
         events :meth:`predecode` made of the array ``raws`` (a ``records.LazyRaws``) came from."""
         batch = NormalizedBatch()
-        text = raws.text if decoded is not None else b"[" + b",".join(raws) + b"]"  # type: ignore[arg-type,attr-defined]
-        if not checked and not is_utf8(text):
+        text = None if decoded is not None else b"[" + b",".join(raws) + b"]"  # type: ignore[arg-type]
+        if text is not None and not checked and not is_utf8(text):
             # raw values (dynamic, extra, dropped keys) are not read: a record holding bytes that are not UTF-8
             # (the service would refuse the whole request) is read as the source reads it and rejected on its own
             self.fall_back(raws, start_index, ingest_time, context, fallback, batch)
@@ -415,15 +415,20 @@ class TypedPath:
             events, laxes, uniform = decoded, [False] * len(decoded), True
             self.prefer_wide = False
         else:
-            events, laxes, uniform = self._events(raws, text)
+            events, laxes, uniform = self._events(raws, text)  # type: ignore[arg-type]
         strict = uniform and bool(events) and not laxes[0] and all(events)  # raw fields the only raw values
         columns = {attribute: _column(events, attribute) for attribute in self.raw_fields} if strict else None
         for offset in _too_deep(raws, columns):  # raw values are not read: the general path decides these
             events[offset] = FAIL
         whole = all(events)  # every record decoded (a wide decode may leave one it could not convert)
-        unchecked = b",".join([b",".join(column) for column in columns.values()]) if columns is not None and whole \
-            else text  # what msgspec did not read as numbers: the raw fields, else (keys skipped) the whole text
-        if not checked and maybe_out_of_range(unchecked) and not orjson_reads(text):
+        # what msgspec did not read (UTF-8, numbers): the raw fields after a strict decode, else (keys skipped) the text
+        unchecked = b",".join([b",".join(column) for column in columns.values()]) if columns is not None and (
+            whole or text is None) else text
+        if decoded is not None and not checked and not is_utf8(unchecked or b""):  # (decoded strictly: the raw fields)
+            self.fall_back(raws, start_index, ingest_time, context, fallback, batch)
+            return batch
+        if not checked and maybe_out_of_range(unchecked or b"") and not orjson_reads(
+                text if text is not None else b"[" + b",".join(raws) + b"]"):  # type: ignore[arg-type]
             # nor are they read as numbers: the one holding a number beyond double range is found, and rejected
             # naming its field, as in a body read whole
             self.fall_back(raws, start_index, ingest_time, context, fallback, batch)

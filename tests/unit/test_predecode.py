@@ -166,3 +166,34 @@ def test_an_event_grid_body_is_still_told_apart_when_the_route_reads_its_keys():
     decoded = decode_http_body(HEADERS, orjson.dumps(handshake), 1 << 20, encoded=engine.takes_encoded(target))
     # THEN it is answered as Event Grid, not decoded as events
     assert decoded.kind == "eventgrid" and decoded.handshake == {"validationResponse": "code-1"}
+
+
+def test_a_body_decoded_whole_is_cut_into_the_engines_chunks_without_being_split():
+    # GIVEN a body of 50 good events and chunks of 20 rows
+    from shared.engine import Chunking
+
+    uploader = LandingUploader()
+    engine = Engine(Dispatcher(uploader, concurrency=1), 1 << 20)
+    target = route()
+    decoded = decode_http_body(HEADERS, CASES["all good"], 1 << 24, encoded=engine.takes_encoded(target))
+    reports = []
+    # WHEN the engine runs it in chunks
+    result = engine.run(target, decoded.records(None), batch_id="b", chunking=Chunking(rows=20),
+                        on_chunk=reports.append)
+    engine.close()
+    # THEN three chunks landed every row in order, and the body was never split
+    assert [report.records for report in sorted(reports, key=lambda r: r.number)] == [20, 20, 10]
+    assert result.landed == 50 and decoded.raws._raws is None
+    assert [row["N"] for body in uploader.bodies for row in orjson.loads(body)] == list(range(50))
+
+
+@pytest.mark.parametrize("bad", [b'{"id": "bad", "tags": ["caf\xe9"]}', b'{"id": "far", "tags": [1e400]}'])
+def test_a_chunk_of_a_body_decoded_whole_still_checks_its_raw_values_beside_a_record_nested_too_deep(bad):
+    # GIVEN one chunk holding a record nested too deep and one whose raw value is not UTF-8 or beyond double range
+    body = body_of([event(0)], b'{"id": "deep", "tags": ' + DEEP + b"}", bad)
+    # WHEN it runs decoded whole and split
+    whole, whole_bodies, decoded = run(route(), body, predecode=True)
+    split, split_bodies, _ = run(route(), body, predecode=False)
+    # THEN both reject the same two and land the same one
+    assert decoded.decoded is not None and whole.rejected == 2
+    assert outcome(whole, whole_bodies) == outcome(split, split_bodies)
