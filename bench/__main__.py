@@ -183,12 +183,16 @@ def notes(results: dict[str, Any]) -> list[str]:
         "time a typed floor, msgspec decoding the keys the route reads and encoding them back with no per-field "
         "work, which runs faster than the passthrough; so no decoding cost holds the relay below 60%, its own "
         "per-field work does. Instructions per event on the issue-12 shape (callgrind, same events; the "
-        "passthrough 14.8k): 31.4k before these changes, 24.1k after (61%): the event Struct as its row, no "
+        "passthrough 14.8k): 31.4k before these changes, 23.9k after (62%): the event Struct as its row, no "
         "column transpose (-2%); epochs only for auxiliary routes, the window counted on datetimes (-7%); "
         "`all()` instead of `x in list` for FAIL, None and ABSENT (-2%); the body decoded whole before any split "
         "(-12%: the split alone was 2.2k); the ISO gate without sets (-1%). What is left: the decode (~5k), "
         "freeing per-event objects, the row encode (~3.3k), gzip (~1.4k) and a `setattr` per event for each "
-        "slot a step fills (~2.5k). Wall clock on this VM moves the ratio by +-10 points between runs.",
+        "slot a step fills (~2.5k). Wall clock does not follow the instructions all the way: the relay's "
+        "objects leave the cache where the passthrough's dicts stay closer (a 5,000-event chunk cost ~30% more "
+        "per event than a 2,000-event one, so a body decoded whole is still cut into the engine's chunks), and "
+        "this VM moves the ratio between runs: 44-60% of the passthrough in this session's runs of "
+        "`python -m bench.issue12` (best of 5 each), against 34-52% before.",
         "- **Event Hub**: decoded into dicts (the typed path ran slower on 20-record envelopes, and on whole "
         "2,000-record batches too, same run); the same-run comparison with the code as issue 12 found it "
         "(`python -m bench.eventhub_diagnostics --against <checkout of 430b7a8>`) gives 1.0x: both trees run "
