@@ -266,7 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     results["load_average_at_end"] = load_average()
     results["notes"] = notes(results)
     print(report.console(results))
-    path = report.write_json(results)
+    # a part of the run (--only, --quick) keeps its numbers apart: latest.json stays the full run the docs come from
+    partial = bool(args.only or args.quick)
+    path = report.write_json(results, report.PARTIAL if partial else report.RESULTS)
     print(f"\nJSON: {path.relative_to(ROOT)}")
     if write_docs:
         print(f"docs: {report.write_docs(results).relative_to(ROOT)}")

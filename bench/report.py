@@ -9,6 +9,7 @@ from typing import Any
 from bench.common import ROOT
 
 RESULTS = ROOT / "bench" / "results" / "latest.json"
+PARTIAL = ROOT / "bench" / "results" / "partial.json"  # a run of some benchmarks only (--only, --quick)
 DOCS = ROOT / "docs" / "benchmarks.md"
 
 
