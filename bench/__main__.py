@@ -78,7 +78,7 @@ def notes(results: dict[str, Any]) -> list[str]:
         lines.append(
             "- **Typed path** (`shared/typed.py`, issue 12 stage B): when a body's one route has a typed path, a "
             "plain JSON body, NDJSON slices and an NDJSON blob's lines stay encoded (`records.Encoded`), and a JSON "
-            "array body of up to 4 MB is decoded whole before anything splits it (`TypedPath.predecode`; its "
+            "array body of up to 320 KB is decoded whole before anything splits it (`TypedPath.predecode`; its "
             "elements are split only if a record is left to the general path or `id_column` hashes them). A chunk "
             "is decoded in one msgspec call into a per-route Struct laid out as the row: the steps put their values "
             "back into the events, which then take the class of a Struct named by the columns and are encoded in C; "
@@ -183,7 +183,9 @@ def notes(results: dict[str, Any]) -> list[str]:
         "time a typed floor, msgspec decoding the keys the route reads and encoding them back with no per-field "
         "work, which runs faster than the passthrough; so no decoding cost holds the relay below 60%, its own "
         "per-field work does. Instructions per event on the issue-12 shape (callgrind, same events; the "
-        "passthrough 14.8k): 31.4k before these changes, 23.9k after (62%): the event Struct as its row, no "
+        "passthrough 14.8k): 31.4k before these changes; 26.9k after on these 820 KB bodies (55%), which are "
+        "split, and 23.9k (62%) when such a body is decoded whole (smaller bodies only, see below): the event "
+        "Struct as its row, no "
         "column transpose (-2%); epochs only for auxiliary routes, the window counted on datetimes (-7%); "
         "`all()` instead of `x in list` for FAIL, None and ABSENT (-2%); the body decoded whole before any split "
         "(-12%: the split alone was 2.2k); the ISO gate without sets (-1%). What is left: the decode (~5k), "
@@ -192,7 +194,11 @@ def notes(results: dict[str, Any]) -> list[str]:
         "objects leave the cache where the passthrough's dicts stay closer (a 5,000-event chunk cost ~30% more "
         "per event than a 2,000-event one, so a body decoded whole is still cut into the engine's chunks), and "
         "this VM moves the ratio between runs: 44-60% of the passthrough in this session's runs of "
-        "`python -m bench.issue12` (best of 5 each), against 34-52% before.",
+        "`python -m bench.issue12` (best of 5 each), against 34-52% before. Against the tree these changes "
+        "started from, same run, in turns (`python -m bench.issue12 --against <checkout>`): 0.98x on the "
+        "issue-12 bodies (820 KB, split: instructions -9%, wall clock even) and 0.76x when they were decoded "
+        "whole (instructions -21%), hence the 320 KB bound; bodies of 500-2,000 events ran 1.07-1.30x faster "
+        "decoded whole.",
         "- **Event Hub**: decoded into dicts (the typed path ran slower on 20-record envelopes, and on whole "
         "2,000-record batches too, same run); the same-run comparison with the code as issue 12 found it "
         "(`python -m bench.eventhub_diagnostics --against <checkout of 430b7a8>`) gives 1.0x: both trees run "

@@ -211,3 +211,43 @@ def bench_main(doc: str | None, events: int, run: Callable[..., dict[str, Any]],
         print("\n".join(against(arguments.against, arguments.events, arguments.repeat)))
         return
     print("\n".join(lines(run(arguments.events, arguments.repeat))))
+
+
+def tree_child(tree: Path, mode: list[str]) -> dict[str, Any]:
+    """One round of one tree for ``--against``: ``bench/tree_child.py`` of this checkout, run with ``shared`` from
+    ``tree`` (its ``PYTHONPATH`` and working directory), its one JSON line back; the tree it imported is checked."""
+    import json
+    import subprocess
+
+    command = [sys.executable, "-P", str(ROOT / "bench" / "tree_child.py"), *mode]
+    done = subprocess.run(command, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"tree child failed ({tree}):\n{done.stderr[-3000:]}")
+    measured: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    if Path(measured["tree"]) != tree.resolve():
+        raise SystemExit(f"the child for {tree} imported shared from {measured['tree']}")
+    return measured
+
+
+def against_lines(intro: str, trees: dict[str, Path], runs: dict[str, list[dict[str, Any]]], count: int) -> list[str]:
+    """The lines of an ``--against`` comparison: each tree's best and median over its rounds, and this / against
+    (rows landed compared: rates of trees that landed different rows are not comparable)."""
+    out = [intro, ""]
+    best = {}
+    for label, measured in runs.items():
+        seconds = [run["best_s"] for run in measured]
+        last = measured[-1]
+        best[label] = count / min(seconds)
+        out.append(f"- {label} ({trees[label]}, {last['core']}): {min(seconds):.3f} s best, "
+                   f"{statistics.median(seconds):.3f} s median, **{best[label]:,.0f} rows/s** (runs: "
+                   f"{', '.join(f'{count / each:,.0f}' for each in seconds)}); {last['landed']:,} rows landed, "
+                   f"{last['rejected']:,} rejected, {last['requests']} requests")
+    landed = {label: {(run["landed"], run["rejected"], run["rows"]) for run in measured}
+              for label, measured in runs.items()}
+    same = len({value for values in landed.values() for value in values}) == 1
+    out += ["", f"**this / against = {best['this'] / best['against']:.2f}x** (best rounds); rows landed "
+                f"{'equal' if same else 'DIFFER: ' + repr(landed)}"]
+    if not same:
+        out.append("the trees did not land the same rows: the rates are not comparable")
+    return out

@@ -45,11 +45,7 @@ and the rows landed must be equal:
 from __future__ import annotations
 
 import json
-import os
 import random
-import statistics
-import subprocess
-import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
 from hashlib import sha256
@@ -63,12 +59,14 @@ from isal import igzip
 from bench.common import (
     PYTHON_DEFAULT_GC,
     ROOT,
+    against_lines,
     bench_main,
     contender_lines,
     interleaved,
     load_average,
     ratio_line,
     say,
+    tree_child,
     with_gc_thresholds,
 )
 from bench.tree_child import HubEvent  # (the child's own, so both measure the same event type)
@@ -360,40 +358,16 @@ def against(tree: Path, count: int = EVENTS, repeat: int = 5) -> list[str]:
             for label, path in trees.items():
                 runs[label].append(_tree_child(path, folder))
                 say(f"  round {round_number + 1} {label}: {count / runs[label][-1]['best_s']:,.0f} rows/s")
-    out = [f"{count:,} diagnostic-log records, {RECORDS_PER_EVENT} per Event Hub event body, {BATCH_EVENTS} events "
-           f"per batch, relay (handle_eventhub, null uploader) of each checkout in turns, {repeat} rounds "
-           f"(a child per round and tree: one untimed pass, one timed; load average at start {load}):", ""]
-    best = {}
-    for label, measured in runs.items():
-        seconds = [run["best_s"] for run in measured]
-        last = measured[-1]
-        best[label] = count / min(seconds)
-        out.append(f"- {label} ({trees[label]}, {last['core']}): {min(seconds):.3f} s best, "
-                   f"{statistics.median(seconds):.3f} s median, **{best[label]:,.0f} rows/s** (runs: "
-                   f"{', '.join(f'{count / each:,.0f}' for each in seconds)}); {last['landed']:,} rows landed, "
-                   f"{last['rejected']:,} rejected, {last['requests']} requests")
-    landed = {label: {(run["landed"], run["rejected"], run["rows"]) for run in measured}
-              for label, measured in runs.items()}
-    same = len({value for values in landed.values() for value in values}) == 1
-    out += ["", f"**this / against = {best['this'] / best['against']:.2f}x** (best rounds); rows landed "
-                f"{'equal' if same else 'DIFFER: ' + repr(landed)}"]
-    if not same:
-        out.append("the trees did not land the same rows: the rates are not comparable")
-    return out
+    return against_lines(f"{count:,} diagnostic-log records, {RECORDS_PER_EVENT} per Event Hub event body, "
+                         f"{BATCH_EVENTS} events per batch, relay (handle_eventhub, null uploader) of each checkout "
+                         f"in turns, {repeat} rounds (a child per round and tree: one untimed pass, one timed; load "
+                         f"average at start {load}):", trees, runs, count)
 
 
 def _tree_child(tree: Path, folder: Path) -> dict[str, Any]:
     """One round of one tree: ``bench/tree_child.py`` of this checkout with ``shared`` from ``tree``."""
-    command = [sys.executable, "-P", str(ROOT / "bench" / "tree_child.py"), "eventhub",
-               "--batches", str(folder / "batches.json"), "--routes", str(folder / "routes.yaml")]
-    done = subprocess.run(command, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True,
-                          text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"tree child failed ({tree}):\n{done.stderr[-3000:]}")
-    measured = json.loads(done.stdout.strip().splitlines()[-1])
-    if Path(measured["tree"]) != tree.resolve():
-        raise SystemExit(f"the child for {tree} imported shared from {measured['tree']}")
-    return measured
+    return tree_child(tree, ["eventhub", "--batches", str(folder / "batches.json"),
+                             "--routes", str(folder / "routes.yaml")])
 
 
 if __name__ == "__main__":

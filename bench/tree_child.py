@@ -5,6 +5,7 @@
 ``shared`` is that tree's code while the harness is the same for every contender:
 
     PYTHONPATH=DIR python -P bench/tree_child.py eventhub --batches FILE.json --routes FILE [--repeat N]
+    PYTHONPATH=DIR python -P bench/tree_child.py http --bodies FILE.json --routes FILE [--repeat N]
     PYTHONPATH=DIR python -P bench/tree_child.py blob --name BLOB [--sink null|emulator] [--upload-latency-ms MS]
 
 Why a file of its own, importing nothing from ``bench``: the checkout under test may be older than the
@@ -167,6 +168,51 @@ def eventhub(args: argparse.Namespace) -> dict[str, Any]:
             "core": "engine" if hasattr(relay, "engine") else "processor", "peak_rss_mb": peak_rss_mb()}
 
 
+def http(args: argparse.Namespace) -> dict[str, Any]:
+    """What the HTTP trigger does per body (``decode_http_body`` + ``Engine.run``) over every body of ``--bodies``,
+    on the one route of ``--routes``: ``--warmup`` untimed passes, then ``--repeat`` timed ones. Only trees with
+    the redesigned core (``shared.engine``): the one before it had no encoded events to hand on."""
+    from shared.config import parse_config
+    from shared.settings import Settings
+    from shared.sources.http import decode_http_body
+
+    with open(args.bodies, encoding="utf-8") as file:
+        bodies = [body.encode() for body in json.load(file)]
+    routes = Path(args.routes)
+    settings = Settings(config_path=routes)
+    config = parse_config(routes.read_text(encoding="utf-8"), {}, Path.cwd())
+    (route,) = config.routes
+    uploader = NullUploader()
+    relay = build_relay(settings, config, uploader)
+    engine = relay.engine
+    tune_gc()
+    headers = {"Content-Type": "application/json"}
+    context = {"_http": {"headers": {"content-type": "application/json"}}}
+
+    def one_pass() -> tuple[int, int]:
+        landed = rejected = 0
+        for body in bodies:  # as http_ingest asks the engine, per body
+            decoded = decode_http_body(headers, body, settings.max_body_bytes, encoded=engine.takes_encoded(route))
+            result = engine.run(route, decoded.records(context), batch_id="bench")
+            landed, rejected = landed + result.landed, rejected + result.rejected
+        return landed, rejected
+
+    for _ in range(args.warmup):
+        one_pass()
+    runs, cpu = [], []
+    for _ in range(args.repeat):
+        uploader.requests = 0
+        gc.collect()
+        started, cpu_started = time.perf_counter(), time.process_time()
+        landed, rejected = one_pass()
+        runs.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - cpu_started)
+    close(relay)
+    return {"runs_s": runs, "best_s": min(runs), "median_s": statistics.median(runs), "cpu_s": cpu,
+            "landed": landed, "rejected": rejected, "rows": landed, "requests": uploader.requests,
+            "core": "engine", "peak_rss_mb": peak_rss_mb()}
+
+
 def blob(args: argparse.Namespace) -> dict[str, Any]:
     """``handle_blob`` on one blob in Azurite (connection in ``BENCH_CONNECTION``), routes of ``RELAY_CONFIG``."""
     from azure.storage.blob import BlobClient
@@ -218,12 +264,17 @@ def main(argv: list[str] | None = None) -> int:
     hub.add_argument("--routes", required=True, help="routes file (inline columns)")
     hub.add_argument("--repeat", type=int, default=1, help="timed passes")
     hub.add_argument("--warmup", type=int, default=1, help="untimed passes first")
+    web = commands.add_parser("http", help="decode_http_body + Engine.run over JSON array bodies")
+    web.add_argument("--bodies", required=True, help="JSON list of the bodies, each as UTF-8 text")
+    web.add_argument("--routes", required=True, help="routes file with one route (inline columns)")
+    web.add_argument("--repeat", type=int, default=1, help="timed passes")
+    web.add_argument("--warmup", type=int, default=1, help="untimed passes first")
     stream = commands.add_parser("blob", help="handle_blob on one blob in Azurite")
     stream.add_argument("--name", required=True)
     stream.add_argument("--sink", choices=("null", "emulator"), default="null")
     stream.add_argument("--upload-latency-ms", type=float, default=0.0)
     args = parser.parse_args(argv)
-    measured = {"eventhub": eventhub, "blob": blob}[args.command](args)
+    measured = {"eventhub": eventhub, "http": http, "blob": blob}[args.command](args)
     print(json.dumps({**measured, "tree": shared_tree()}), flush=True)
     return 0
 
