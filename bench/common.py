@@ -251,3 +251,15 @@ def against_lines(intro: str, trees: dict[str, Path], runs: dict[str, list[dict[
     if not same:
         out.append("the trees did not land the same rows: the rates are not comparable")
     return out
+
+
+def in_turns(tree: Path, repeat: int, count: int, mode: list[str]) -> tuple[dict[str, Path], dict[str, list[dict[str, Any]]]]:
+    """``--against``: ``repeat`` rounds, each a :func:`tree_child` of this checkout and then of ``tree`` with ``mode``;
+    the trees by label and each one's runs."""
+    trees = {"this": ROOT, "against": tree.resolve()}
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label in trees}
+    for round_number in range(repeat):
+        for label, path in trees.items():
+            runs[label].append(tree_child(path, mode))
+            say(f"  round {round_number + 1} {label}: {count / runs[label][-1]['best_s']:,.0f} rows/s")
+    return trees, runs

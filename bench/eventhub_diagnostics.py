@@ -62,11 +62,11 @@ from bench.common import (
     against_lines,
     bench_main,
     contender_lines,
+    in_turns,
     interleaved,
     load_average,
     ratio_line,
     say,
-    tree_child,
     with_gc_thresholds,
 )
 from bench.tree_child import HubEvent  # (the child's own, so both measure the same event type)
@@ -341,12 +341,10 @@ def lines(result: dict[str, Any]) -> list[str]:
 
 def against(tree: Path, count: int = EVENTS, repeat: int = 5) -> list[str]:
     """``--against DIR``: the relay of this checkout and of ``tree`` on the same batches, in turns (module docstring)."""
-    trees = {"this": ROOT, "against": tree.resolve()}
     say(f"eventhub diagnostics --against: {count:,} records, {RECORDS_PER_EVENT} per event body, {BATCH_EVENTS} "
-        f"events per batch; {repeat} rounds of {', '.join(map(str, trees.values()))}")
+        f"events per batch; {repeat} rounds of this checkout and {tree}")
     posted = batches(count)
     load = load_average()
-    runs: dict[str, list[dict[str, Any]]] = {label: [] for label in trees}
     with tempfile.TemporaryDirectory(prefix="bench-eventhub-against-") as name:  # ~55 MB of batches at 40k
         folder = Path(name)
         (folder / "batches.json").write_bytes(orjson.dumps({"hub": HUB, "batches": [
@@ -354,20 +352,12 @@ def against(tree: Path, count: int = EVENTS, repeat: int = 5) -> list[str]:
               "enqueued_time": event.enqueued_time.isoformat(), "partition_key": event.partition_key,
               "metadata": event.metadata} for event in batch] for batch in posted]}))
         (folder / "routes.yaml").write_text(yaml.safe_dump({"routes": _routes(id_column=True)}), encoding="utf-8")
-        for round_number in range(repeat):
-            for label, path in trees.items():
-                runs[label].append(_tree_child(path, folder))
-                say(f"  round {round_number + 1} {label}: {count / runs[label][-1]['best_s']:,.0f} rows/s")
+        trees, runs = in_turns(tree, repeat, count, ["eventhub", "--batches", str(folder / "batches.json"),
+                                                     "--routes", str(folder / "routes.yaml")])
     return against_lines(f"{count:,} diagnostic-log records, {RECORDS_PER_EVENT} per Event Hub event body, "
                          f"{BATCH_EVENTS} events per batch, relay (handle_eventhub, null uploader) of each checkout "
                          f"in turns, {repeat} rounds (a child per round and tree: one untimed pass, one timed; load "
                          f"average at start {load}):", trees, runs, count)
-
-
-def _tree_child(tree: Path, folder: Path) -> dict[str, Any]:
-    """One round of one tree: ``bench/tree_child.py`` of this checkout with ``shared`` from ``tree``."""
-    return tree_child(tree, ["eventhub", "--batches", str(folder / "batches.json"),
-                             "--routes", str(folder / "routes.yaml")])
 
 
 if __name__ == "__main__":

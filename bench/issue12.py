@@ -38,11 +38,11 @@ from bench.common import (
     against_lines,
     bench_main,
     contender_lines,
+    in_turns,
     interleaved,
     load_average,
     ratio_line,
     say,
-    tree_child,
     with_gc_thresholds,
 )
 
@@ -256,25 +256,19 @@ def lines(result: dict[str, Any]) -> list[str]:
 def against(tree: Path, count: int = EVENTS, repeat: int = 5) -> list[str]:
     """``--against DIR``: the relay of this checkout and of ``tree`` (a tree with the redesigned core,
     ``shared.engine``) on the same 5,000-event bodies, in turns, a child process per round and tree."""
-    trees = {"this": ROOT, "against": tree.resolve()}
-    say(f"issue 12 --against: {count:,} events as {BODY_EVENTS:,}-event JSON arrays; {repeat} rounds of "
-        f"{', '.join(map(str, trees.values()))}")
-    posted = bodies(count)
+    say(f"issue 12 --against: {count:,} events as {BODY_EVENTS:,}-event JSON arrays; {repeat} rounds of this "
+        f"checkout and {tree}")
     load = load_average()
-    runs: dict[str, list[dict[str, Any]]] = {label: [] for label in trees}
     route = build_route()
     raw = {"name": route.name, "source": "http", "match": "issue12", "endpoint": "https://127.0.0.1:1",
            "dcr": route.dcr, "stream": route.stream, "columns": [{"name": n, "type": t} for n, t in COLUMNS.items()],
            "map": MAP, "time_field": "ts", "extra": "Properties"}
     with tempfile.TemporaryDirectory(prefix="bench-issue12-against-") as name:
         folder = Path(name)
-        (folder / "bodies.json").write_text(json.dumps([body.decode() for body in posted]), encoding="utf-8")
+        (folder / "bodies.json").write_text(json.dumps([body.decode() for body in bodies(count)]), encoding="utf-8")
         (folder / "routes.yaml").write_text(yaml.safe_dump({"routes": [raw]}), encoding="utf-8")
-        for round_number in range(repeat):
-            for label, path in trees.items():
-                runs[label].append(tree_child(path, ["http", "--bodies", str(folder / "bodies.json"),
-                                                     "--routes", str(folder / "routes.yaml"), "--repeat", "3"]))
-                say(f"  round {round_number + 1} {label}: {count / runs[label][-1]['best_s']:,.0f} rows/s")
+        trees, runs = in_turns(tree, repeat, count, ["http", "--bodies", str(folder / "bodies.json"),
+                                                     "--routes", str(folder / "routes.yaml"), "--repeat", "3"])
     return against_lines(f"{count:,} events of the issue-12 shape as {BODY_EVENTS:,}-event JSON arrays, relay "
                          "(decode_http_body + Engine.run, null uploader) of each checkout in turns, "
                          f"{repeat} rounds (a child per round and tree: one untimed pass, best of three timed; "
