@@ -196,8 +196,8 @@ def notes(results: dict[str, Any]) -> list[str]:
         "this VM moves the ratio between runs: 44-60% of the passthrough in this session's runs of "
         "`python -m bench.issue12` (best of 5 each), against 34-52% before. Against the tree these changes "
         "started from, same run, in turns (`python -m bench.issue12 --against <checkout>`): 0.98x on the "
-        "issue-12 bodies (820 KB, split: instructions -9%, wall clock even) and 0.76x when they were decoded "
-        "whole (instructions -21%), hence the 320 KB bound; bodies of 500-2,000 events ran 1.07-1.30x faster "
+        "issue-12 bodies (820 KB, split: instructions -15%, wall clock even) and 0.76x when they were decoded "
+        "whole (instructions -24%), hence the 320 KB bound; bodies of 500-2,000 events ran 1.07-1.30x faster "
         "decoded whole.",
         "- **Event Hub**: decoded into dicts (the typed path ran slower on 20-record envelopes, and on whole "
         "2,000-record batches too, same run); the same-run comparison with the code as issue 12 found it "
