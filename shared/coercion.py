@@ -174,7 +174,7 @@ def out_of_window(times: Sequence[Any], now: float) -> int:
         return 0
     earliest: Any = now - TIME_WINDOW_PAST_SECONDS
     latest: Any = now + TIME_WINDOW_FUTURE_SECONDS
-    if type(times[0]) is not float:
+    if isinstance(times[0], datetime):
         earliest, latest = datetime.fromtimestamp(earliest, UTC), datetime.fromtimestamp(latest, UTC)
     if min(times) >= earliest and max(times) <= latest:
         return 0

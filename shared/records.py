@@ -129,12 +129,13 @@ class LazyRaws(Sequence[Any]):
     @property
     def raws(self) -> list[Any]:
         if self._raws is None:
-            self._raws = (_split_array(self.text) if self._whole is None else
+            self._raws = (split_array(self.text) if self._whole is None else
                           self._whole.raws[self.start:self.start + self.count])
         return self._raws
 
 
-_split_array = msgspec.json.Decoder(list[msgspec.Raw]).decode
+#: a JSON array's elements as the bytes of each (``msgspec.Raw`` views into it), split in C
+split_array = msgspec.json.Decoder(list[msgspec.Raw]).decode
 
 
 @dataclass(slots=True)

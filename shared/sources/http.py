@@ -19,7 +19,7 @@ from urllib.parse import unquote
 import msgspec
 import orjson
 
-from ..records import Encoded, Item, LazyRaws, Record, Rejection, items
+from ..records import Encoded, Item, LazyRaws, Record, Rejection, items, split_array
 from .compression import gunzip_bounded
 from .errors import DecodeError, TooLargeError
 from .jsontext import (
@@ -285,7 +285,7 @@ def encoded_events(body: bytes) -> list[Any] | None:
     start = body[:64].lstrip()[:1]
     try:
         if start == b"[":
-            raws = _split_array(body)
+            raws = split_array(body)
         elif start == b"{":
             raws = [_one_value(body)]
         else:
@@ -306,7 +306,6 @@ def _not_event_grid(raws: list[Any]) -> list[Any] | None:
     return raws
 
 
-_split_array = msgspec.json.Decoder(list[msgspec.Raw]).decode
 _one_value = msgspec.json.Decoder(msgspec.Raw).decode
 
 
@@ -355,9 +354,9 @@ def _json_body(headers: Mapping[str, str], body: bytes, encoded: bool | Predecod
         events = encoded.predecode(body) if encoded is not True else None  # type: ignore[union-attr]
         if events is not None:  # (a route that cannot take an Event Grid event decoded every one)
             return DecodedBody(kind="json", raws=LazyRaws(body, len(events)), decoded=events)
-    raws = encoded_events(body) if encoded and not header(headers, "aeg-event-type") else None
-    if raws is not None:
-        return DecodedBody(kind="json", raws=raws)
+        raws = encoded_events(body)
+        if raws is not None:
+            return DecodedBody(kind="json", raws=raws)
     decoded = json_events_or_slices(body, SLICE_LINES, SLICE_BYTES, raw=encoded)
     if isinstance(decoded, list):
         events = decoded

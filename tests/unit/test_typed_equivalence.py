@@ -323,3 +323,15 @@ def test_context_values_are_read_once_per_chunk_and_coerced_as_the_general_path_
     bad = {"_http": {**CONTEXT["_http"], "n": "many"}}
     general, typed = both(route, body, bad)
     assert typed == general and [reason for _, reason, _ in typed[3]] == ["column 'N' (int): 'many' is not a 32-bit int"] * 2
+
+
+def test_a_route_keeps_the_fast_path_when_msgspec_refuses_the_class_change(monkeypatch):
+    # GIVEN a route the typed path covers, and a msgspec whose Structs cannot take another Struct's class
+    import shared.typed as typed_module
+
+    route = build_route({"TimeGenerated": "datetime", "A": "long"}, map={"A": "n"}, time_field="ts")
+    assert Normalizer(route).typed is not None
+    monkeypatch.setattr(typed_module, "_class_change_works", lambda: False)
+    # WHEN its normalizer is built THEN it has no typed path, and relay validate's reason says why
+    assert Normalizer(route).typed is None
+    assert "cannot take another Struct's class" in typed_module.why_not(Normalizer(route).plan)
