@@ -105,8 +105,12 @@ class Normalizer:
         ``checked``: the source made sure orjson reads every one (``records.Encoded.checked``); ``decoded``: the
         typed path decoded them all already (``records.Encoded.decoded``)."""
         ingest_time = now if now is not None else time.time()
-        if self.typed is not None:
-            return self.typed.normalize(raws, ingest_time, start_index, context, self._fall_back, checked, decoded)
+        typed = self.typed
+        if typed is not None:
+            batch = typed.normalize(raws, ingest_time, start_index, context, self._fall_back, checked, decoded)
+            if typed.successor is not None:  # it learned keys: the next chunks on the path that declares them
+                self.typed = typed.successor
+            return batch
         batch = NormalizedBatch()
         TypedPath.fall_back(raws, start_index, ingest_time, context, self._fall_back, batch)
         return batch

@@ -27,7 +27,11 @@ Unknown keys: a chunk is first decoded by the *strict* Struct, which refuses key
 does not read, so a chunk without any needs no look at its keys. When some event has one,
 the chunk is decoded by the *lax* Struct and each event's keys read as a map of raw values,
 which is where ``extra`` comes from (in the event's own key order) and what the dropped-field
-counts count. The path remembers which kind the last chunk was.
+counts count. The path remembers which kind the last chunk was. Keys that come again in the next
+lax chunk are *learned*: the route's next path (:attr:`TypedPath.successor`, which the normalizer
+swaps in whole, so a run on another thread keeps the one it started with) declares them as raw
+fields too, so its strict Struct takes those events and ``extra`` is built in C, a Struct of the
+leftover fields per event (in the order the keys were learned, each value the sender's bytes).
 
 Paths into the trigger's context are read once per chunk (a body has one context) and coerced as
 the general path coerces them. ``id_column`` hashes each event's own bytes as they came
@@ -47,7 +51,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cache
 from hashlib import sha256
-from itertools import repeat
+from itertools import chain, repeat
 from operator import attrgetter, itemgetter, methodcaller
 from types import NoneType
 from typing import Annotated, Any, NamedTuple
@@ -96,6 +100,8 @@ NONE_KEY = "\ufffe"
 #: depends on the stack the decoder runs on, while orjson goes to 1024 levels)
 _DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
 MAX_KEYS = 200  # keys a route's Struct declares, at most
+#: keys a route learns (module docstring): a stream whose events each bring keys of their own stays lax
+MAX_LEARNED = 64
 #: a body :meth:`TypedPath.predecode` decodes whole is at most this large, about one engine chunk of small events.
 #: Measured, same process, issue-12 events: 76-310 KB bodies (500-2,000 events) ran 1.07-1.30x faster decoded whole
 #: than split; 820 KB bodies (5,000 events) ran at 0.76x (`bench.issue12 --against`), their Structs all made before
@@ -147,9 +153,10 @@ class _Node:
     """A key read by the plan: its type when a column reads it whole, its children when dotted paths
     go through it."""
 
-    def __init__(self) -> None:
-        self.types: set[str] = set()
+    def __init__(self, learned: bool = False) -> None:
+        self.types: set[str] = {"dynamic"} if learned else set()
         self.children: dict[str, _Node] = {}
+        self.learned = learned  # no column reads it: a key the route's events keep bringing, kept raw for extra
 
 
 def _usable_key(key: str) -> bool:
@@ -316,27 +323,39 @@ class _Layout:
 class TypedPath:
     """``normalize(raws, ingest_time, start_index, context, fallback)`` of one route, from its plan."""
 
-    def __init__(self, plan: RoutePlan, roots: dict[str, _Node]):
-        self.plan = plan
+    def __init__(self, plan: RoutePlan, roots: dict[str, _Node], learned: tuple[str, ...] = ()):
+        self.plan, self.roots, self.learned = plan, roots, learned
+        roots = {**roots, **{key: _Node(learned=True) for key in learned}}
         #: per mode (strict: unknown keys refused; wide: coercible values taken), decoders of a chunk and of one
         #: (built after the layout, which names their fields)
         self.layout = self._layout(plan, roots)
         layout = self.layout
         self.decoders: dict[Mode, tuple[Callable[[bytes], Any], Callable[[Any], Any]]] = {}
+        self.event_types: dict[Mode, type] = {}
         for mode in MODES:
-            event = layout.event_struct(roots, mode.strict, WIDE_TYPES if mode.wide else FIELD_TYPES)
+            event = self.event_types[mode] = layout.event_struct(roots, mode.strict,
+                                                                 WIDE_TYPES if mode.wide else FIELD_TYPES)
             self.decoders[mode] = (msgspec.json.Decoder(list[event]).decode,  # type: ignore[valid-type]
                                    msgspec.json.Decoder(event).decode)
         self.keys = msgspec.json.Decoder(dict[str, Raw]).decode
         self.keys_of_all = msgspec.json.Decoder(list[dict[str, Raw]]).decode
         self.row_type = layout.row_struct()
         self.encode = msgspec.json.Encoder().encode
-        #: the roots of dotted paths no column consumes whole: leftovers of an event the strict Struct took
+        #: the roots of dotted paths no column consumes whole, and the learned keys: leftovers of an event the
+        #: strict Struct took
         self.loose_roots = tuple((key, layout.keys[key]) for key, node in roots.items()
-                                 if node.children and key not in plan.consumed)
+                                 if (node.children or node.learned) and key not in plan.consumed)
         self.consumed = tuple(sorted(plan.consumed))
         self.loose_keys = frozenset(key for key, _ in self.loose_roots)
         self.extra_slot = layout.names.index(plan.extra) if plan.extra is not None else None
+        #: ``extra`` of an event the strict Struct took: its leftover fields, absent ones left out
+        self.leftover_type = msgspec.defstruct(
+            "Leftovers", [(attribute, Raw, ABSENT) for _, attribute in self.loose_roots],
+            rename={attribute: key for key, attribute in self.loose_roots}, omit_defaults=True, gc=False,
+        ) if self.extra_slot is not None and self.loose_roots else None
+        self.seen: frozenset[str] = frozenset()  # the leftover keys of the last lax chunk
+        #: the path that declares the keys this one learned; the normalizer runs it from the next chunk on
+        self.successor: TypedPath | None = None
         self.id_slot = layout.names.index(plan.id_column) if plan.id_column is not None else None
         self.id_prefix = plan.route.encode() + b"\n"
         self.time_slot = layout.names.index("TimeGenerated") if "TimeGenerated" in layout.names else None
@@ -408,6 +427,8 @@ class TypedPath:
         (UTF-8, no number beyond double range), so they are not looked at for that again. ``decoded``: the
         events :meth:`predecode` made of the array ``raws`` (a ``records.LazyRaws``) came from."""
         batch = NormalizedBatch()
+        if decoded and type(decoded[0]) is not self.event_types[MODES[0]]:
+            decoded = None  # predecoded by the path this one succeeded (another thread): decoded again here
         text = None if decoded is not None else b"[" + b",".join(raws) + b"]"  # type: ignore[arg-type]
         if text is not None and not checked and not is_utf8(text):
             # raw values (dynamic, extra, dropped keys) are not read: a record holding bytes that are not UTF-8
@@ -575,6 +596,10 @@ class TypedPath:
         record decoded lax, else its dotted roots): ``extra``, or what the dropped-field counts count."""
         if all(chunk.laxes):
             chunk.leftovers = self._chunk_leftovers(chunk)
+            self._learn(chunk.leftovers)
+        elif not any(chunk.laxes) and self.leftover_type is not None:  # extra of a strict chunk, made in C
+            _put(chunk.events, self.extra_slot, self._strict_extra(chunk))  # type: ignore[arg-type]
+            return
         elif not any(chunk.laxes) and len(self.loose_roots) == 1:  # the common case, in one comprehension
             ((key, attribute),) = self.loose_roots
             values = (chunk.raw_columns or {}).get(attribute) or _column(chunk.events, attribute)
@@ -586,6 +611,29 @@ class TypedPath:
                                for event, raw, lax in zip(chunk.events, chunk.raws, chunk.laxes, strict=True)]
         if self.extra_slot is not None and chunk.leftovers is not None:
             _put(chunk.events, self.extra_slot, [leftover or None for leftover in chunk.leftovers])
+
+    def _strict_extra(self, chunk: _Chunk) -> list[Any]:
+        """``extra`` of each event the strict Struct took: a ``Leftovers`` Struct of its loose fields, made in a
+        C-level map (the encoder leaves absent ones out); None for an event that has none of them."""
+        raw_columns = chunk.raw_columns or {}
+        columns = [raw_columns.get(attribute) or _column(chunk.events, attribute) for _, attribute in self.loose_roots]
+        extras = list(map(self.leftover_type, *columns))  # type: ignore[arg-type]
+        if all(map(all, columns)):  # every key in every event (ABSENT is the one falsy raw value)
+            return extras
+        return [extra if any(present) else None for extra, present in zip(extras, zip(*columns, strict=True), strict=True)]
+
+    def _learn(self, leftovers: list[dict[str, Any]]) -> None:
+        """Learn the leftover keys of a lax chunk that the last lax chunk had too: the :attr:`successor` declares
+        them (a key seen once does not grow the Struct; a route stops learning at ``MAX_LEARNED`` keys)."""
+        keys = dict.fromkeys(chain.from_iterable(leftovers))  # in the order they first came
+        recurring = tuple(key for key in keys if key in self.seen and key not in self.layout.keys
+                          and _usable_key(key))
+        self.seen = frozenset(keys)
+        if recurring and len(self.learned) + len(recurring) <= MAX_LEARNED and (
+                len(self.layout.keys) + len(recurring) <= MAX_KEYS):
+            successor = TypedPath(self.plan, self.roots, self.learned + recurring)
+            successor.prefer_wide, successor.conversions = self.prefer_wide, self.conversions
+            self.successor = successor
 
     def _chunk_leftovers(self, chunk: _Chunk) -> list[dict[str, Any]]:
         """The key maps of a chunk decoded lax, in one call over its text, the consumed keys popped a key

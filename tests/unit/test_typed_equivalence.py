@@ -56,17 +56,21 @@ def outcome(batch, parse_rows: bool, times: list[float] | None = None) -> tuple:
             batch.moved_to_extra, batch.time_defaulted, batch.time_out_of_window)
 
 
-def both(route: Route, body: bytes, context: Any = None) -> tuple[tuple, tuple]:
+def both(route: Route, body: bytes, context: Any = None, taught: tuple[bytes, ...] = ()) -> tuple[tuple, tuple]:
     """The general path's outcome and the typed path's. The typed path takes the rows' epochs only where the
     packer needs them (an auxiliary route), so its times are those of the same route made auxiliary, and the
-    route as it is must give the same outcome but for them (none taken)."""
+    route as it is must give the same outcome but for them (none taken). ``taught``: bodies the typed path
+    normalizes first, in order (it learns the keys they keep bringing)."""
     raws = encoded_events(body)
     assert raws is not None, "the body is a plain JSON array"
     decoded = [orjson.loads(memoryview(raw)) for raw in raws]  # what the source decodes without a typed path
     # (with their texts, as the engine hands encoded events on: id_column hashes the text)
     general = Normalizer(route, fast=False).normalize(decoded, now=NOW, start_index=0, context=context, texts=raws)
-    typed = Normalizer(route).normalize_encoded(raws, now=NOW, context=context)
-    timed = Normalizer(dataclasses.replace(route, auxiliary=True)).normalize_encoded(raws, now=NOW, context=context)
+    normalizers = Normalizer(route), Normalizer(dataclasses.replace(route, auxiliary=True))
+    for normalizer in normalizers:
+        for lesson in taught:
+            normalizer.normalize_encoded(encoded_events(lesson), now=NOW, context=context)
+    typed, timed = (normalizer.normalize_encoded(raws, now=NOW, context=context) for normalizer in normalizers)
     assert outcome(typed, True, []) == outcome(timed, True, []) and typed.times in ([], timed.times)
     return outcome(general, True), outcome(typed, True, timed.times)
 
@@ -81,6 +85,21 @@ def test_typed_path_gives_the_general_paths_rows_reasons_and_counters(route, bat
     assume(Normalizer(route).typed is not None)  # (a key two columns read as two types is not covered)
     # WHEN the typed path normalizes the events' bytes and the general path the decoded events, in one context
     general, typed = both(route, body, CONTEXT)
+    # THEN the rows are the same JSON, and every index, time, rejection and counter is the same
+    assert typed == general
+
+
+@settings(max_examples=int(os.environ.get("RELAY_EQUIVALENCE_EXAMPLES", "400")) // 2, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(route=typed_routes(), batch=st.lists(events, max_size=6), other=st.lists(events, max_size=6))
+def test_a_path_that_learned_keys_gives_the_general_paths_rows_reasons_and_counters(route, batch, other):
+    # GIVEN a random route the typed path covers, and a path that learned the keys of two lax chunks (the
+    # events' own, and the same with others), so its strict Struct declares them and extra is made in C
+    body, lesson = body_of(batch), body_of(batch + other)
+    assume(body is not None and lesson is not None and encoded_events(body) is not None)
+    assume(Normalizer(route).typed is not None)
+    # WHEN the learned path normalizes the events, and the general path the decoded events
+    general, typed = both(route, body, CONTEXT, taught=(lesson, lesson))
     # THEN the rows are the same JSON, and every index, time, rejection and counter is the same
     assert typed == general
 
@@ -179,6 +198,64 @@ def test_unknown_keys_switch_the_path_to_its_lax_struct_and_back():
         assert typed.typed.prefer_strict is not unknown
     # AND extra keeps the unknown keys in the event's order, with the sender's bytes
     assert rows[1] == b'{"A":"y","Extra":{"z":{"deep": [1, 2.50]},"b":null}}'
+
+
+def test_keys_a_second_lax_chunk_brings_again_are_learned_and_extra_is_made_from_them():
+    # GIVEN a route with extra, and two chunks whose events bring keys no column reads ("z" and "b" in both,
+    # "once" in the first only)
+    route = build_route({"A": "string", "Extra": "dynamic"}, map={"A": "a"}, extra="Extra")
+    normalizer = Normalizer(route)
+    first = b'[{"a": "x", "z": 1, "once": true}, {"a": "y", "b": [2]}]'
+    second = b'[{"a": "u", "b": null, "z": {"k": "v"}}]'
+    # WHEN both are normalized
+    for body in (first, second):
+        normalizer.normalize_encoded(encoded_events(body), now=NOW)
+    # THEN the route's path now declares the keys that came again, in the order of the chunk it learned them
+    # from, and not the key seen once; its next chunk is decoded by the strict Struct
+    assert normalizer.typed.learned == ("b", "z") and normalizer.typed.prefer_strict
+    # AND chunks of events with both keys, one, none (no extra at all) or a key never learned give the general
+    # path's rows, reasons and counters, through the path that learned them
+    chunks = (b'[{"a": "p", "z": "1", "b": {"deep": [1, 2.50]}}, {"a": "q", "z": null, "b": 3}]',
+              b'[{"a": "p", "z": 1}, {"a": "q"}, {"b": false}, {"a": "r", "z": 2, "b": 3}]',
+              b'[{"a": "p", "z": 1, "new": 2}, {"a": 5}]')
+    for body in chunks:
+        general, typed = both(route, body, taught=(first, second))
+        assert typed == general
+    rows = normalizer.normalize_encoded(encoded_events(chunks[1]), now=NOW).rows
+    assert rows == [b'{"A":"p","Extra":{"z":1}}', b'{"A":"q"}', b'{"Extra":{"b":false}}',
+                    b'{"A":"r","Extra":{"b":3,"z":2}}']  # (the learned order)
+
+
+def test_a_route_stops_learning_keys_at_its_limit(monkeypatch):
+    # GIVEN a route that may learn 2 keys, and chunks that each bring 3 unknown keys again
+    import shared.typed as typed_module
+
+    monkeypatch.setattr(typed_module, "MAX_LEARNED", 2)
+    route = build_route({"A": "string", "Extra": "dynamic"}, map={"A": "a"}, extra="Extra")
+    normalizer = Normalizer(route)
+    body = b'[{"a": "x", "k1": 1, "k2": 2, "k3": 3}]'
+    # WHEN they are normalized
+    for _ in range(3):
+        rows = normalizer.normalize_encoded(encoded_events(body), now=NOW).rows
+    # THEN it learns none of them (its Struct would outgrow the limit) and stays lax, extra still whole
+    assert normalizer.typed.learned == () and not normalizer.typed.prefer_strict
+    assert rows == [b'{"A":"x","Extra":{"k1":1,"k2":2,"k3":3}}']
+
+
+def test_events_predecoded_by_the_path_a_learned_one_succeeded_are_decoded_again():
+    # GIVEN a route whose path predecoded a body, and then learned keys (as another thread's run would)
+    route = build_route({"A": "string", "Extra": "dynamic"}, map={"A": "a"}, extra="Extra")
+    normalizer = Normalizer(route)
+    body = b'[{"a": "x"}, {"a": "y"}]'
+    predecoded = normalizer.typed.predecode(body)
+    assert predecoded is not None
+    for _ in range(2):
+        normalizer.normalize_encoded(encoded_events(b'[{"a": "x", "z": 1}]'), now=NOW)
+    assert normalizer.typed.learned == ("z",)
+    # WHEN the learned path normalizes the events the old one decoded
+    batch = normalizer.normalize_encoded(encoded_events(body), now=NOW, decoded=predecoded)
+    # THEN it decodes them again itself (the old Struct cannot take its row's class), with the same rows
+    assert batch.rows == [b'{"A":"x"}', b'{"A":"y"}'] and not batch.rejections
 
 
 def test_integers_beyond_64_bits_in_dynamic_values_stay_exact():
