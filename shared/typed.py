@@ -445,16 +445,8 @@ class TypedPath:
         for offset in _too_deep(raws, columns):  # raw values are not read: the general path decides these
             events[offset] = FAIL
         whole = all(events)  # every record decoded (a wide decode may leave one it could not convert)
-        # what msgspec did not read (UTF-8, numbers): the raw fields after a strict decode, else (keys skipped) the text
-        unchecked = b",".join([b",".join(column) for column in columns.values()]) if columns is not None and (
-            whole or text is None) else text
-        if decoded is not None and not checked and not is_utf8(unchecked or b""):  # (decoded strictly: the raw fields)
-            self.fall_back(raws, start_index, ingest_time, context, fallback, batch)
-            return batch
-        if not checked and maybe_out_of_range(unchecked or b"") and not orjson_reads(
-                text if text is not None else b"[" + b",".join(raws) + b"]"):  # type: ignore[arg-type]
-            # nor are they read as numbers: the one holding a number beyond double range is found, and rejected
-            # naming its field, as in a body read whole
+        if not checked and not self._reads_like_orjson(raws, text, columns if whole or text is None else None,
+                                                       decoded is not None):
             self.fall_back(raws, start_index, ingest_time, context, fallback, batch)
             return batch
         kept: Sequence[int] = range(len(events))
@@ -478,6 +470,19 @@ class TypedPath:
         if deferred:
             self._general(raws, deferred, start_index, ingest_time, context, fallback, batch)
         return batch
+
+    @staticmethod
+    def _reads_like_orjson(raws: Sequence[Any], text: bytes | None, columns: dict[str, list[Any]] | None,
+                           utf8: bool) -> bool:
+        """Whether what msgspec did not read is what orjson reads: the raw fields after a strict decode (``columns``),
+        else (keys skipped) the text. Their UTF-8 when ``utf8`` (a predecoded body: its text was not checked), and
+        their numbers: one beyond double range is found by the general path, and rejected naming its field, as in a
+        body read whole."""
+        unchecked = b",".join([b",".join(column) for column in columns.values()]) if columns is not None else text
+        if utf8 and not is_utf8(unchecked or b""):
+            return False
+        return not maybe_out_of_range(unchecked or b"") or orjson_reads(
+            text if text is not None else b"[" + b",".join(raws) + b"]")
 
     def predecode(self, body: bytes) -> list[Any] | None:
         """Every event of a JSON array body decoded in one call, as the last chunks were (strict and exact), before
