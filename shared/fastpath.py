@@ -79,7 +79,7 @@ class FastPath:
         )
         self.time_key = plan.time.key if plan.time is not None else None  # (a path: FieldPath.read)
         self.time_label = f"time_field {plan.time.text!r}: " if plan.time is not None else ""
-        self.id_prefix = plan.route.encode() + b"\n"
+        self.id_hash = hashlib.sha256(plan.route.encode() + b"\n")  # coercion.event_id's prefix, hashed
         #: extra is made by copying the event and popping the consumed keys while they are few (measured:
         #: 0.3 us for 7 against 0.45 us for a filtering comprehension), by the comprehension beyond
         self.pop_consumed = tuple(sorted(plan.consumed)) if len(plan.consumed) <= MAX_POPS else None
@@ -93,6 +93,7 @@ class FastPath:
         plan, columns, slow, time_path, time_key = self.plan, self.columns, self.slow, self.plan.time, self.time_key
         extra_column, extra_as_text, id_column = plan.extra, plan.extra_as_text, plan.id_column
         move, stamp, consumed, pop_consumed = plan.move_bad_values, plan.stamp_time, plan.consumed, self.pop_consumed
+        begun_id = self.id_hash
         all_consumed, is_consumed = consumed.issuperset, consumed.__contains__
         batch = NormalizedBatch()
         dumps = json.dumps
@@ -191,7 +192,9 @@ class FastPath:
                             canonical = dumps(event, option=orjson.OPT_SORT_KEYS)
                         except encode_error:
                             canonical = dumps(event, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
-                    row[id_column] = hashlib.sha256(self.id_prefix + canonical).hexdigest()[:32]
+                    digest = begun_id.copy()  # (the route's prefix hashed once: cheaper than hashing prefix + text)
+                    digest.update(canonical)
+                    row[id_column] = digest.hexdigest()[:32]
                 # a right-sized copy: orjson's own output keeps a larger allocation, and a batch keeps every
                 # row, so the heap would grow page by page (measured: ~1.4 page faults per row)
                 encoded = bytes(memoryview(dumps(row, option=UTC_Z)))
