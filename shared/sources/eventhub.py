@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
 
+import msgspec
 import orjson
 
 from .compression import GZIP_MAGIC, gunzip_bounded
@@ -35,10 +36,10 @@ class EventLike(Protocol):
     def get_body(self) -> bytes: ...
 
 
-@dataclass(slots=True)
-class EventRef:
+class EventRef(msgspec.Struct, gc=False):
     """An Event Hub event (partition + sequence number, its offset) and the record within its body
-    when the body held several (an envelope, an array, NDJSON)."""
+    when the body held several (an envelope, an array, NDJSON). Made for every record of a batch, so a
+    Struct (built in C) as ``records.Item`` is."""
 
     partition_id: str | None
     sequence_number: int | None
