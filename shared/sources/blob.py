@@ -165,9 +165,9 @@ def line_lists(pieces: Iterable[bytes], max_line: int) -> Iterator[list[bytes | 
     carry = b""
     oversized = False
     for piece in pieces:
-        if carry:
-            piece = carry + piece
         lines: list[Any] = piece.split(b"\n")
+        if carry:  # the line the last piece ended in goes on here (joined alone: the piece is not copied)
+            lines[0] = carry + lines[0]
         carry = lines.pop()
         if lines:
             if max(map(len, lines)) > max_line:
