@@ -557,3 +557,20 @@ def test_cloudevent_sample_through_the_cloudevents_route(shipped, events_dir):
     }]
     assert batch.dropped_fields == Counter({"datacontenttype": 1})
 
+
+
+@pytest.mark.parametrize("kind", ["float", "int", "datetime"])
+def test_out_of_window_counts_times_too_old_or_too_far_ahead_in_any_form_a_normalizer_keeps(kind):
+    # GIVEN row times as epochs (floats, or ints as an ingestion time may be) or aware datetimes: one in the
+    # window, one three days old, one two days ahead, and two on the window's edges
+    from datetime import UTC, datetime
+
+    from shared.coercion import TIME_WINDOW_FUTURE_SECONDS, TIME_WINDOW_PAST_SECONDS, out_of_window
+
+    now = 1_764_800_000
+    epochs = [now, now - 3 * 86400, now + 2 * 86400, now - TIME_WINDOW_PAST_SECONDS, now + TIME_WINDOW_FUTURE_SECONDS]
+    times: list[Any] = {"float": [float(t) for t in epochs], "int": epochs,
+                        "datetime": [datetime.fromtimestamp(t, UTC) for t in epochs]}[kind]
+    # WHEN they are counted THEN the two outside are, the edges are not
+    assert out_of_window(times, now) == 2
+    assert out_of_window(times[:1] + times[3:], now) == 0 and out_of_window([], now) == 0
