@@ -335,7 +335,7 @@ def lines(result: dict[str, Any]) -> list[str]:
         rows += ["", f"**Ceiling of relay / passthrough**: the required floor runs at "
                      f"{result['required_floor_vs_passthrough'] * 100:.0f}% of the passthrough, so no relay that keeps "
                      f"this route's rule passes that; the relay runs at {result['relay_vs_required_floor'] * 100:.0f}% "
-                     "of the floor (its per-value checks are not that gap: the notes below say where the time goes)."]
+                     "of the floor (within ~13% of its instructions: the notes below say where the time goes)."]
     return rows
 
 
