@@ -50,7 +50,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cache
-from hashlib import sha256
 from itertools import chain, repeat
 from operator import attrgetter, itemgetter, methodcaller
 from types import NoneType
@@ -64,13 +63,15 @@ from .coercion import (
     COERCERS,
     INT32,
     INT64,
-    JSON_WHITESPACE,
     MAX_EXACT_FLOAT_INT,
     MAX_FIELD_BYTES,
     CoercionError,
     EventRejection,
     NormalizedBatch,
+    canonical_bytes,
+    id_of,
     out_of_window,
+    route_hash,
 )
 from .paths import MISSING, FieldPath
 from .plan import RoutePlan
@@ -249,8 +250,7 @@ def _struct(name: str, nodes: dict[str, _Node], types: dict[str, Any] = FIELD_TY
         if node.children:
             fields.append((attribute, _struct(name, node.children, types) | None, None))
         else:
-            (kind,) = node.types
-            fields.append((attribute, types[kind], ABSENT if kind == "dynamic" else None))
+            fields.append((attribute, *_field_type(node, types)))
     return msgspec.defstruct(name, fields, rename=rename, gc=False)
 
 
@@ -331,12 +331,12 @@ class TypedPath:
         self.layout = self._layout(plan, roots)
         layout = self.layout
         self.decoders: dict[Mode, tuple[Callable[[bytes], Any], Callable[[Any], Any]]] = {}
-        self.event_types: dict[Mode, type] = {}
         for mode in MODES:
-            event = self.event_types[mode] = layout.event_struct(roots, mode.strict,
-                                                                 WIDE_TYPES if mode.wide else FIELD_TYPES)
+            event = layout.event_struct(roots, mode.strict, WIDE_TYPES if mode.wide else FIELD_TYPES)
             self.decoders[mode] = (msgspec.json.Decoder(list[event]).decode,  # type: ignore[valid-type]
                                    msgspec.json.Decoder(event).decode)
+            if mode == MODES[0]:
+                self.predecoded_type = event  # what :meth:`predecode` makes
         self.keys = msgspec.json.Decoder(dict[str, Raw]).decode
         self.keys_of_all = msgspec.json.Decoder(list[dict[str, Raw]]).decode
         self.row_type = layout.row_struct()
@@ -357,7 +357,7 @@ class TypedPath:
         #: the path that declares the keys this one learned; the normalizer runs it from the next chunk on
         self.successor: TypedPath | None = None
         self.id_slot = layout.names.index(plan.id_column) if plan.id_column is not None else None
-        self.id_hash = sha256(plan.route.encode() + b"\n")  # coercion.event_id's prefix, hashed
+        self.id_hash = route_hash(plan.route)
         self.time_slot = layout.names.index("TimeGenerated") if "TimeGenerated" in layout.names else None
         self.prefer_strict, self.prefer_wide = True, False  # what the last chunk was
         #: a strict decode may take an Event Grid event (its keys are all read): the source must see it first
@@ -427,7 +427,7 @@ class TypedPath:
         (UTF-8, no number beyond double range), so they are not looked at for that again. ``decoded``: the
         events :meth:`predecode` made of the array ``raws`` (a ``records.LazyRaws``) came from."""
         batch = NormalizedBatch()
-        if decoded and type(decoded[0]) is not self.event_types[MODES[0]]:
+        if decoded and type(decoded[0]) is not self.predecoded_type:
             decoded = None  # predecoded by the path this one succeeded (another thread): decoded again here
         text = None if decoded is not None else b"[" + b",".join(raws) + b"]"  # type: ignore[arg-type]
         if text is not None and not checked and not is_utf8(text):
@@ -549,9 +549,8 @@ class TypedPath:
             _put(events, slot, _column(events, attribute))
         for slot, path, coerce in layout.context:  # the same value for every record of the chunk
             _put(events, slot, repeat(_context_value(path, coerce, chunk.context, count, failed), count))
-        raw_columns = chunk.raw_columns or {}
         for attribute, decode, decode_all, reads in layout.nested:
-            inners = _inners(decode, decode_all, raw_columns.get(attribute) or _column(events, attribute), failed)
+            inners = _inners(decode, decode_all, chunk.column(attribute), failed)
             for slot, get in reads:
                 _put(events, slot, _reads(get, inners, failed))
         if plan.time is not None:
@@ -593,11 +592,9 @@ class TypedPath:
 
     def _ids(self, raws: list[Any]) -> list[Any]:
         """``id_column``: ``coercion.event_id`` of each record from its text (``canonical_bytes``: the bytes as
-        they came, but for whitespace around them). Each record's hash goes on from a copy of the route's prefix
-        hashed once (same run, blob lines: 0.85 against 1.05 us per record for a hash of prefix + text)."""
-        begun, strip = self.id_hash, bytes.strip
-        return [(digest := begun.copy()).update(strip(bytes(raw), JSON_WHITESPACE)) or digest.hexdigest()[:32]
-                for raw in raws]
+        they came, but for whitespace around them)."""
+        begun = self.id_hash
+        return [id_of(begun, canonical_bytes(None, raw)) for raw in raws]
 
     def _leftovers(self, chunk: _Chunk) -> None:
         """Per record, the keys no column consumes whole with their raw values (from the key map of a
@@ -608,10 +605,9 @@ class TypedPath:
         elif not any(chunk.laxes) and self.leftover_type is not None:  # extra of a strict chunk, made in C
             _put(chunk.events, self.extra_slot, self._strict_extra(chunk))  # type: ignore[arg-type]
             return
-        elif not any(chunk.laxes) and len(self.loose_roots) == 1:  # the common case, in one comprehension
+        elif not any(chunk.laxes) and len(self.loose_roots) == 1:  # (no extra: dropped-field counts) in one pass
             ((key, attribute),) = self.loose_roots
-            values = (chunk.raw_columns or {}).get(attribute) or _column(chunk.events, attribute)
-            chunk.leftovers = [{key: value} if value else {} for value in values]  # (ABSENT: the one empty raw)
+            chunk.leftovers = [{key: value} if value else {} for value in chunk.column(attribute)]  # (ABSENT: falsy)
         elif not any(chunk.laxes):
             chunk.leftovers = list(map(self._strict_leftovers, chunk.events)) if self.loose_roots else None
         else:
@@ -623,8 +619,7 @@ class TypedPath:
     def _strict_extra(self, chunk: _Chunk) -> list[Any]:
         """``extra`` of each event the strict Struct took: a ``Leftovers`` Struct of its loose fields, made in a
         C-level map (the encoder leaves absent ones out); None for an event that has none of them."""
-        raw_columns = chunk.raw_columns or {}
-        columns = [raw_columns.get(attribute) or _column(chunk.events, attribute) for _, attribute in self.loose_roots]
+        columns = [chunk.column(attribute) for _, attribute in self.loose_roots]
         extras = list(map(self.leftover_type, *columns))  # type: ignore[arg-type]
         if all(map(all, columns)):  # every key in every event (ABSENT is the one falsy raw value)
             return extras
@@ -795,6 +790,11 @@ class _Chunk:
     leftovers: list[dict[str, Any]] | None = None
     text: bytes | None = None  # the chunk's events as one JSON array, when every one was kept
     raw_columns: dict[str, list[Any]] | None = None  # the raw fields' values, when a strict decode kept every one
+
+    def column(self, attribute: str) -> list[Any]:
+        """The values of one field of every event (a raw field's, as taken for the checks, when there)."""
+        taken = self.raw_columns.get(attribute) if self.raw_columns is not None else None
+        return taken if taken is not None else _column(self.events, attribute)
 
 
 _NOTHING = (ABSENT, NULL)

@@ -226,6 +226,21 @@ def test_keys_a_second_lax_chunk_brings_again_are_learned_and_extra_is_made_from
                     b'{"A":"r","Extra":{"b":3,"z":2}}']  # (the learned order)
 
 
+def test_keys_a_struct_field_cannot_be_named_are_never_learned():
+    # GIVEN a route with extra, and chunks that keep bringing a plain unknown key and keys holding a quote, a
+    # backslash or a control character (msgspec refuses such names for a Struct's fields)
+    route = build_route({"A": "string", "Extra": "dynamic"}, map={"A": "a"}, extra="Extra")
+    body = orjson.dumps([{"a": "x", "k": 1, 'q"uote': 2, "back\\slash": 3, "tab\t": 4}])
+    normalizer = Normalizer(route)
+    # WHEN the chunks are normalized
+    for _ in range(3):
+        rows = normalizer.normalize_encoded(encoded_events(body), now=NOW).rows
+    # THEN only the plain key is learned, and every key still reaches extra as the general path puts it there
+    assert normalizer.typed.learned == ("k",)
+    general, typed = both(route, body, taught=(body, body))
+    assert typed == general and len(rows) == 1
+
+
 def test_a_route_stops_learning_keys_at_its_limit(monkeypatch):
     # GIVEN a route that may learn 2 keys, and chunks that each bring 3 unknown keys again
     import shared.typed as typed_module
