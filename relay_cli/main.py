@@ -202,9 +202,8 @@ def cmd_send(args: argparse.Namespace) -> int:
                 # an NDJSON file's lines stay encoded for a route that decodes them itself, as the blob trigger
                 # hands them on: the same rows and EventIds whichever way a file comes in
                 chunking = Chunking(rows=args.chunk_rows)
-                typed = relay.engine.takes_encoded(route)
                 opened = open_file(progress.reader(stream), name, args.format,
-                                   encoded=typed if typed is not None else False)
+                                   encoded=relay.engine.takes_encoded(route) is not None)
                 records = (EncodedFileRecords(opened.units, opened.where, chunking) if opened.encoded
                            else file_records(opened.units, opened.where))
                 relay.engine.run(route, records, batch_id=total.batch_id, chunking=chunking,

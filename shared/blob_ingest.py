@@ -442,7 +442,6 @@ class EncodedFileRecords:
     def _start(self) -> None:
         self.raws: list[Any] = []
         self.refs: list[UnitRef] = []
-        self.decoded: list[Any] | None = []  # the raws' events, while every block so far came decoded
         self.size = 0
         self.mixed = False
         self.rows, self.limit = self.chunking.rows, self.chunking.size
@@ -451,8 +450,7 @@ class EncodedFileRecords:
         return len(self.raws) >= self.rows or self.size >= self.limit
 
     def _cut(self) -> Encoded:
-        chunk = Encoded(self.raws, self.context, 0, self.refs.__getitem__, self.mixed, checked=True,
-                        decoded=self.decoded or None)
+        chunk = Encoded(self.raws, self.context, 0, self.refs.__getitem__, self.mixed, checked=True)
         self._start()
         return chunk
 
@@ -471,7 +469,7 @@ class EncodedFileRecords:
 
     def _lines(self, block: Lines) -> Iterator[Encoded]:
         """A block of lines still encoded, taken a chunk's room at a time; True when the run stops."""
-        numbers, lines, decoded = block
+        numbers, lines = block
         ends = list(accumulate(map(len, lines)))  # the block's bytes up to each line
         start, count = 0, len(lines)
         while start < count:
@@ -482,10 +480,6 @@ class EncodedFileRecords:
             end = min(count, start + self.rows - len(self.raws),
                       bisect_left(ends, self.limit - self.size + before, start) + 1)
             self.raws += lines[start:end]
-            if decoded is None or self.decoded is None:
-                self.decoded = None
-            else:
-                self.decoded += decoded[start:end]
             self.refs += map(UnitRef, repeat(self.kind), numbers[start:end], repeat(None),
                              range(self.position, self.position + end - start))
             self.size += ends[end - 1] - before
@@ -522,7 +516,7 @@ class EncodedFileRecords:
         return False
 
     def _add(self, item: Record | Rejection, size: int) -> Iterator[Encoded]:
-        self.mixed, self.decoded = True, None
+        self.mixed = True
         self.raws.append(item)
         self.refs.append(item.ref)
         self.size += size
@@ -575,14 +569,13 @@ class _Run:
         reader = BlobReader(self.client, self.properties.size, self.properties.etag, self.options.range_bytes)
         try:
             # an NDJSON file's lines stay encoded for a route that decodes them itself (Engine.takes_encoded)
-            typed = self.relay.engine.takes_encoded(self.router)
+            encoded = self.relay.engine.takes_encoded(self.router) is not None
             resuming = bool(self.checkpoint.handled or self.checkpoint.done)
             try:
                 opened = open_file(
                     reader, self.properties.name, self.route.format,
                     getattr(self.properties.content_settings, "content_type", "") or "",
-                    should_parse=self.checkpoint.pending if resuming or typed is None else None,
-                    encoded=typed if typed is not None else False,
+                    should_parse=self.checkpoint.pending if resuming or not encoded else None, encoded=encoded,
                 )
             except DecodeError as error:
                 return self._unreadable(str(error))

@@ -157,8 +157,8 @@ class Encoded:
     refs: Callable[[int], Any] = Item
     mixed: bool = False
     checked: bool = False
-    #: every event, already decoded by the route's typed path: from the array ``raws`` came from (a :class:`LazyRaws`:
-    #: nothing splits the array unless asked, not even the engine cutting it into chunks), or from a file's lines
+    #: every event, already decoded by the route's typed path from the array ``raws`` came from (a
+    #: :class:`LazyRaws`): nothing splits the array unless asked, not even the engine cutting it into chunks
     decoded: list[Any] | None = None
 
     def __len__(self) -> int:
@@ -169,10 +169,9 @@ class Encoded:
         return iter(self.records())
 
     def part(self, start: int, stop: int) -> Encoded:
-        if self.decoded is not None:  # (raws: a LazyRaws is parted without splitting it)
-            raws = self.raws.part(start, stop) if type(self.raws) is LazyRaws else self.raws[start:stop]
-            return Encoded(raws, self.context, self.first + start, self.refs, self.mixed, self.checked,
-                           self.decoded[start:stop])
+        if self.decoded is not None:  # (raws: a LazyRaws, parted without splitting it)
+            return Encoded(self.raws.part(start, stop), self.context, self.first + start, self.refs,  # type: ignore[attr-defined]
+                           self.mixed, self.checked, self.decoded[start:stop])
         return Encoded(self.raws[start:stop], self.context, self.first + start, self.refs, self.mixed,
                        self.checked)
 

@@ -100,8 +100,6 @@ NONE_KEY = "\ufffe"
 #: what a decoder raises for a record it cannot take (RecursionError: nesting deeper than msgspec goes, which
 #: depends on the stack the decoder runs on, while orjson goes to 1024 levels)
 _DECODE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
-#: and what it raises for a line whose text is not UTF-8 (a chunk's text is checked before it is decoded)
-_LINE_ERRORS = (*_DECODE_ERRORS, UnicodeDecodeError)
 MAX_KEYS = 200  # keys a route's Struct declares, at most
 #: keys a route learns (module docstring): a stream whose events each bring keys of their own stays lax
 MAX_LEARNED = 64
@@ -500,27 +498,6 @@ class TypedPath:
         except _DECODE_ERRORS:
             return None
         return events or None
-
-    def predecode_lines(self, lines: list[bytes], refused: str) -> list[Any] | None:
-        """The lines of an NDJSON file (``sources.blob.ndjson_blocks``), each decoded on its own by the route's newest
-        path (the one its normalizer runs from now on), strict and exact as the last chunks were: in one pass, where the
-        source would first probe each line and this path then decode the chunk again (same process, app-log lines:
-        ~0.5 against ~1.8 us a line). None (the source probes the lines) unless every line decodes so and what msgspec
-        did not read of them (their raw fields) is UTF-8 with no number beyond double range; then each line holds
-        exactly one JSON object, every key one the route reads, none ``refused``, all of it read by orjson too."""
-        path = self
-        while path.successor is not None:
-            path = path.successor
-        if not path.prefer_strict or path.prefer_wide or refused in path.layout.keys:
-            return None
-        try:
-            events = list(map(path.decoders[MODES[0]][1], lines))
-        except _LINE_ERRORS:
-            return None
-        unchecked = b",".join([b",".join(_column(events, attribute)) for attribute in path.raw_fields])
-        if not is_utf8(unchecked) or maybe_out_of_range(unchecked):
-            return None
-        return events
 
     def _take(self, batch: NormalizedBatch, chunk: _Chunk, bodies: list[bytes | None], made: Sequence[int],
               indexes: list[int]) -> None:

@@ -17,9 +17,7 @@ the units after it still come.
 For a route that decodes events from their bytes itself (the typed path, ``shared/typed.py``),
 an NDJSON file is read into blocks instead (:func:`ndjson_blocks`): the lines that each hold
 one JSON object orjson reads, and no key ``records``, stay bytes (:class:`Lines`); every other
-line becomes the unit :func:`ndjson_units` makes of it, in its place. Each list of lines is first
-offered to the route's typed path (:class:`LinePredecoder`), whose strict decode of each line is
-that check too: the lines it takes come with their events, and only the others are probed here.
+line becomes the unit :func:`ndjson_units` makes of it, in its place.
 """
 
 from __future__ import annotations
@@ -29,7 +27,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import msgspec
 import orjson
@@ -262,26 +260,16 @@ def ndjson_units(lines: Iterable[tuple[int, bytes | None]], should_parse: Callab
 
 class Lines(NamedTuple):
     """Consecutive units of an NDJSON file that are each one JSON object, not an envelope, still encoded:
-    their line numbers and lines (what :func:`ndjson_blocks` gives instead of a unit per line); with the
-    events the route's typed path decoded them into, when it did (:class:`LinePredecoder`)."""
+    their line numbers and lines (what :func:`ndjson_blocks` gives instead of a unit per line)."""
 
     numbers: Sequence[int]
     lines: list[bytes]
-    decoded: list[Any] | None = None
-
-
-class LinePredecoder(Protocol):
-    """A route's typed path (``TypedPath.predecode_lines``), which may decode a list of lines itself: their events
-    when every line holds exactly one JSON object that orjson reads and that has no key ``refused``, else None."""
-
-    def predecode_lines(self, lines: list[bytes], refused: str) -> list[Any] | None: ...
 
 
 #: what an NDJSON line is first decoded into: a check in C that it holds exactly one JSON object, and whether
 #: that object has a key ``records`` (escaped or not: msgspec matches keys decoded), so it may be an envelope
-_ENVELOPE_KEY = "records"
 _NO_RECORDS = msgspec.Raw(b"")
-_probe = msgspec.json.Decoder(msgspec.defstruct("Probe", [(_ENVELOPE_KEY, msgspec.Raw, _NO_RECORDS)])).decode
+_probe = msgspec.json.Decoder(msgspec.defstruct("Probe", [("records", msgspec.Raw, _NO_RECORDS)])).decode
 _records_of = attrgetter("records")
 _PROBE_ERRORS = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)  # RecursionError: nested too deep for it
 
@@ -306,24 +294,22 @@ def _objects(lines: list[bytes]) -> bool:
 
 
 def ndjson_blocks(lists: Iterable[list[bytes | None]], should_parse: Callable[[int], bool] | None,
-                  max_line: int, predecoder: LinePredecoder | None = None) -> Iterator[Lines | Unit]:
+                  max_line: int) -> Iterator[Lines | Unit]:
     """:func:`ndjson_units`, except that lines which each hold one JSON object with no key ``records`` come
     as :class:`Lines` blocks, still encoded, for a route that decodes them itself; a line that may be a
     ``{"records": [...]}`` envelope, a bad one (orjson refuses it: ``_objects``), a blank, long or skipped
     line is what ``ndjson_units`` makes of it. The same units in the same order at the same positions, a
-    list of lines checked in a few calls (``should_parse`` None: every unit is parsed). Given the route's
-    ``predecoder``, a list is offered to it first: what it decodes needs no probe, and comes decoded."""
+    list of lines checked in a few calls (``should_parse`` None: every unit is parsed)."""
     number = index = 0
     for lines in lists:
         first, number = number + 1, number + len(lines)
         if first == 1 and lines[0] is not None and lines[0].startswith(_UTF8_BOM):
             lines = [lines[0][3:], *lines[1:]]
-        if _plain(lines) and (should_parse is None or all(map(should_parse, range(index, index + len(lines))))):
-            decoded = None if predecoder is None else predecoder.predecode_lines(lines, _ENVELOPE_KEY)  # type: ignore[arg-type]
-            if decoded is not None or _objects(lines):  # type: ignore[arg-type]
-                index += len(lines)
-                yield Lines(range(first, number + 1), lines, decoded)  # type: ignore[arg-type]
-                continue
+        if _plain(lines) and (should_parse is None or all(map(should_parse, range(index, index + len(lines))))) \
+                and _objects(lines):  # type: ignore[arg-type]
+            index += len(lines)
+            yield Lines(range(first, number + 1), lines)  # type: ignore[arg-type]
+            continue
         blocks = _line_blocks(range(first, number + 1), lines, index, should_parse, max_line)
         index = blocks.pop()
         yield from blocks
@@ -527,13 +513,12 @@ def open_file(
     content_type: str = "",
     should_parse: Callable[[int], bool] | None = None,
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
-    encoded: bool | LinePredecoder = False,
+    encoded: bool = False,
 ) -> OpenedFile:
     """Sniff gzip and the format (unless ``fmt`` says it), and return the file's units lazily.
     Raises DecodeError when the format cannot be told or a CSV header is unusable. ``encoded``: an NDJSON
     file's good lines come as :class:`Lines` blocks, still encoded (:func:`ndjson_blocks`), for a route that
-    decodes them itself (given its typed path, offered to it first: ``LinePredecoder``); ``should_parse``
-    None: every unit is parsed."""
+    decodes them itself; ``should_parse`` None: every unit is parsed."""
     blocks_should_parse = should_parse
     should_parse = should_parse or (lambda index: True)
     head, pieces = peek(pieces, 2)
@@ -548,8 +533,7 @@ def open_file(
     if fmt not in FORMATS:
         raise DecodeError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
     if fmt == "ndjson" and encoded:
-        blocks = ndjson_blocks(line_lists(pieces, max_event_bytes), blocks_should_parse, max_event_bytes,
-                               encoded if encoded is not True else None)
+        blocks = ndjson_blocks(line_lists(pieces, max_event_bytes), blocks_should_parse, max_event_bytes)
         return OpenedFile(fmt, compressed, blocks, "line", encoded=True)  # type: ignore[arg-type]
     if fmt == "ndjson":
         units = ndjson_units(iter_lines(pieces, max_event_bytes), should_parse, max_event_bytes)

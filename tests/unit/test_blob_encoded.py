@@ -19,7 +19,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared import engine as engine_module
-from shared import typed as typed_module
 from shared.blob_ingest import EncodedFileRecords, FileTally, file_records
 from shared.config import parse_config
 from shared.dispatch import Dispatcher
@@ -133,21 +132,17 @@ def test_iter_lines_still_numbers_every_line_and_drops_long_ones():
 
 
 class Run:
-    """One engine run of a file on the typed route, through the dict path or the encoded one; on the encoded one
-    the route's typed path decodes the lines it can itself (as the blob trigger and ``relay send`` run it) unless
-    ``predecode`` is False (then the source probes every list of lines)."""
+    """One engine run of a file on the typed route, through the dict path or the encoded one."""
 
     def __init__(self, data: bytes, name: str, encoded: bool, chunking: Chunking, stop_after: int | None = None,
-                 handled: set[int] | None = None, piece: int = 97, predecode: bool = True):
+                 handled: set[int] | None = None, piece: int = 97):
         self.uploader = LandingUploader()
         engine = Engine(Dispatcher(self.uploader, concurrency=2), 1_000_000)
-        the_route = route()
-        typed = engine.takes_encoded(the_route)
-        assert typed
+        assert engine.takes_encoded(route())
         self.reports: list[Any] = []
         should_parse = None if handled is None else (lambda index: index not in handled)
         opened = open_file(iter(pieces_of(data, piece)), name, should_parse=should_parse, max_event_bytes=MAX_LINE,
-                           encoded=(typed if predecode else True) if encoded else False)
+                           encoded=encoded)
         assert opened.encoded is encoded
         self.tally = FileTally()
         stop = (lambda units=1: len(self.reports) >= stop_after) if stop_after is not None else None
@@ -160,7 +155,7 @@ class Run:
                 self.items.append(item)
                 yield item
 
-        self.result = engine.run(the_route, seen(), batch_id="b", chunking=chunking, on_chunk=self.reports.append,
+        self.result = engine.run(route(), seen(), batch_id="b", chunking=chunking, on_chunk=self.reports.append,
                                  in_flight=1)
         engine.close()
 
@@ -180,20 +175,16 @@ def a_file(kinds: list[str], count: int) -> bytes:
 ALL_KINDS = sorted(LINES)
 
 
-PREDECODE = pytest.mark.parametrize("predecode", [True, False], ids=["predecoded", "probed"])
-
-
 @pytest.mark.parametrize("chunking", [(5000, 500_000), (7, 600), (1, 1), (3, 100), (50, 2_000)],
                          ids=lambda c: f"rows{c[0]}-bytes{c[1]}")
 @pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzip"])
-@PREDECODE
-def test_a_file_gives_the_same_rows_rejections_tallies_and_chunks_on_either_path(chunking, gzipped, predecode):
+def test_a_file_gives_the_same_rows_rejections_tallies_and_chunks_on_either_path(chunking, gzipped):
     # GIVEN a file holding every kind of line many times, plain or gzip, and a chunking policy
     data = a_file(ALL_KINDS, 400)
     data, name = (gzip.compress(data), "day.ndjson.gz") if gzipped else (data, "day.ndjson")
     # WHEN it is run through the engine on a route with a typed path, its lines decoded into records and kept encoded
     dicts = Run(data, name, False, Chunking(*chunking))
-    typed = Run(data, name, True, Chunking(*chunking), predecode=predecode)
+    typed = Run(data, name, True, Chunking(*chunking))
     # THEN every outcome is the same: summary (rejection refs, reasons, order), tallies, chunk reports, rows
     assert typed.outcome() == dicts.outcome()
     # AND the good lines did stay encoded, the rest took their places among them
@@ -204,14 +195,13 @@ def test_a_file_gives_the_same_rows_rejections_tallies_and_chunks_on_either_path
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(lines=file_lines, piece=st.integers(1, 900), rows=st.integers(1, 30), size=st.integers(1, 4_000),
-       stop_after=st.one_of(st.none(), st.integers(1, 5)), handled=st.one_of(st.none(), st.sets(st.integers(0, 70))),
-       predecode=st.booleans())
-def test_any_file_gives_the_same_outcome_on_either_path(lines, piece, rows, size, stop_after, handled, predecode):
+       stop_after=st.one_of(st.none(), st.integers(1, 5)), handled=st.one_of(st.none(), st.sets(st.integers(0, 70))))
+def test_any_file_gives_the_same_outcome_on_either_path(lines, piece, rows, size, stop_after, handled):
     # GIVEN any NDJSON file, piece size, chunking, a run that may stop after some chunks or resume an earlier one
     data = b"\n".join(make_line(kind, n) for kind, n in lines)
     # WHEN it is run on either path THEN everything a caller sees is the same
     dicts = Run(data, "day.ndjson", False, Chunking(rows, size), stop_after, handled, piece)
-    typed = Run(data, "day.ndjson", True, Chunking(rows, size), stop_after, handled, piece, predecode)
+    typed = Run(data, "day.ndjson", True, Chunking(rows, size), stop_after, handled, piece)
     assert typed.outcome() == dicts.outcome()
 
 
@@ -273,76 +263,6 @@ def test_a_corrupt_gzip_file_ends_with_the_same_rejection_on_either_path():
     assert typed.outcome() == dicts.outcome()
     assert dicts.items[-1].reason.startswith("file: gzip data is truncated")
     assert typed.items[-1].raws[-1] == dicts.items[-1]
-
-
-#: lines a typed path that learned the good lines' keys must not decode itself: the source decides them
-REFUSED_BY_PREDECODE = ["coerced", "bad-type", "envelope", "escaped-envelope", "records-key", "nan", "beyond-double",
-                        "lone-surrogate", "not-utf8", "two-values", "truncated", "array", "scalar", "vertical-tab"]
-
-
-@pytest.mark.parametrize("bad", REFUSED_BY_PREDECODE)
-def test_lines_the_typed_path_decodes_itself_give_the_dict_paths_outcome_around_one_it_must_not(bad):
-    # GIVEN a file of good lines in small pieces (the route's typed path learns their keys and then decodes whole
-    # lists of lines itself) with one line of another kind among them, then good lines again
-    data = a_file(["good", "good-crlf"], 200) + make_line(bad, 7) + b"\n" + a_file(["good"], 100)[3:]
-    # WHEN it is run on the encoded path, and on the dict path
-    typed = Run(data, "day.ndjson", True, Chunking(7, 600))
-    dicts = Run(data, "day.ndjson", False, Chunking(7, 600))
-    # THEN the outcome is the dict path's, though most chunks came decoded by the typed path
-    assert typed.outcome() == dicts.outcome()
-    assert sum(item.decoded is not None for item in typed.items) > len(typed.items) // 2
-
-
-def taught_path() -> Any:
-    """The route's typed path once it learned the keys the good lines bring that no column reads."""
-    path = Engine(Dispatcher(LandingUploader(), concurrency=1), 1_000_000).takes_encoded(route())
-    return type(path)(path.plan, path.roots, ("more", "seq"))
-
-
-GOOD = [make_line("good", 1), make_line("good-crlf", 2)]
-
-
-def test_a_typed_path_decodes_lines_it_takes_strict_into_the_events_its_chunks_decode():
-    # GIVEN a typed path that learned the good lines' keys WHEN it is offered good lines
-    path = taught_path()
-    events = path.predecode_lines(GOOD, "records")
-    # THEN it decodes each, as it would decode them in a chunk
-    assert events is not None and [type(event) for event in events] == [path.predecoded_type] * 2
-    assert events == path.decoders[typed_module.MODES[0]][0](b"[" + b",".join(GOOD) + b"]")
-
-
-@pytest.mark.parametrize("line", [
-    b'{"n": 1, "unread": 2}', b'{"n": 1, "more": "caf\xe9"}', b'{"n": 1, "level": "caf\xe9"}', b'{"n": 1, "more": 1e400}',
-    b'{"n": 1, "more": [1, 2E+0400]}', b'{"n": 1, "d": 1e400}', b'{"n": 1} {"n": 2}', b'{"n": 1}, {"n": 2}', b'[1]',
-    b'{"n": "1"}', b'{"n": 1', b'{"n": 1, "more": {"a": 1}]}',
-], ids=["unread-key", "raw-not-utf8", "str-not-utf8", "raw-beyond-double", "nested-beyond-double", "real-beyond-double",
-        "two-values", "two-values-comma", "array", "wide-value", "truncated", "malformed-raw"])
-def test_a_typed_path_leaves_lines_to_the_source_unless_each_is_one_object_orjson_reads_with_keys_it_reads(line):
-    # GIVEN a taught typed path WHEN it is offered good lines and one it cannot vouch for
-    # THEN it decodes none of them: the source probes them, and decides the bad one as the dict path does
-    assert taught_path().predecode_lines([GOOD[0], line, GOOD[1]], "records") is None
-
-
-def test_a_typed_path_leaves_lines_holding_the_refused_key_to_the_source_when_it_reads_that_key():
-    # GIVEN a taught typed path, whose route reads the key "level" WHEN the source refuses lines holding "level"
-    # THEN it decodes none (its strict Struct would take them)
-    assert taught_path().predecode_lines(GOOD, "level") is None
-
-
-def test_a_typed_path_decodes_lines_with_its_newest_path_and_not_after_a_lax_chunk():
-    # GIVEN a route's first typed path, before it learned anything: a good line holds keys it does not read
-    path = Engine(Dispatcher(LandingUploader(), concurrency=1), 1_000_000).takes_encoded(route())
-    assert path.predecode_lines(GOOD, "records") is None
-    # WHEN its successor declares them THEN the first path decodes lines with the successor, as the normalizer
-    # runs the successor from then on
-    path.successor = taught_path()
-    events = path.predecode_lines(GOOD, "records")
-    assert events is not None and type(events[0]) is path.successor.predecoded_type
-    # AND once the successor's last chunk was decoded lax (or wide), it decodes none: its next chunk will not be strict
-    path.successor.prefer_strict = False
-    assert path.predecode_lines(GOOD, "records") is None
-    path.successor.prefer_strict, path.successor.prefer_wide = True, True
-    assert path.predecode_lines(GOOD, "records") is None
 
 
 def test_a_line_that_is_no_utf8_is_rejected_on_its_own_and_never_sent():
