@@ -32,8 +32,11 @@ from .sources.eventhub import (
 
 log = logging.getLogger("relay.eventhub")
 
-#: Records normalized at a time: bounded memory for large batches.
-CHUNKING = Chunking(rows=20_000, size=4 << 20)
+#: Records normalized at a time, about 64 KB of bodies: each chunk's records are decoded into dicts just before they
+#: are normalized, so they are still in the CPU's caches (Azure diagnostic records, same process, chunks taken in
+#: turns: 1.17-1.22x the records a second of 4 MB chunks, whose dicts of a whole 2.6 MB batch were cold by then;
+#: 512 KB: 1.08x less than 64 KB). The packer fills requests across chunks: as many requests either way.
+CHUNKING = Chunking(rows=20_000, size=64 << 10)
 LOGGED_REJECTIONS = 10
 
 
