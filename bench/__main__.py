@@ -169,6 +169,13 @@ def notes(results: dict[str, Any]) -> list[str]:
         "fault per row), but the relay already keeps right-sized copies of its rows, and its run stayed within "
         "noise (3.1-3.5 s either way) while holding the batch's peak heap for good. **NDJSON parsed as one array** (newlines turned into "
         "commas, one `orjson.loads`): 0.98-1.13 s vs 0.65-0.80 s for `decode_ndjson`'s line-by-line reading.",
+        "- Measured and not adopted (2026-12-03): **NDJSON blob lines decoded by the route's typed path itself**, "
+        "each line into its Struct, in place of the source's per-line probe and the chunk's second decode: 10% "
+        "fewer instructions a row (callgrind, 65.9k to 59.5k, the same simulated cache misses), but no faster "
+        "(CPU time, the two alternated 24 times in one process: 0.99x, quartiles 0.91-1.06; `bench.big_blob "
+        "--against` the tree before: even on medians) and 5 MB more peak RSS; reverted (5588acd, 4803f20). "
+        "**Whole numbers in a `real` column stored without its coercer** on the fast path: 0.35% fewer "
+        "instructions on diagnostic records.",
         "",
         "What is left (not done here, measured above):",
         "",
@@ -208,28 +215,23 @@ def notes(results: dict[str, Any]) -> list[str]:
         "decoded whole.",
         "- **Event Hub**: decoded into dicts (the typed path ran slower on 20-record envelopes, and on whole "
         "2,000-record batches too, same run; with learned keys it runs even with the dicts, 46-57k against "
-        "52-67k records/s, same process, still not worth a second decode of every envelope); the same-run "
-        "comparison with the code as issue 12 found it (`python -m bench.eventhub_diagnostics --against "
-        "<checkout of 430b7a8>`) gave 1.0x: both trees run the same fast path. Its rows cost orjson's decode, "
-        "the sorted-keys dump and SHA-256 of `EventId`, the `Properties` copy and the row dump; the passthrough "
-        "does only the first and last. A same-run *required floor* does exactly the route's work with no check "
-        "(map, UTC time, `Properties`, `EventId`, row dump): it runs at ~70-78% of the passthrough, and the relay "
-        "at ~47-56% of it. That gap is not in the instructions: per record (callgrind, same records), the relay "
-        "runs 163k, the floor 145k, the passthrough 51k (software SHA-256 under valgrind weighs on the first two), "
-        "and the fast path's normalize alone 111k against the floor's row function's 101k. It is in how they run "
-        "on dicts fresh from orjson, and this VM's harnesses disagree on where: in separate processes (`perf stat` "
-        "task-clock, 120k records) the fast path's normalize costs 9-10 us a record against 14-16 us for the floor's "
-        "row function alone, yet the whole relay runs at ~50% of the whole floor (20 against 10 us); in one "
-        "process, in turns, the two rows-only loops came out the other way round. Without the engine (decode, fast "
-        "path, gzip inline) the relay's work runs as the relay does, so the engine and its threads are not "
-        "the gap either. In a run (per record, timers around each stage): decode 4.6 us, normalize 12.4 us, the "
-        "end of each batch waiting for its last requests' gzip 2.6 us (smaller chunks moved that wait into the "
-        "normalizing, no faster in all), records, rows and packing ~3.6 us, of ~25 us. What would move it: fewer "
-        "passes over each fresh dict (its copy for `Properties`, the sorted dump for `EventId`, the row dump each "
-        "walk all of it); `EventId` over each record's own "
-        "text (split from the envelope) instead of its sorted-keys dump, ~3.5 us a record, which changes every "
-        "Event Hub `EventId` (the README promises they are unchanged; not done), and Event Hub batches gzipped "
-        "as they are packed rather than waited for at the end.",
+        "52-67k records/s, same process, still not worth a second decode of every envelope). Its rows cost "
+        "orjson's decode, the sorted-keys dump and SHA-256 of `EventId`, the `Properties` copy and the row dump; "
+        "the passthrough does only the first and last. A same-run *required floor* does exactly the route's work "
+        "with no check (map, UTC time, `Properties`, `EventId`, row dump); this VM puts it at 48-78% of the "
+        "passthrough from run to run. Until 2026-12-03 the relay ran at ~47-56% of that floor though its "
+        "instructions were within ~13% of the floor's (callgrind, per record: relay 163k, floor 145k, passthrough "
+        "51k; software SHA-256 under valgrind weighs on the first two). The gap was the cache: the trigger "
+        "normalized 4 MB of bodies at a time, so a whole 2.6 MB batch of records was decoded into dicts before the "
+        "fast path walked the first of them, and by then they were cold; the floor walks each body's records "
+        "right after decoding them. With chunks of ~64 KB of bodies (`shared/eventhub_ingest.py`) the relay runs "
+        "at ~77% of the floor: same run, in turns, 1.10-1.13x the tree before (`python -m bench.eventhub_diagnostics "
+        "--against <checkout>`, 6 rounds) and 1.17-1.22x alternating in one process (512 KB chunks: 1.08x less than "
+        "64 KB); as many requests either way. Against the code as issue 12 found it (`--against <checkout of "
+        "430b7a8>`): 1.26x (it was 1.0-1.1x: both trees ran the same fast path). What would move it further: "
+        "`EventId` over each record's own text (split from the envelope) instead of its sorted-keys dump, ~3.5 us "
+        "of ~20 us a record (the relay without `id_column` runs ~1.3x), which changes every Event Hub `EventId` "
+        "(the README promises they are unchanged; not done).",
     ]
     return lines
 
