@@ -190,10 +190,10 @@ def notes(results: dict[str, Any]) -> list[str]:
         "- Young-generation collections still walk the batch's live events (~0.1 s of the relay's time); only "
         "a threshold above a batch's allocations avoids them, which is no setting for a long-running process.",
         "- The emulator ingests in one Python process: in `ingest` mode it, not the client, sets the pace.",
-        "- **Typed path against its floor** (issue 12's 60% of the passthrough: 76% in this run, but 51-76% over "
-        "four runs of 2026-12-03, so within this VM's noise of it rather than clear of it; 25.8k instructions per "
-        "event against the passthrough's 14.8k, 57%, from 26.6k at the start of that session; the history of "
-        "the session before follows): the webhook-array shapes also "
+        "- **Typed path against its floor** (issue 12's 60% of the passthrough: 51-99% over five runs of "
+        "2026-12-03, full and standalone, so this VM's noise spans it; 25.8k instructions per event against the "
+        "passthrough's 14.8k, 57%, from 26.6k at the start of that day; the history of the session before "
+        "follows): the webhook-array shapes also "
         "time a typed floor, msgspec decoding the keys the route reads and encoding them back with no per-field "
         "work, which runs faster than the passthrough; so no decoding cost holds the relay below 60%, its own "
         "per-field work does. Instructions per event on the issue-12 shape (callgrind, same events; the "
