@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+from itertools import pairwise
 
 import orjson
 import pytest
@@ -57,6 +58,37 @@ def test_diagnostic_settings_batches_from_several_resource_types_land_one_row_pe
     assert source["enqueued_time"] == "2024-05-01T10:05:00Z" and source["partition_key"] == "pk-1"
     assert source["properties"] == {"producer": "diagnostic-settings"}
     assert hub.emulator.drops() == []
+
+
+def test_a_large_batch_is_decoded_a_chunk_at_a_time_each_just_before_it_is_normalized(hub: HubWorld, monkeypatch):
+    # GIVEN a batch of 200 diagnostic-settings bodies (~0.5 MB), and a count of the bodies decoded so far
+    from shared import engine as engine_module
+    from shared import eventhub_ingest
+
+    bodies = [sample(name) for name in DIAGNOSTIC_SAMPLES] * 40
+    decoded, seen_at_each_chunk = [0], []
+    decode = eventhub_ingest.decode_event_body
+    normalize = engine_module.Engine.normalize
+
+    def counting_decode(body, limit):
+        decoded[0] += 1
+        return decode(body, limit)
+
+    def watching_normalize(self, lane, records, chunk):
+        seen_at_each_chunk.append(decoded[0])
+        return normalize(self, lane, records, chunk)
+
+    monkeypatch.setattr(eventhub_ingest, "decode_event_body", counting_decode)
+    monkeypatch.setattr(engine_module.Engine, "normalize", watching_normalize)
+    # WHEN the batch is handled
+    result = hub.ingest(make_batch(bodies))
+    # THEN it lands whole, normalized in chunks of about CHUNKING.size bytes of bodies, each decoded only when the
+    # engine takes it (its dicts still in the CPU's caches), not the whole batch before the first chunk
+    assert result.landed == result.rows == 11 * 40 and result.safe
+    assert len(seen_at_each_chunk) >= sum(map(len, bodies)) // eventhub_ingest.CHUNKING.size
+    assert seen_at_each_chunk == sorted(seen_at_each_chunk) and seen_at_each_chunk[0] < len(bodies) // 4
+    most_per_chunk = eventhub_ingest.CHUNKING.size // min(map(len, bodies)) + 1
+    assert all(later - earlier <= most_per_chunk for earlier, later in pairwise(seen_at_each_chunk))
 
 
 def test_bodies_in_every_json_shape_and_gzip_are_read(hub: HubWorld):
