@@ -219,9 +219,10 @@ def notes(results: dict[str, Any]) -> list[str]:
         "of 4 MB, 1.10-1.22x (next note); app-log NDJSON bodies on the typed path in 500-line slices instead of "
         "2,000, 1.08-1.16x (the CPU path above: 3.27x the SDK path in a run of it alone, 2.08-2.43x in the full "
         "runs before); the same 500-event chunks for the issue-12 JSON arrays 0.87-0.90x, and for blob app logs "
-        "(strict Structs, learned keys) 300 rows 0.92x and 1,000 rows 0.99x, so those keep their sizes. The dict "
-        "path on NDJSON gains only at 250 events or fewer (1.14x at 250, 1.23x at 100, same process), and the "
-        "engine merges decoded slices into 2,000-row chunks, which the typed path's arrays need: not changed.",
+        "(strict Structs, learned keys) 300 rows 0.92x and 1,000 rows 0.99x, so those keep their sizes. Then "
+        "NDJSON went to 250-line slices, each a chunk of its own (the engine merged a source's decoded slices into "
+        "2,000-row chunks, so the dict path on NDJSON gained nothing from smaller slices): against 500-line "
+        "slices, in turns, 1.14x best and 1.10x median on the typed path, 1.10x best and 1.19x median on dicts.",
         "- **Event Hub**: decoded into dicts (the typed path ran slower on 20-record envelopes, and on whole "
         "2,000-record batches too, same run; with learned keys it runs even with the dicts, 46-57k against "
         "52-67k records/s, same process, still not worth a second decode of every envelope). Its rows cost "

@@ -453,8 +453,9 @@ def _last_ref(items: list[Record | Rejection] | Encoded) -> Any:
 def _chunks(items: Iterable[Record | Rejection | list[Record | Rejection] | Encoded],
             chunking: Chunking) -> Iterator[list[Record | Rejection] | Encoded]:
     """Group items by the chunking policy (records without a known size count by number only). A list
-    among the items is a batch a source made at once (a decoded slice): taken in slices, not one by one.
-    Encoded events are chunks of their own, at most ``rows`` long."""
+    among the items is a batch a source made at once (a decoded slice): taken in slices, not one by one,
+    and the chunk it ends in ends with it, so a source that decodes a slice at a time has each slice
+    normalized right after it was decoded. Encoded events are chunks of their own, at most ``rows`` long."""
     chunk: list[Record | Rejection] = []
     size = 0
     rows, limit = chunking.rows, chunking.size
@@ -478,6 +479,10 @@ def _chunks(items: Iterable[Record | Rejection | list[Record | Rejection] | Enco
                     yield chunk
                     chunk, size = [], 0
                     rows, limit = chunking.rows, chunking.size
+            if chunk:  # the slice's end ends the chunk: its events are normalized while still in the CPU's caches
+                yield chunk
+                chunk, size = [], 0
+                rows, limit = chunking.rows, chunking.size
             continue
         chunk.append(item)
         if type(item) is Record:

@@ -141,6 +141,35 @@ def test_events_arriving_in_slices_are_sent_and_reported_as_one_batch(events, li
     assert sliced == whole
 
 
+def test_each_decoded_slice_is_normalized_as_a_chunk_of_its_own_right_after_it_is_decoded(monkeypatch):
+    # GIVEN events a source decodes 4 at a time (an NDJSON body's slices), room for 10 in a chunk, and a note of how
+    # many slices were decoded when each chunk is normalized
+    route = build_route()
+    engine = engine_of(RecordingUploader(), 1000, concurrency=1)
+    decoded: list[int] = []
+    normalized: list[tuple[int, int]] = []
+    normalize = Engine.normalize
+
+    def noting(self: Engine, lane: Any, records: Any, chunk: Any) -> Any:
+        normalized.append((len(records), len(decoded)))
+        return normalize(self, lane, records, chunk)
+
+    def slices() -> Any:
+        for first in range(0, 10, 4):
+            decoded.append(first)
+            yield [{"t": "2024-05-01T10:00:00Z", "N": n} for n in range(first, min(first + 4, 10))]
+
+    monkeypatch.setattr(Engine, "normalize", noting)
+    # WHEN the engine runs on them
+    try:
+        result = engine.run(route, item_slices(slices()), chunking=Chunking(rows=10))
+    finally:
+        engine.close()
+    # THEN a slice is not merged with the next one (whose decoding would push its events out of the CPU's caches):
+    # each is a chunk, normalized before the next slice is decoded
+    assert normalized == [(4, 1), (4, 2), (2, 3)] and result.received == 10
+
+
 def test_a_slice_that_fails_to_decode_leaves_nothing_sent():
     # GIVEN slices whose third raises, as a bad NDJSON line does
     route = build_route()
