@@ -173,7 +173,7 @@ def notes(results: dict[str, Any]) -> list[str]:
         "each line into its Struct, in place of the source's per-line probe and the chunk's second decode: 10% "
         "fewer instructions a row (callgrind, 65.9k to 59.5k, the same simulated cache misses), but no faster "
         "(CPU time, the two alternated 24 times in one process: 0.99x, quartiles 0.91-1.06; `bench.big_blob "
-        "--against` the tree before: even on medians) and 5 MB more peak RSS; reverted (5588acd, 4803f20). "
+        "--against` the tree before: even on medians) and 5 MB more peak RSS; reverted (5588acd, 89900e9). "
         "**Whole numbers in a `real` column stored without its coercer** on the fast path: 0.35% fewer "
         "instructions on diagnostic records.",
         "",
