@@ -475,14 +475,11 @@ def _chunks(items: Iterable[Record | Rejection | list[Record | Rejection] | Enco
                 start += len(piece)
                 chunk += piece
                 size += sum(map(_size, piece))
-                if len(chunk) >= rows or size >= limit:
+                # full, or the slice's end: its events are normalized while still in the CPU's caches
+                if len(chunk) >= rows or size >= limit or start == len(item):
                     yield chunk
                     chunk, size = [], 0
                     rows, limit = chunking.rows, chunking.size
-            if chunk:  # the slice's end ends the chunk: its events are normalized while still in the CPU's caches
-                yield chunk
-                chunk, size = [], 0
-                rows, limit = chunking.rows, chunking.size
             continue
         chunk.append(item)
         if type(item) is Record:
