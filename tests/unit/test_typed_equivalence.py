@@ -19,6 +19,7 @@ import math
 import os
 from functools import partial
 from typing import Any
+from unittest.mock import patch
 
 import msgspec
 import orjson
@@ -26,6 +27,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+import shared.normalize as normalize_module
 from shared.config import Route
 from shared.normalize import Normalizer, event_id
 from shared.sources.http import encoded_events
@@ -102,6 +104,54 @@ def test_a_path_that_learned_keys_gives_the_general_paths_rows_reasons_and_count
     general, typed = both(route, body, CONTEXT, taught=(lesson, lesson))
     # THEN the rows are the same JSON, and every index, time, rejection and counter is the same
     assert typed == general
+
+
+@settings(max_examples=int(os.environ.get("RELAY_EQUIVALENCE_EXAMPLES", "400")) // 2, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(route=typed_routes(), batch=st.lists(events, min_size=3, max_size=8), other=st.lists(events, max_size=4))
+def test_a_chunk_made_in_slices_gives_the_general_paths_rows_reasons_and_counters(route, batch, other):
+    # GIVEN a random route the typed path covers, a chunk of random events as a JSON array body, and slices of
+    # two rows (so a chunk spans several, records the general path decides among them, and keys first seen in
+    # one slice learned in a later one)
+    body = body_of(batch + other + batch)
+    assume(body is not None and encoded_events(body) is not None)
+    assume(Normalizer(route).typed is not None)
+    # WHEN the typed path normalizes the chunk a slice at a time, and the general path the decoded events
+    with patch.object(normalize_module, "TYPED_SLICE_ROWS", 2):
+        general, typed = both(route, body, CONTEXT)
+    # THEN the rows are the same JSON, and every index, time, rejection and counter is the same
+    assert typed == general
+
+
+def test_a_large_chunk_is_made_a_slice_at_a_time_each_decoded_just_before_its_rows_are_made(monkeypatch):
+    # GIVEN the issue-12 route and a chunk of 1,234 encoded events, bad ones in its second and third slices
+    from bench.issue12 import build_route as issue_route
+    from bench.issue12 import events as issue_events
+
+    batch: list[Any] = issue_events(1234)
+    batch[600]["count"], batch[1100] = "x", 7
+    raws = encoded_events(body_of(batch))
+    normalizer = Normalizer(issue_route())
+    steps: list[tuple[str, int]] = []
+    decode, encode = normalizer.typed._decode_all, normalizer.typed._encoded
+    monkeypatch.setattr(normalizer.typed, "_decode_all", lambda text: steps.append(("decode", 0)) or decode(text))
+    monkeypatch.setattr(normalizer.typed, "_encoded",
+                        lambda events, failed: steps.append(("rows", len(events))) or encode(events, failed))
+    # WHEN it is normalized
+    batch_out = normalizer.normalize_encoded(raws, now=NOW, start_index=0)
+    # THEN each slice of TYPED_SLICE_ROWS is decoded and made into rows before the next slice is decoded
+    size = normalize_module.TYPED_SLICE_ROWS
+    bad = {600, 1100}
+    assert size < 1234 and steps == [
+        step for start in range(0, 1234, size)
+        for step in (("decode", 0), ("rows", len(set(range(start, min(start + size, 1234))) - bad)))]
+    # AND the rows, rejections and indexes are those of the chunk as a whole, in its order
+    assert [(rejection.index, rejection.reason) for rejection in batch_out.rejections] == [
+        (600, "column 'Count' (int): 'x' is not a 32-bit int"), (1100, "event is a int, not a JSON object")]
+    assert batch_out.indexes == [index for index in range(1234) if index not in bad]
+    general = Normalizer(issue_route(), fast=False).normalize([orjson.loads(memoryview(raw)) for raw in raws], now=NOW,
+                                                             texts=raws)
+    assert [orjson.loads(row) for row in batch_out.rows] == [orjson.loads(row) for row in general.rows]
 
 
 def test_a_chunk_that_does_not_decode_at_once_is_taken_record_by_record():
