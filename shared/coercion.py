@@ -11,7 +11,7 @@ import hashlib
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import repeat
@@ -196,11 +196,32 @@ def route_hash(route_name: str) -> Any:
     return hashlib.sha256(route_name.encode() + b"\n")
 
 
+#: an id is the first 32 hex digits of its SHA-256 (128 bits)
+ID_DIGITS = 32
+
+
 def id_of(begun: Any, canonical: bytes) -> str:
     """:func:`event_id` of an event's canonical bytes, from its route's :func:`route_hash`."""
-    digest = begun.copy()
-    digest.update(canonical)
-    return digest.hexdigest()[:32]
+    return ids_of(begun, (canonical,))[0]
+
+
+def ids_of(begun: Any, canonicals: Iterable[bytes]) -> list[str]:
+    """:func:`id_of` each of the canonical bytes, in one loop: the typed path hashes a chunk's texts at once
+    (:func:`text_ids`); two calls per id cost it a quarter more (callgrind: 20.1k against 15.5k instructions an
+    id of a blob line, with valgrind's SHA-256 in software)."""
+    copy = begun.copy
+    ids: list[str] = []
+    append = ids.append
+    for canonical in canonicals:
+        digest = copy()
+        digest.update(canonical)
+        append(digest.hexdigest()[:ID_DIGITS])
+    return ids
+
+
+def text_ids(begun: Any, texts: Iterable[Any]) -> list[str]:
+    """The ids of events handed on still encoded, from their texts (``canonical_bytes(None, text)`` of each)."""
+    return ids_of(begun, map(_canonical_text, texts))
 
 
 JSON_WHITESPACE = b" \t\r\n"
@@ -213,8 +234,12 @@ def canonical_bytes(event: Any, text: Any = None) -> bytes:
     on every delivery of the same input and need no decoding (compacting them first cost the typed path
     ~10% on the shipped ``applogs`` route, same run). Otherwise the event's JSON with its keys sorted."""
     if text is not None:
-        return bytes(text).strip(JSON_WHITESPACE)
+        return _canonical_text(text)
     return orjson.dumps(event, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+
+
+def _canonical_text(text: Any) -> bytes:
+    return (text if text.__class__ is bytes else bytes(text)).strip(JSON_WHITESPACE)  # (msgspec.Raw: a view)
 
 
 def flag_oversized(row: dict, batch: NormalizedBatch, dumps: Callable[..., bytes] = orjson.dumps) -> None:

@@ -68,10 +68,9 @@ from .coercion import (
     CoercionError,
     EventRejection,
     NormalizedBatch,
-    canonical_bytes,
-    id_of,
     out_of_window,
     route_hash,
+    text_ids,
 )
 from .paths import MISSING, FieldPath
 from .plan import RoutePlan
@@ -593,8 +592,7 @@ class TypedPath:
     def _ids(self, raws: list[Any]) -> list[Any]:
         """``id_column``: ``coercion.event_id`` of each record from its text (``canonical_bytes``: the bytes as
         they came, but for whitespace around them)."""
-        begun = self.id_hash
-        return [id_of(begun, canonical_bytes(None, raw)) for raw in raws]
+        return text_ids(self.id_hash, raws)
 
     def _leftovers(self, chunk: _Chunk) -> None:
         """Per record, the keys no column consumes whole with their raw values (from the key map of a
