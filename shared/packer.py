@@ -17,6 +17,7 @@ from typing import Any
 from isal import igzip
 
 from .records import Row
+from .sources.jsontext import array_text
 
 DEFAULT_MAX_REQUEST_BYTES = 1_000_000
 AUXILIARY_MAX_SPAN_SECONDS = 30 * 60
@@ -56,7 +57,7 @@ class Request:
 def request_of(rows: Sequence[Row]) -> Request:
     """The request carrying ``rows`` in this order."""
     bodies = [row.body for row in rows]
-    return Request(tuple([row.ref for row in rows]), tuple(map(len, bodies)), _array(bodies))
+    return Request(tuple([row.ref for row in rows]), tuple(map(len, bodies)), array_text(bodies))
 
 
 class Packer:
@@ -168,9 +169,3 @@ def split_in_order(sizes: Sequence[int], max_bytes: int) -> tuple[list[tuple[int
         start = stop
     return groups, too_large
 
-
-def _array(rows: Sequence[bytes]) -> bytes:
-    """``[row,row,...]`` with one copy of the rows (brackets joined onto the first and last)."""
-    if len(rows) == 1:
-        return b"[" + rows[0] + b"]"
-    return b",".join([b"[" + rows[0], *rows[1:-1], rows[-1] + b"]"])

@@ -76,6 +76,7 @@ from .paths import MISSING, FieldPath
 from .plan import RoutePlan
 from .sources.jsontext import (
     Unreadable,
+    array_text,
     is_utf8,
     maybe_out_of_range,
     nested_too_deep,
@@ -428,7 +429,7 @@ class TypedPath:
         batch = NormalizedBatch()
         if decoded and type(decoded[0]) is not self.predecoded_type:
             decoded = None  # predecoded by the path this one succeeded (another thread): decoded again here
-        text = None if decoded is not None else b"[" + b",".join(raws) + b"]"  # type: ignore[arg-type]
+        text = None if decoded is not None else array_text(raws)  # type: ignore[arg-type]
         if text is not None and not checked and not is_utf8(text):
             # raw values (dynamic, extra, dropped keys) are not read: a record holding bytes that are not UTF-8
             # (the service would refuse the whole request) is read as the source reads it and rejected on its own
@@ -481,7 +482,7 @@ class TypedPath:
         if utf8 and not is_utf8(unchecked or b""):
             return False
         return not maybe_out_of_range(unchecked or b"") or orjson_reads(
-            text if text is not None else b"[" + b",".join(raws) + b"]")
+            text if text is not None else array_text(raws))
 
     def predecode(self, body: bytes) -> list[Any] | None:
         """Every event of a JSON array body decoded in one call, as the last chunks were (strict and exact), before
@@ -639,7 +640,7 @@ class TypedPath:
     def _chunk_leftovers(self, chunk: _Chunk) -> list[dict[str, Any]]:
         """The key maps of a chunk decoded lax, in one call over its text, the consumed keys popped a key
         at a time over the whole chunk (C-level maps: no Python call per record)."""
-        text = chunk.text if chunk.text is not None else b"[" + b",".join(chunk.raws) + b"]"
+        text = chunk.text if chunk.text is not None else array_text(chunk.raws)
         try:
             keymaps = self.keys_of_all(text)
         except _DECODE_ERRORS:
@@ -861,7 +862,7 @@ def _inners(decode: Callable[[Any], Any], decode_all: Callable[[Any], Any], raws
     when that fails (a value that is no object, a wrong type inside), value by value, FAIL where one fails."""
     joined = raws if all(raws) else [NULL if raw == ABSENT else raw for raw in raws]
     try:
-        return decode_all(b"[" + b",".join(joined) + b"]")  # type: ignore[no-any-return]
+        return decode_all(array_text(joined))  # type: ignore[no-any-return]
     except _DECODE_ERRORS:
         return _each(_nested, decode, raws, failed)
 

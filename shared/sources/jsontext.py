@@ -173,6 +173,15 @@ def maybe_out_of_range(text: bytes) -> bool:
     return any(match.start() and shapes[match.start() - 1] == _DIGIT_SHAPE for match in _FAR_EXPONENT.finditer(shapes))
 
 
+def array_text(texts: Sequence[Any]) -> bytes:
+    """``[a,b,...]`` of JSON texts (bytes, or ``msgspec.Raw`` views), with one copy of them: the brackets go onto
+    the first and last, where ``b"[" + b",".join(texts) + b"]"`` copies the whole array twice more (the typed
+    path builds one per slice of a chunk: callgrind, blob app logs, 2.5% of its cycles went to those copies)."""
+    if len(texts) <= 1:
+        return b"[" + texts[0] + b"]" if texts else b"[]"
+    return b",".join([b"[" + texts[0], *texts[1:-1], b"".join((texts[-1], b"]"))])
+
+
 def is_utf8(text: bytes) -> bool:
     """Whether ``text`` is UTF-8 (msgspec checks only the strings it decodes, not the values it skips)."""
     if text.isascii():

@@ -10,6 +10,7 @@ import gzip
 import tracemalloc
 import zlib
 
+import msgspec
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -23,6 +24,7 @@ from shared.sources.jsontext import (
     Unreadable,
     _decode_ndjson_lines,
     _require_some,
+    array_text,
     decode_json_events,
     decode_ndjson,
     json_array_slices,
@@ -698,3 +700,16 @@ def test_ndjson_with_one_object_among_scalars_keeps_it_and_rejects_the_rest():
 
     events = [item for item in flat(decoded) if isinstance(item, Record)]
     assert [record.event for record in events] == [42, {"a": 1}, "x"]  # the engine rejects the scalars
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 50])
+def test_array_text_is_the_json_array_of_its_texts_bytes_or_raw_views(count):
+    """GIVEN JSON texts as bytes and as msgspec.Raw views into a body WHEN array_text joins them THEN the
+    bytes are those of ``[a,b,...]``, and they decode to the texts' values in order."""
+    values = [{"n": n, "s": "x" * n} if n % 2 else [n, None] for n in range(count)]
+    texts = [orjson.dumps(value) for value in values]
+    views = msgspec.json.decode(orjson.dumps(values), type=list[msgspec.Raw])
+
+    for joined in (texts, views):
+        assert array_text(joined) == b"[" + b",".join(texts) + b"]"
+        assert orjson.loads(array_text(joined)) == values
