@@ -282,7 +282,17 @@ def _plain(lines: list[Any]) -> bool:
 def _objects(lines: list[bytes]) -> bool:
     """Every line holds exactly one JSON object, none with a key ``records``, and all of it is JSON orjson
     reads too: UTF-8 (msgspec does not check the values it skips) with no number beyond double range.
-    Checked in C, a list at a time (a line that fails is then checked, and decoded, on its own)."""
+    Checked in C, ``CHECK_LINES`` at a time (a line that fails is then checked, and decoded, on its own)."""
+    return all(map(_objects_in, (lines[start:start + CHECK_LINES] for start in range(0, len(lines), CHECK_LINES))))
+
+
+#: Lines :func:`_objects` checks at a time: each check reads them again, and ~70 KB of lines stay in the core's
+#: caches from one check to the next, where a 1 MB piece's ~3,900 lines did not (callgrind, blob app logs: -5% of
+#: the blob core's estimated cycles; 1,024 lines: -3%)
+CHECK_LINES = 256
+
+
+def _objects_in(lines: list[bytes]) -> bool:
     try:
         probes = list(map(_probe, lines))
     except _PROBE_ERRORS:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 import yaml
@@ -24,6 +25,7 @@ from shared.config import parse_config
 from shared.dispatch import Dispatcher
 from shared.engine import Chunking, Engine
 from shared.records import Encoded, Record, Rejection
+from shared.sources import blob as blob_source
 from shared.sources.blob import (
     SKIPPED,
     Lines,
@@ -110,12 +112,15 @@ def test_blocks_are_the_units_of_the_dict_path_with_good_lines_left_encoded(line
         b"\n" if newline else b"")
     should_parse = None if handled is None else (lambda index: index not in handled)
     # WHEN it is read into units (dict path) and into blocks (encoded)
+    # (the lines of a piece checked all at once, and a few at a time: a bad line in any check's lines is found)
     units = list(ndjson_units(iter_lines(pieces_of(data, piece), MAX_LINE), should_parse or (lambda i: True),
                               MAX_LINE))
     blocks = list(ndjson_blocks(line_lists(pieces_of(data, piece), MAX_LINE), should_parse, MAX_LINE))
+    with patch.object(blob_source, "CHECK_LINES", 3):
+        blocks_of_few = list(ndjson_blocks(line_lists(pieces_of(data, piece), MAX_LINE), should_parse, MAX_LINE))
     # THEN the blocks are the same units (a block's lines decode as the dict path decodes them), and only
     # lines holding one JSON object without a "records" key stay encoded
-    assert flat_units(blocks) == units
+    assert flat_units(blocks) == units and blocks_of_few == blocks
     encoded = [line for block in blocks if type(block) is Lines for line in block.lines]
     assert all(line.strip()[:1] == b"{" and b"records" not in line and b"\\u0065" not in line for line in encoded)
     skipped = [unit for unit in units if unit[1] is SKIPPED]
