@@ -184,11 +184,23 @@ def contender_lines(result: dict[str, Any], labels: tuple[tuple[str, str], ...],
     return rows
 
 
+def paired_rate_ratio(result: dict[str, Any], first: str = "relay", second: str = "passthrough") -> float | None:
+    """The median over the interleaved rounds of ``first``'s rate over ``second``'s in the same round: a ratio
+    that a slow or fast phase of the machine moves less than one of two bests taken in different rounds (this
+    VM's C-heavy contenders swing more between phases than its Python-heavy ones). None without the runs."""
+    ours, theirs = result.get(first, {}).get("runs_s"), result.get(second, {}).get("runs_s")
+    if not ours or not theirs or len(ours) != len(theirs):
+        return None
+    return statistics.median(other / mine for mine, other in zip(ours, theirs, strict=True))
+
+
 def ratio_line(result: dict[str, Any], requests: str) -> str:
     """The bold relay / SDK and relay / passthrough line of a same-run comparison."""
+    paired = paired_rate_ratio(result)
+    in_rounds = f" (median of the rounds' own ratios: {paired * 100:.1f}%)" if paired is not None else ""
     return (f"**relay / SDK = {result['relay_vs_sdk']:.2f}x, relay / passthrough = "
-            f"{result['relay_vs_passthrough'] * 100:.1f}%** (relay: {result['relay_landed']:,} rows landed, "
-            f"{result['relay_rejected']:,} rejected, {requests})")
+            f"{result['relay_vs_passthrough'] * 100:.1f}%**{in_rounds} (relay: {result['relay_landed']:,} rows "
+            f"landed, {result['relay_rejected']:,} rejected, {requests})")
 
 
 def bench_main(doc: str | None, events: int, run: Callable[..., dict[str, Any]],

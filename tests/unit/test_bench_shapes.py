@@ -53,3 +53,15 @@ def test_the_event_hub_shape_against_a_checkout_lands_the_same_rows_in_each_tree
     # THEN both contenders landed every row, and the ratio line says so
     assert sum("200 rows landed, 0 rejected" in line for line in lines) == 2
     assert "rows landed equal" in lines[-1]
+
+
+def test_the_paired_ratio_is_the_median_of_each_rounds_own_ratio():
+    # GIVEN interleaved rounds where the passthrough had one fast outlier and the machine slowed down midway
+    from bench.common import paired_rate_ratio
+
+    result = {"relay": {"runs_s": [2.0, 2.0, 4.0, 4.0, 4.0]}, "passthrough": {"runs_s": [1.2, 0.5, 2.4, 2.4, 2.8]}}
+    # WHEN the relay's rate is compared with the passthrough's round by round
+    # THEN the ratio is the median of the rounds' (0.6, 0.25, 0.6, 0.6, 0.7), not the two bests' (0.5 / 2.0)
+    assert paired_rate_ratio(result) == pytest.approx(0.6)
+    # AND there is none without rounds to pair
+    assert paired_rate_ratio({"relay": {"runs_s": [1.0]}, "passthrough": {}}) is None
