@@ -41,6 +41,7 @@ __all__ = ["MAX_FIELD_BYTES", "CoercionError", "EventRejection", "NormalizedBatc
 #: chunk (its requests, its checkpoint) stays as the engine cut it.
 TYPED_SLICE_ROWS = 500
 
+
 class Normalizer:
     """One route's normalizer, built once from the route's plan (``shared/plan.py``)."""
 
