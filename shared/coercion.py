@@ -201,14 +201,19 @@ ID_DIGITS = 32
 
 
 def id_of(begun: Any, canonical: bytes) -> str:
-    """:func:`event_id` of an event's canonical bytes, from its route's :func:`route_hash`."""
-    return ids_of(begun, (canonical,))[0]
+    """:func:`event_id` of an event's canonical bytes, from its route's :func:`route_hash` (the rule; the fast
+    path calls it per record, where going through :func:`ids_of` cost Event Hub records ~2.5% of their
+    instructions, callgrind)."""
+    digest = begun.copy()
+    digest.update(canonical)
+    return digest.hexdigest()[:ID_DIGITS]
 
 
 def ids_of(begun: Any, canonicals: Iterable[bytes]) -> list[str]:
-    """:func:`id_of` each of the canonical bytes, in one loop: the typed path hashes a chunk's texts at once
-    (:func:`text_ids`); two calls per id cost it a quarter more (callgrind: 20.1k against 15.5k instructions an
-    id of a blob line, with valgrind's SHA-256 in software)."""
+    """:func:`id_of` of each of the canonical bytes, unrolled into one loop: the typed path hashes a chunk's texts
+    at once (:func:`text_ids`), where two calls per id cost it a quarter more (callgrind: 20.1k against 15.5k
+    instructions an id of a blob line, with valgrind's SHA-256 in software). The equivalence tests compare the
+    typed path's ids with the general path's (:func:`event_id`)."""
     copy = begun.copy
     ids: list[str] = []
     append = ids.append
