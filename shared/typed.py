@@ -429,7 +429,7 @@ class TypedPath:
         batch = NormalizedBatch()
         if decoded and type(decoded[0]) is not self.predecoded_type:
             decoded = None  # predecoded by the path this one succeeded (another thread): decoded again here
-        text = None if decoded is not None else array_text(raws)  # type: ignore[arg-type]
+        text = None if decoded is not None else array_text(raws)
         if text is not None and not checked and not is_utf8(text):
             # raw values (dynamic, extra, dropped keys) are not read: a record holding bytes that are not UTF-8
             # (the service would refuse the whole request) is read as the source reads it and rejected on its own
