@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field, replace
 from itertools import repeat
@@ -35,7 +35,7 @@ from .config import Route
 from .dispatch import Delivery, Dispatcher
 from .normalize import Normalizer
 from .packer import AUXILIARY_MAX_SPAN_SECONDS, Packer, Request
-from .records import Encoded, Record, Rejection, Result, Row
+from .records import Encoded, Record, Refs, Rejection, Result, Rows
 from .routing import UNROUTED_REASON, Router
 from .typed import TypedPath
 
@@ -335,10 +335,10 @@ class Engine:
                 log.exception("recording batch metrics failed")
         return run.total
 
-    def normalize(self, lane: _Lane, records: list[Record] | Encoded, chunk: ChunkReport | None) -> list[Row]:
+    def normalize(self, lane: _Lane, records: list[Record] | Encoded, chunk: ChunkReport | None) -> Rows:
         """Rows of ``records`` for the lane's route (too large rows and bad events rejected with their refs)."""
         if not len(records):
-            return []
+            return Rows()
         normalizer = self.normalizer(lane.route)
         if type(records) is Encoded:
             part = (_normalize_mixed(normalizer, records, lane.run.now) if records.mixed else
@@ -346,7 +346,8 @@ class Engine:
                                                  checked=records.checked, decoded=records.decoded))
             ref_of: Callable[[int], Any] = records.ref_at
             first = records.first
-            refs = list(map(records.refs, map(first.__add__, part.indexes)))
+            positions = part.indexes if not first else list(map(first.__add__, part.indexes))
+            refs: Sequence[Any] = Refs(records.refs, positions)
             event_of: Callable[[int], Any] = records.event_at
         else:
             context = records[0].context
@@ -360,15 +361,15 @@ class Engine:
         self._count(lane, part)
         for rejection in part.rejections:
             lane.reject(Rejection(ref_of(rejection.index), rejection.reason, rejection.event), chunk)
-        rows = list(map(Row, refs, part.rows, part.times) if part.times else map(Row, refs, part.rows))
+        rows = Rows(refs, part.rows, part.times)
         limit = self.max_request_bytes - 2
         if part.rows and max(map(len, part.rows)) > limit:
-            for row, index in zip(rows, part.indexes, strict=True):
-                if len(row.body) > limit:
-                    lane.reject(Rejection(row.ref, f"RecordTooLarge: row is {len(row.body)} bytes, over the request "
-                                                   f"limit of {self.max_request_bytes} bytes", event_of(index)),
-                                chunk)
-            rows = [row for row in rows if len(row.body) <= limit]
+            for position, (body, index) in enumerate(zip(part.rows, part.indexes, strict=True)):
+                if len(body) > limit:
+                    lane.reject(Rejection(refs[position], f"RecordTooLarge: row is {len(body)} bytes, over the "
+                                                          f"request limit of {self.max_request_bytes} bytes",
+                                          event_of(index)), chunk)
+            rows = rows.pick([position for position, body in enumerate(part.rows) if len(body) <= limit])
         return rows
 
     @staticmethod

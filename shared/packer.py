@@ -16,7 +16,7 @@ from typing import Any
 
 from isal import igzip
 
-from .records import Row
+from .records import Row, Rows, refs_joined
 from .sources.jsontext import array_text
 
 DEFAULT_MAX_REQUEST_BYTES = 1_000_000
@@ -34,10 +34,11 @@ class Request:
 
     ``body`` is the uncompressed JSON array the packer built; once it is gzipped (``gzipped``)
     the body may be let go to save memory. :meth:`rows` gives the rows back from whichever is
-    kept: the packer wrote the body from these sizes, so the cut is exact.
+    kept: the packer wrote the body from these sizes, so the cut is exact. ``refs`` is usually a
+    ``records.Refs``: a ref is made when it is read (a failure to report, rows to park).
     """
 
-    refs: tuple[Any, ...]
+    refs: Sequence[Any]
     sizes: tuple[int, ...]
     body: bytes | None
     gzipped: bytes | None = None
@@ -54,10 +55,12 @@ class Request:
         return rows
 
 
-def request_of(rows: Sequence[Row]) -> Request:
+def request_of(rows: Sequence[Row] | Rows) -> Request:
     """The request carrying ``rows`` in this order."""
-    bodies = [row.body for row in rows]
-    return Request(tuple([row.ref for row in rows]), tuple(map(len, bodies)), array_text(bodies))
+    if type(rows) is not Rows:
+        rows = Rows.of(rows)  # type: ignore[arg-type]
+    bodies = rows.bodies  # type: ignore[union-attr]
+    return Request(rows.refs, tuple(map(len, bodies)), array_text(bodies))  # type: ignore[union-attr]
 
 
 class Packer:
@@ -67,55 +70,60 @@ class Packer:
 
     The cuts are those of one pass over every row, however the rows arrive (a greedy cut of a
     prefix stays where it is as rows are added); a row too large for any request is handed back.
+    Rows arrive and wait as columns (:class:`~shared.records.Rows`): no object per row.
     """
 
     def __init__(self, max_bytes: int = DEFAULT_MAX_REQUEST_BYTES, max_span_seconds: float | None = None):
         self.max_bytes = max_bytes
         self.max_span_seconds = max_span_seconds
-        self._pending: list[Row] = []
+        self._pending = Rows()
         self._pending_bytes = 0  # of the pending rows' bodies plus their commas
 
-    def add(self, rows: Sequence[Row]) -> tuple[list[Request], list[Row]]:
+    def add(self, rows: Rows) -> tuple[list[Request], list[Row]]:
         """Take more rows: the requests now full, and the rows too large for any request."""
         too_large: list[Row] = []
-        sizes = [len(row.body) for row in rows]
+        sizes = list(map(len, rows.bodies))
         if sizes and max(sizes) + 2 > self.max_bytes:  # rare
-            too_large = [row for row in rows if len(row.body) + 2 > self.max_bytes]
-            rows = [row for row in rows if len(row.body) + 2 <= self.max_bytes]
-            sizes = [len(row.body) for row in rows]
-        self._pending.extend(rows)
+            too_large = [rows.row(p) for p, size in enumerate(sizes) if size + 2 > self.max_bytes]
+            rows = rows.pick([p for p, size in enumerate(sizes) if size + 2 <= self.max_bytes])
+            sizes = list(map(len, rows.bodies))
+        pending = self._pending
+        pending.refs = refs_joined(pending.refs, rows.refs)
+        pending.bodies += rows.bodies
+        pending.times += rows.times
         self._pending_bytes += sum(sizes) + len(sizes)
         if self.max_span_seconds is not None or self._pending_bytes + 1 <= self.max_bytes:
             return [], too_large  # time order needs every row first; or all of it fits one request still
-        groups, _ = split_in_order([len(row.body) for row in self._pending], self.max_bytes)
+        groups, _ = split_in_order(list(map(len, pending.bodies)), self.max_bytes)
         if len(groups) <= 1:
             return [], too_large
-        pending = self._pending
-        self._pending = pending[groups[-1][0]:]
-        self._pending_bytes = sum([len(row.body) for row in self._pending]) + len(self._pending)
-        return [request_of(pending[group[0]:group[-1] + 1]) for group in groups[:-1]], too_large
+        cut = groups[-1][0]
+        self._pending = Rows(pending.refs[cut:], pending.bodies[cut:], pending.times[cut:])
+        self._pending_bytes = sum(map(len, self._pending.bodies)) + len(self._pending)
+        return [request_of(Rows(pending.refs[group[0]:group[-1] + 1], pending.bodies[group[0]:group[-1] + 1]))
+                for group in groups[:-1]], too_large
 
     def finish(self) -> list[Request]:
         """The requests of the rows still pending."""
-        rows, self._pending = self._pending, []
+        rows, self._pending = self._pending, Rows()
         pending_bytes, self._pending_bytes = self._pending_bytes, 0
-        if not rows:
+        if not len(rows):
             return []
         if self.max_span_seconds is None and pending_bytes + 1 <= self.max_bytes:
             return [request_of(rows)]
-        sizes = [len(row.body) for row in rows]
+        sizes = list(map(len, rows.bodies))
         if self.max_span_seconds is None:
             groups, _ = split_in_order(sizes, self.max_bytes)
         else:
-            groups, _ = split_by_time(sizes, [row.time for row in rows], self.max_bytes, self.max_span_seconds)
-        return [request_of([rows[p] for p in group]) for group in groups]
+            groups, _ = split_by_time(sizes, rows.times or [0.0] * len(sizes), self.max_bytes, self.max_span_seconds)
+        return [request_of(rows.pick(group)) for group in groups]
 
     @classmethod
     def pack(cls, rows: Sequence[Row], max_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
              max_span_seconds: float | None = None) -> tuple[list[Request], list[Row]]:
         """Every request of ``rows`` at once (replays): the requests and the rows too large."""
         packer = cls(max_bytes, max_span_seconds)
-        full, too_large = packer.add(rows)
+        full, too_large = packer.add(Rows.of(rows))
         return full + packer.finish(), too_large
 
 

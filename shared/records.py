@@ -200,11 +200,88 @@ class Encoded:
 
 class Row(msgspec.Struct, gc=False):
     """One normalized row, serialized once: the bytes that go on the wire, and its TimeGenerated
-    as epoch seconds (auxiliary routes pack by it)."""
+    as epoch seconds (auxiliary routes pack by it). Rows to park or replay are these; on their way to
+    the packer a part's rows travel as :class:`Rows`."""
 
     ref: Any
     body: bytes
     time: float = 0.0
+
+
+class Refs(Sequence[Any]):
+    """The refs of some positions of one input, each made only when something reads it: a failure to
+    report, rows to park. The engine keeps the refs of a part's rows this way, as their positions (an ``Item``
+    made per row that lands, and never read, was a cost of every row); ``name`` makes the ref of a position
+    (``Encoded.refs``)."""
+
+    __slots__ = ("name", "positions")
+
+    def __init__(self, name: Callable[[int], Any], positions: Sequence[int]):
+        self.name, self.positions = name, positions
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, index: Any) -> Any:
+        if type(index) is slice:
+            return Refs(self.name, self.positions[index])
+        return self.name(self.positions[index])
+
+    def __iter__(self) -> Iterator[Any]:
+        return map(self.name, self.positions)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Refs({list(self)!r})"
+
+    def pick(self, positions: Iterable[int]) -> Refs:
+        """The refs at these positions (of this sequence), still unnamed."""
+        return Refs(self.name, list(map(self.positions.__getitem__, positions)))
+
+
+def refs_joined(first: Sequence[Any], second: Sequence[Any]) -> Sequence[Any]:
+    """Two runs of refs as one; still unnamed when both are :class:`Refs` of the same input."""
+    if not len(first):
+        return second
+    if type(first) is Refs and type(second) is Refs and first.name == second.name:
+        return Refs(first.name, [*first.positions, *second.positions])
+    return [*first, *second]
+
+
+def refs_at(refs: Sequence[Any], positions: Iterable[int]) -> Sequence[Any]:
+    """``[refs[p] for p in positions]``, unnamed when ``refs`` are."""
+    return refs.pick(positions) if type(refs) is Refs else [refs[p] for p in positions]
+
+
+@dataclass(slots=True)
+class Rows:
+    """The rows of one normalized part as columns, in order: what the packer takes. Per row: its ref
+    (often :class:`Refs`, named when read), its bytes, and its TimeGenerated as epoch seconds (``times``
+    is empty unless the route packs by time). With :class:`Refs`, this replaced a ``Row`` and an ``Item`` per
+    row on the way to the packer: callgrind, issue-12 arrays, 6.7% fewer estimated cycles a row."""
+
+    refs: Sequence[Any] = ()
+    bodies: list[bytes] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.bodies)
+
+    @classmethod
+    def of(cls, rows: Sequence[Row]) -> Rows:
+        return cls([row.ref for row in rows], [row.body for row in rows], [row.time for row in rows])
+
+    def row(self, position: int) -> Row:
+        return Row(self.refs[position], self.bodies[position], self.times[position] if self.times else 0.0)
+
+    def pick(self, positions: Sequence[int]) -> Rows:
+        """The rows at these positions, in their order."""
+        return Rows(refs_at(self.refs, positions), [self.bodies[p] for p in positions],
+                    [self.times[p] for p in positions] if self.times else [])
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,8 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.packer import AUXILIARY_MAX_SPAN_SECONDS, DEFAULT_MAX_REQUEST_BYTES, array_size
+from shared.packer import AUXILIARY_MAX_SPAN_SECONDS, DEFAULT_MAX_REQUEST_BYTES, Packer, Request, array_size
+from shared.records import Item, Refs, Row, Rows, refs_at, refs_joined
 from tests.unit.packing import array_of, pack
 
 
@@ -185,3 +186,62 @@ def test_a_body_lists_its_rows_in_the_order_of_its_positions_even_when_they_span
 
     assert array_of(rows, (0, 2, 1, 3)) == b"[0,2,1,3]"
     assert array_of(rows, (1, 2, 3)) == b"[1,2,3]"
+
+
+class NamingCounter:
+    """The ``name`` of a :class:`Refs`: an ``Item`` per position, counting how many it made."""
+
+    def __init__(self) -> None:
+        self.made = 0
+
+    def __call__(self, position: int) -> Item:
+        self.made += 1
+        return Item(position)
+
+
+@settings(max_examples=200, deadline=None)
+@given(pads=pads_strategy, limit=limit_strategy, cuts=st.lists(st.integers(min_value=0, max_value=60), max_size=6),
+       timed=st.booleans())
+def test_rows_added_in_parts_pack_as_all_at_once_and_name_no_ref(pads, limit, cuts, timed):
+    """GIVEN rows with unnamed refs (Refs), handed to the packer in parts as the engine hands them
+    WHEN packed THEN the requests are those of the same rows packed at once (bodies, sizes and refs), the
+    too-large rows are handed back, and no ref was made until a request's refs are read."""
+    rows = make_rows(pads)
+    times = [float(p * 97 % 3600) for p in range(len(rows))]
+    span = AUXILIARY_MAX_SPAN_SECONDS if timed else None
+    counter = NamingCounter()
+    packer = Packer(limit, span)
+    requests, too_large = [], []
+    bounds = sorted({0, len(rows), *(cut for cut in cuts if cut < len(rows))})
+    for start, stop in pairwise(bounds):
+        part = Rows(Refs(counter, list(range(start, stop))), rows[start:stop], times[start:stop] if timed else [])
+        full, large = packer.add(part)
+        requests += full
+        too_large += large
+    requests += packer.finish()
+
+    assert counter.made == len(too_large)  # only the rows handed back were named
+    whole = Packer.pack([Row(Item(p), row, times[p]) for p, row in enumerate(rows)], limit, span)
+    assert [request.body for request in requests] == [request.body for request in whole[0]]
+    assert [request.sizes for request in requests] == [request.sizes for request in whole[0]]
+    assert [[ref.index for ref in request.refs] for request in requests] == [
+        [ref.index for ref in request.refs] for request in whole[0]]
+    assert [row.ref.index for row in too_large] == [row.ref.index for row in whole[1]]
+
+
+def test_refs_are_named_when_read_and_stay_unnamed_when_joined_sliced_or_picked():
+    """GIVEN Refs of one input WHEN sliced, picked and joined THEN they stay unnamed Refs that name the same
+    positions when read; joined with refs of another input, or plain refs, they become a list of refs."""
+    counter = NamingCounter()
+    refs = Refs(counter, [3, 4, 5, 6])
+
+    joined = refs_joined(refs[1:3], refs_at(refs, [3, 0]))
+
+    assert type(joined) is Refs and counter.made == 0
+    assert [ref.index for ref in joined] == [4, 5, 6, 3] and counter.made == 4
+    assert joined[-1] == Item(3) and len(joined) == 4
+    assert refs_joined((), refs) is refs
+    other = Refs(NamingCounter(), [9])
+    assert refs_joined(refs[:1], other) == [Item(3), Item(9)]
+    assert refs_joined(refs[:1], [Item(7)]) == [Item(3), Item(7)]
+    assert Request(refs, (1, 1, 1, 1), b"[1,2,3,4]").rows()[2] == Row(Item(5), b"3")
