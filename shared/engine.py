@@ -363,7 +363,7 @@ class Engine:
             lane.reject(Rejection(ref_of(rejection.index), rejection.reason, rejection.event), chunk)
         rows = Rows(refs, part.rows, part.times)
         limit = self.max_request_bytes - 2
-        if part.rows and max(map(len, part.rows)) > limit:
+        if part.rows and max(rows.sizes) > limit:
             for position, (body, index) in enumerate(zip(part.rows, part.indexes, strict=True)):
                 if len(body) > limit:
                     lane.reject(Rejection(refs[position], f"RecordTooLarge: row is {len(body)} bytes, over the "

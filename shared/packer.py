@@ -16,7 +16,7 @@ from typing import Any
 
 from isal import igzip
 
-from .records import Row, Rows, refs_joined
+from .records import Row, Rows
 from .sources.jsontext import array_text
 
 DEFAULT_MAX_REQUEST_BYTES = 1_000_000
@@ -59,8 +59,7 @@ def request_of(rows: Sequence[Row] | Rows) -> Request:
     """The request carrying ``rows`` in this order."""
     if type(rows) is not Rows:
         rows = Rows.of(rows)  # type: ignore[arg-type]
-    bodies = rows.bodies  # type: ignore[union-attr]
-    return Request(rows.refs, tuple(map(len, bodies)), array_text(bodies))  # type: ignore[union-attr]
+    return Request(rows.refs, tuple(rows.sizes), array_text(rows.bodies))  # type: ignore[union-attr]
 
 
 class Packer:
@@ -82,26 +81,22 @@ class Packer:
     def add(self, rows: Rows) -> tuple[list[Request], list[Row]]:
         """Take more rows: the requests now full, and the rows too large for any request."""
         too_large: list[Row] = []
-        sizes = list(map(len, rows.bodies))
+        sizes = rows.sizes
         if sizes and max(sizes) + 2 > self.max_bytes:  # rare
             too_large = [rows.row(p) for p, size in enumerate(sizes) if size + 2 > self.max_bytes]
             rows = rows.pick([p for p, size in enumerate(sizes) if size + 2 <= self.max_bytes])
-            sizes = list(map(len, rows.bodies))
+            sizes = rows.sizes
         pending = self._pending
-        pending.refs = refs_joined(pending.refs, rows.refs)
-        pending.bodies += rows.bodies
-        pending.times += rows.times
+        pending.extend(rows)
         self._pending_bytes += sum(sizes) + len(sizes)
         if self.max_span_seconds is not None or self._pending_bytes + 1 <= self.max_bytes:
             return [], too_large  # time order needs every row first; or all of it fits one request still
-        groups, _ = split_in_order(list(map(len, pending.bodies)), self.max_bytes)
+        groups, _ = split_in_order(pending.sizes, self.max_bytes)
         if len(groups) <= 1:
             return [], too_large
-        cut = groups[-1][0]
-        self._pending = Rows(pending.refs[cut:], pending.bodies[cut:], pending.times[cut:])
-        self._pending_bytes = sum(map(len, self._pending.bodies)) + len(self._pending)
-        return [request_of(Rows(pending.refs[group[0]:group[-1] + 1], pending.bodies[group[0]:group[-1] + 1]))
-                for group in groups[:-1]], too_large
+        self._pending = pending.run(groups[-1][0], len(pending))
+        self._pending_bytes = sum(self._pending.sizes) + len(self._pending)
+        return [request_of(pending.run(group[0], group[-1] + 1)) for group in groups[:-1]], too_large
 
     def finish(self) -> list[Request]:
         """The requests of the rows still pending."""
@@ -111,11 +106,11 @@ class Packer:
             return []
         if self.max_span_seconds is None and pending_bytes + 1 <= self.max_bytes:
             return [request_of(rows)]
-        sizes = list(map(len, rows.bodies))
         if self.max_span_seconds is None:
-            groups, _ = split_in_order(sizes, self.max_bytes)
+            groups, _ = split_in_order(rows.sizes, self.max_bytes)
         else:
-            groups, _ = split_by_time(sizes, rows.times or [0.0] * len(sizes), self.max_bytes, self.max_span_seconds)
+            groups, _ = split_by_time(rows.sizes, rows.times or [0.0] * len(rows), self.max_bytes,
+                                      self.max_span_seconds)
         return [request_of(rows.pick(group)) for group in groups]
 
     @classmethod
