@@ -361,7 +361,8 @@ class Engine:
         self._count(lane, part)
         for rejection in part.rejections:
             lane.reject(Rejection(ref_of(rejection.index), rejection.reason, rejection.event), chunk)
-        rows = Rows(refs, part.rows, part.times)
+        by_time = lane.packer.max_span_seconds is not None  # an auxiliary route: the only packer that reads times
+        rows = Rows(refs, part.rows, part.times if by_time else [])
         limit = self.max_request_bytes - 2
         if part.rows and max(rows.sizes) > limit:
             for position, (body, index) in enumerate(zip(part.rows, part.indexes, strict=True)):

@@ -13,6 +13,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import yaml
 from hypothesis import given, settings
@@ -21,7 +22,7 @@ from hypothesis import strategies as st
 from shared.config import Route, parse_config
 from shared.dispatch import Dispatcher
 from shared.engine import Chunking, ChunkReport, Engine
-from shared.records import Item, Record, Rejection, item_slices, items
+from shared.records import Encoded, Item, Record, Rejection, item_slices, items
 from shared.sink import UploadResult
 from shared.sources.errors import DecodeError
 
@@ -247,3 +248,43 @@ def test_chunk_reports_come_once_per_chunk_with_the_refs_they_span():
     assert sorted((r.number, r.first.index, r.last.index, r.records) for r in reports) == [
         (1, 0, 3, 4), (2, 4, 7, 4), (3, 8, 9, 2)]
     assert sum(r.landed + r.parked + r.deadlettered + r.failed + r.rejected for r in reports) == result.received
+
+
+class LandingUploader:
+    """Lands every request and keeps its rows."""
+
+    def __init__(self) -> None:
+        self.requests: list[list[dict[str, Any]]] = []
+        self._lock = threading.Lock()
+
+    def upload(self, endpoint: str, dcr: str, stream: str, gzipped_body: bytes, request_id: str) -> UploadResult:
+        rows = orjson.loads(zlib.decompress(gzipped_body, wbits=31))
+        with self._lock:
+            self.requests.append(rows)
+        return UploadResult(request_id, 1, status=204)
+
+
+@pytest.mark.parametrize("encoded", [False, True], ids=["records", "typed path"])
+def test_an_auxiliary_routes_requests_each_span_less_than_30_minutes_of_timegenerated(encoded):
+    # GIVEN an auxiliary route (the service refuses a call whose rows span 30 minutes or more) and events an hour
+    # apart and ten minutes apart, in no time order, arriving as records or still encoded (the route's typed path)
+    route = build_route(auxiliary=True, id_column=None,
+                        columns=[{"name": "TimeGenerated", "type": "datetime"}, {"name": "N", "type": "int"},
+                                 {"name": "Extra", "type": "dynamic"}])
+    minutes = [0, 60, 10, 70, 20, 120, 5]
+    events = [{"t": f"2024-05-01T{10 + m // 60:02d}:{m % 60:02d}:00Z", "N": n} for n, m in enumerate(minutes)]
+    uploader = LandingUploader()
+    engine = engine_of(uploader, 1000)
+    try:
+        if encoded:
+            assert engine.takes_encoded(route) is not None
+            posted = Encoded([orjson.dumps(event) for event in events])
+            result = engine.run(route, [posted], batch_id="b")
+        else:
+            result = engine.run(route, [Record(Item(n), event) for n, event in enumerate(events)], batch_id="b")
+    finally:
+        engine.close()
+    # WHEN the rows are packed THEN every row lands, in requests that each span less than 30 minutes
+    assert result.landed == len(events)
+    spans = [sorted(row["N"] for row in rows) for rows in uploader.requests]
+    assert sorted(spans) == [[0, 2, 4, 6], [1, 3], [5]]
