@@ -363,14 +363,11 @@ class Engine:
             lane.reject(Rejection(ref_of(rejection.index), rejection.reason, rejection.event), chunk)
         by_time = lane.packer.max_span_seconds is not None  # an auxiliary route: the only packer that reads times
         rows = Rows(refs, part.rows, part.times if by_time else [])
-        limit = self.max_request_bytes - 2
-        if part.rows and max(rows.sizes) > limit:
-            for position, (body, index) in enumerate(zip(part.rows, part.indexes, strict=True)):
-                if len(body) > limit:
-                    lane.reject(Rejection(refs[position], f"RecordTooLarge: row is {len(body)} bytes, over the "
-                                                          f"request limit of {self.max_request_bytes} bytes",
-                                          event_of(index)), chunk)
-            rows = rows.pick([position for position, body in enumerate(part.rows) if len(body) <= limit])
+        rows, over = rows.within(self.max_request_bytes - 2)  # ("[" and "]" around it)
+        for position in over:
+            lane.reject(Rejection(refs[position], f"RecordTooLarge: row is {len(part.rows[position])} bytes, over the "
+                                                  f"request limit of {self.max_request_bytes} bytes",
+                                  event_of(part.indexes[position])), chunk)
         return rows
 
     @staticmethod

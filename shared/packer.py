@@ -80,12 +80,10 @@ class Packer:
 
     def add(self, rows: Rows) -> tuple[list[Request], list[Row]]:
         """Take more rows: the requests now full, and the rows too large for any request."""
-        too_large: list[Row] = []
+        given = rows
+        rows, over = given.within(self.max_bytes - 2)  # ("[" and "]" around it)
+        too_large = [given.row(position) for position in over]
         sizes = rows.sizes
-        if sizes and max(sizes) + 2 > self.max_bytes:  # rare
-            too_large = [rows.row(p) for p, size in enumerate(sizes) if size + 2 > self.max_bytes]
-            rows = rows.pick([p for p, size in enumerate(sizes) if size + 2 <= self.max_bytes])
-            sizes = rows.sizes
         pending = self._pending
         pending.extend(rows)
         self._pending_bytes += sum(sizes) + len(sizes)

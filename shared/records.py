@@ -230,11 +230,6 @@ class Refs(Sequence[Any]):
     def __iter__(self) -> Iterator[Any]:
         return map(self.name, self.positions)
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Sequence) and list(self) == list(other)
-
-    __hash__ = None  # type: ignore[assignment]
-
     def __repr__(self) -> str:
         return f"Refs({list(self)!r})"
 
@@ -288,6 +283,13 @@ class Rows:
         """The rows at these positions, in their order."""
         return Rows(refs_at(self.refs, positions), [self.bodies[p] for p in positions],
                     [self.times[p] for p in positions] if self.times else [], [self.sizes[p] for p in positions])
+
+    def within(self, limit: int) -> tuple[Rows, list[int]]:
+        """These rows but those of more than ``limit`` bytes, and the positions of those (in order)."""
+        if not self.sizes or max(self.sizes) <= limit:  # (the rule, in C)
+            return self, []
+        over = [position for position, size in enumerate(self.sizes) if size > limit]
+        return self.pick([position for position, size in enumerate(self.sizes) if size <= limit]), over
 
     def run(self, start: int, stop: int) -> Rows:
         """The rows from ``start`` to ``stop``."""
